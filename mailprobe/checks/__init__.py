@@ -1,0 +1,1 @@
+"""Checks: pure functions from results to findings."""

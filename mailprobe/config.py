@@ -1,0 +1,62 @@
+"""Run-time settings: limits every session keeps, the resolver, trust anchors. Frozen; built by the CLI."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mailprobe.model import Service
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    connect_timeout: float = 5.0
+    read_timeout: float = 10.0
+    session_timeout: float = 30.0
+    max_line: int = 8 * 1024
+    max_reply: int = 64 * 1024
+    max_session: int = 256 * 1024
+    per_host: int = 2  # concurrent connections per address
+    global_concurrency: int = 256  # capped further by the fd limit at run time
+
+
+@dataclass(frozen=True, slots=True)
+class Resolver:
+    """A DNS server to ask; None in Config means the system's resolver."""
+
+    address: str
+    port: int = 53
+
+    def __str__(self) -> str:
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    limits: Limits = field(default_factory=Limits)
+    resolver: Resolver | None = None
+    ports: tuple[tuple[Service, int], ...] = ()  # overrides, e.g. ((Service.SMTP, 2525),)
+    services: tuple[Service, ...] = tuple(Service)
+    ca_file: str | None = None
+    ehlo_name: str = "mailprobe.invalid"
+    allow_nonpublic: bool = False
+    ipv6: bool = True
+    ipv4: bool = True
+    check_legacy_tls: bool = True
+    relay_test_domain: str | None = None  # opt-in, intrusive
+    transcript: bool = True
+    dkim_selectors: tuple[str, ...] = ()
+    dnsbl_zones: tuple[str, ...] = ()
+    raw: bool = False
+
+    def port_for(self, service: Service) -> int:
+        for known, port in self.ports:
+            if known is service:
+                return port
+        return service.default_port
+
+    def service_for_port(self, port: int) -> Service | None:
+        for known, override in self.ports:
+            if override == port:
+                return known
+        return Service.for_port(port)

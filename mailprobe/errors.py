@@ -1,0 +1,32 @@
+"""The one exception tree. Probes turn these into result statuses; the CLI turns UsageError into exit 2."""
+
+from __future__ import annotations
+
+
+class MailprobeError(Exception):
+    """Base of everything mailprobe raises on purpose."""
+
+
+class UsageError(MailprobeError):
+    """Bad input from the user (target, port spec, option value, profile). Exit code 2, one line."""
+
+
+class ProfileError(UsageError):
+    """A profile that cannot be loaded: unknown key, wrong type (message names file, line and key)."""
+
+
+class ResolverError(UsageError):
+    """The chosen resolver is unusable (unreachable, not a DNS server)."""
+
+
+class UnsafeTargetError(UsageError):
+    """A target the safety guard refuses (see mailprobe.net.guard)."""
+
+
+class TransportError(MailprobeError):
+    """I/O failure inside a session; carries the ProbeStatus value that names where it failed."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
