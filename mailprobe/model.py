@@ -173,7 +173,8 @@ class CertFacts:
     key_type: str  # "RSA", "EC", "Ed25519", ...
     key_bits: int
     signature_algorithm: str
-    fingerprint_sha256: str
+    fingerprint_sha256: str  # of the whole certificate (DER)
+    spki_sha256: str  # of the SubjectPublicKeyInfo, for DANE TLSA x 1 1
     self_signed: bool
 
 
