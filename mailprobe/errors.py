@@ -30,3 +30,11 @@ class TransportError(MailprobeError):
         super().__init__(reason)
         self.status = status
         self.reason = reason
+
+
+class ProtocolViolation(MailprobeError):
+    """Bytes that are not the protocol (raised by sans-I/O parsers; the session ends as protocol-error)."""
+
+
+class LimitExceeded(MailprobeError):
+    """A line, reply or session went over its byte cap (the session ends as limit-exceeded)."""

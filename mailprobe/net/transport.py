@@ -1,0 +1,268 @@
+"""The one transport: a TCP (then TLS) session with deadlines, byte caps and a lossless transcript.
+
+Probes drive sans-I/O parsers over a Session: `send()` bytes, `read(parse)` until the parser returns a
+complete reply. Every failure leaves as TransportError(status, reason) with a ProbeStatus value saying where
+it failed; parsers' ProtocolViolation / LimitExceeded pass through for the probe to classify.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ssl
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from mailprobe.config import Limits
+from mailprobe.errors import LimitExceeded, TransportError
+from mailprobe.model import Direction, ProbeStatus, TranscriptEntry
+from mailprobe.net import guard
+
+T = TypeVar("T")
+Parser = Callable[[bytes], "tuple[T, int] | None"]
+
+_UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM, errno.EADDRNOTAVAIL}
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSession:
+    """What the TLS layer told us, raw; protocols.tls turns it into TlsFacts."""
+
+    version: str
+    cipher: tuple[str, str, int] | None
+    chain: tuple[bytes, ...]  # DER, leaf first, as served (unverified)
+
+
+class _Receiver(asyncio.Protocol):
+    """Buffers what the peer sends; pauses reading past the cap so memory stays bounded."""
+
+    def __init__(self, cap: int) -> None:
+        self.buffer = bytearray()
+        self.received = 0
+        self.eof = False
+        self.error: Exception | None = None
+        self.changed = asyncio.Event()
+        self.transport: asyncio.Transport | None = None
+        self._cap = cap
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self.received += len(data)
+        if len(self.buffer) > self._cap and self.transport is not None:
+            self.transport.pause_reading()
+        self.changed.set()
+
+    def eof_received(self) -> bool | None:
+        self.eof = True
+        self.changed.set()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        self.error = exc
+        self.changed.set()
+
+
+class Session:
+    """One connection. Create with `await Session.open(...)`; always `close()` (or use `async with`)."""
+
+    def __init__(self, limits: Limits, started: float) -> None:
+        self.limits = limits
+        self.started = started
+        self.deadline = started + limits.session_timeout
+        self.transcript: list[TranscriptEntry] = []
+        self.round_trips = 0
+        self.tls: TlsSession | None = None
+        self.injected = 0  # bytes received before a TLS handshake, discarded
+        self._receiver: _Receiver | None = None
+        self._transport: asyncio.Transport | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        address: str,
+        port: int,
+        limits: Limits,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> Session:
+        guard.check(address)
+        session = cls(limits, time.monotonic())
+        loop = asyncio.get_running_loop()
+        receiver = _Receiver(limits.max_reply + limits.max_line)
+        try:
+            transport, _ = await asyncio.wait_for(
+                loop.create_connection(lambda: receiver, address, port),
+                timeout=min(limits.connect_timeout, session.remaining()),
+            )
+        except ConnectionRefusedError as exc:
+            raise TransportError(ProbeStatus.REFUSED.value, "connection refused (RST)") from exc
+        except asyncio.TimeoutError as exc:
+            raise TransportError(ProbeStatus.CONNECT_TIMEOUT.value, "no answer to the TCP handshake") from exc
+        except OSError as exc:
+            status = ProbeStatus.UNREACHABLE if exc.errno in _UNREACHABLE_ERRNOS else ProbeStatus.ERROR
+            raise TransportError(status.value, f"connect failed: {exc.strerror or exc}") from exc
+        assert isinstance(transport, asyncio.Transport)
+        session._receiver, session._transport = receiver, transport
+        session.round_trips += 1
+        session.note(f"connected to {address} port {port}")
+        if tls_context is not None:
+            await session.start_tls(tls_context, server_hostname)
+        return session
+
+    async def __aenter__(self) -> Session:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.abort()
+
+    # -- time and transcript ---------------------------------------------------------------------------------------
+
+    def remaining(self) -> float:
+        return max(0.0, self.deadline - time.monotonic())
+
+    def elapsed_ms(self) -> float:
+        return (time.monotonic() - self.started) * 1000
+
+    def _record(self, direction: Direction, data: bytes, note: str) -> None:
+        self.transcript.append(TranscriptEntry(direction, data, round(self.elapsed_ms(), 1), note))
+
+    def note(self, text: str) -> None:
+        self._record(Direction.NOTE, b"", text)
+
+    # -- I/O ---------------------------------------------------------------------------------------------------------
+
+    def _live(self) -> tuple[_Receiver, asyncio.Transport]:
+        if self._receiver is None or self._transport is None:
+            raise TransportError(ProbeStatus.ERROR.value, "session is not open")
+        return self._receiver, self._transport
+
+    async def send(self, data: bytes, note: str = "") -> None:
+        receiver, transport = self._live()
+        if receiver.eof or transport.is_closing():
+            raise TransportError(self._after_tls(ProbeStatus.CLOSED).value, "server closed the connection")
+        self._record(Direction.CLIENT, data, note)
+        transport.write(data)
+
+    async def read(self, parse: Callable[[bytes], tuple[T, int] | None], note: str = "") -> T:
+        """Wait until `parse` finds a complete reply at the front of the buffer; consume and return it."""
+        receiver, _ = self._live()
+        self.round_trips += 1
+        while True:
+            if receiver.received > self.limits.max_session:
+                raise LimitExceeded(f"server sent more than {self.limits.max_session} bytes in one session")
+            result = parse(bytes(receiver.buffer))
+            if result is not None:
+                reply, used = result
+                self._record(Direction.SERVER, bytes(receiver.buffer[:used]), note)
+                del receiver.buffer[:used]
+                return reply
+            if len(receiver.buffer) > self.limits.max_reply:
+                raise LimitExceeded(f"reply longer than {self.limits.max_reply} bytes")
+            if receiver.eof:
+                detail = f" ({receiver.error})" if receiver.error else ""
+                if receiver.buffer:
+                    self._record(Direction.SERVER, bytes(receiver.buffer), "incomplete reply before close")
+                raise TransportError(
+                    self._after_tls(ProbeStatus.CLOSED).value, f"server closed the connection{detail}"
+                )
+            await self._wait(receiver)
+
+    async def _wait(self, receiver: _Receiver) -> None:
+        remaining = self.remaining()
+        if remaining <= 0:
+            raise TransportError(ProbeStatus.SESSION_TIMEOUT.value, "session deadline reached")
+        timeout = min(self.limits.read_timeout, remaining)
+        receiver.changed.clear()
+        try:
+            await asyncio.wait_for(receiver.changed.wait(), timeout)
+        except asyncio.TimeoutError as exc:
+            if timeout < self.limits.read_timeout:
+                raise TransportError(ProbeStatus.SESSION_TIMEOUT.value, "session deadline reached") from exc
+            raise TransportError(
+                self._after_tls(ProbeStatus.IO_TIMEOUT).value, f"no reply within {timeout:g} s"
+            ) from exc
+
+    def _after_tls(self, status: ProbeStatus) -> ProbeStatus:
+        return ProbeStatus.POST_TLS_ERROR if self.tls is not None and status is ProbeStatus.CLOSED else status
+
+    # -- TLS ---------------------------------------------------------------------------------------------------------
+
+    async def start_tls(self, context: ssl.SSLContext, server_hostname: str | None) -> TlsSession:
+        """Upgrade to TLS. Bytes already received are discarded (CVE-2011-0411 class) and counted."""
+        receiver, transport = self._live()
+        if receiver.buffer:
+            self.injected += len(receiver.buffer)
+            self._record(Direction.NOTE, bytes(receiver.buffer), "bytes sent before TLS: discarded, never trusted")
+            receiver.buffer.clear()
+        loop = asyncio.get_running_loop()
+        try:
+            new_transport = await loop.start_tls(
+                transport,
+                receiver,
+                context,
+                server_hostname=server_hostname,
+                ssl_handshake_timeout=max(0.1, min(self.limits.read_timeout, self.remaining())),
+            )
+        except (ssl.SSLError, ConnectionError, OSError, asyncio.TimeoutError) as exc:
+            reason = str(exc) or type(exc).__name__
+            if isinstance(exc, asyncio.TimeoutError):
+                reason = "TLS handshake timed out"
+            raise TransportError(ProbeStatus.TLS_HANDSHAKE_ERROR.value, f"TLS handshake failed: {reason}") from exc
+        if new_transport is None:
+            raise TransportError(ProbeStatus.TLS_HANDSHAKE_ERROR.value, "TLS handshake failed: connection closed")
+        assert isinstance(new_transport, asyncio.Transport)
+        self._transport = new_transport
+        receiver.transport = new_transport
+        ssl_object = new_transport.get_extra_info("ssl_object")
+        self.tls = _describe(ssl_object)
+        self.round_trips += 1 if self.tls.version == "TLSv1.3" else 2
+        cipher = self.tls.cipher[0] if self.tls.cipher else ""
+        self._record(Direction.TLS, b"", f"TLS established: {self.tls.version} {cipher}")
+        return self.tls
+
+
+def _describe(ssl_object: ssl.SSLObject | None) -> TlsSession:
+    if ssl_object is None:
+        return TlsSession("unknown", None, ())
+    chain: tuple[bytes, ...] = ()
+    inner = getattr(ssl_object, "_sslobj", None)
+    get_chain = getattr(inner, "get_unverified_chain", None) or getattr(ssl_object, "get_unverified_chain", None)
+    if get_chain is not None:  # private before Python 3.13; the whole chain as served
+        certs = get_chain() or []
+        chain = tuple(cert.public_bytes(ssl._ssl.ENCODING_DER) for cert in certs)  # type: ignore[attr-defined]
+    if not chain:
+        leaf = ssl_object.getpeercert(binary_form=True)
+        chain = (leaf,) if leaf else ()
+    return TlsSession(ssl_object.version() or "unknown", ssl_object.cipher(), chain)
+
+
+def client_context(*, minimum: ssl.TLSVersion | None = None, maximum: ssl.TLSVersion | None = None) -> ssl.SSLContext:
+    """A context that accepts whatever is served: trust is decided afterwards, from the recorded chain."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    if minimum is not None or maximum is not None:
+        # Legacy probes: let OpenSSL offer old versions at all. Python deprecates naming them; we must.
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            if minimum is not None:
+                context.minimum_version = minimum
+            if maximum is not None:
+                context.maximum_version = maximum
+    return context

@@ -1,0 +1,259 @@
+"""The handshake runner shared by the SMTP, POP3 and IMAP probes.
+
+A probe says how to greet, list capabilities and ask for TLS; the runner drives the common shape
+(greeting → capabilities → STARTTLS → TLS → capabilities again, or implicit TLS first), keeps the
+deadlines and caps through the Session, and turns every expected failure into a result status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import ssl
+import time
+from dataclasses import dataclass, field, replace
+from typing import ClassVar
+
+from mailprobe.config import Config
+from mailprobe.errors import LimitExceeded, ProtocolViolation, TransportError
+from mailprobe.model import (
+    Capability,
+    HandshakeResult,
+    ProbeStatus,
+    Protocol,
+    StartTlsOutcome,
+    Target,
+    TlsFacts,
+)
+from mailprobe.net.transport import Session, client_context
+from mailprobe.protocols import tls as tls_facts
+
+
+@dataclass
+class Draft:
+    """The mutable notebook a probe fills during a session; frozen into a HandshakeResult at the end."""
+
+    banner: str = ""
+    greeting_code: str = ""
+    before: tuple[Capability, ...] = ()
+    after: tuple[Capability, ...] = ()
+    starttls: StartTlsOutcome = StartTlsOutcome.NOT_ATTEMPTED
+    starttls_reply: str = ""
+    auth_before: tuple[str, ...] = ()
+    auth_after: tuple[str, ...] = ()
+    plaintext_login_before: bool = False
+    facts: dict[str, str] = field(default_factory=dict)
+    status: ProbeStatus = ProbeStatus.SUCCESS
+    reason: str = "handshake completed"
+
+
+class Stop(Exception):
+    """A probe ends the dialogue early on purpose (e.g. 421 greeting); status and reason are set in the draft."""
+
+
+class MailProbe:
+    """Base of the per-protocol probes. Subclasses fill in the dialogue steps."""
+
+    protocol: ClassVar[Protocol]
+    tls_keyword: ClassVar[str]  # capability that offers STARTTLS/STLS
+
+    def __init__(self, target: Target, cfg: Config) -> None:
+        self.target = target
+        self.cfg = cfg
+        self.limits = cfg.limits
+
+    # -- steps a protocol implements ---------------------------------------------------------------------------------
+
+    async def greet(self, s: Session, d: Draft) -> None:
+        raise NotImplementedError
+
+    async def capabilities(self, s: Session, d: Draft, after_tls: bool) -> tuple[Capability, ...]:
+        raise NotImplementedError
+
+    async def ask_starttls(self, s: Session, d: Draft) -> bool:
+        """Send the STARTTLS command; True when the server agreed."""
+        raise NotImplementedError
+
+    async def before_tls(self, s: Session, d: Draft) -> None:
+        """Checks that must run in plaintext (e.g. is TLS required before MAIL)."""
+
+    async def after_capabilities(self, s: Session, d: Draft) -> None:
+        """Checks on the final state of the session (VRFY, relay test)."""
+
+    async def quit(self, s: Session) -> None:
+        raise NotImplementedError
+
+    def record_auth(self, d: Draft, caps: tuple[Capability, ...], after_tls: bool) -> None:
+        raise NotImplementedError
+
+    # -- the shared shape ------------------------------------------------------------------------------------------
+
+    @property
+    def server_name(self) -> str | None:
+        """SNI: the host name, never an address literal."""
+        try:
+            ipaddress.ip_address(self.target.host)
+        except ValueError:
+            return self.target.host
+        return None
+
+    async def run(self) -> HandshakeResult:
+        started = time.monotonic()
+        d = Draft()
+        session: Session | None = None
+        try:
+            implicit = self.target.service.implicit_tls
+            session = await Session.open(
+                self.target.address,
+                self.target.port,
+                self.limits,
+                tls_context=client_context() if implicit else None,
+                server_hostname=self.server_name,
+            )
+            d.starttls = StartTlsOutcome.NOT_APPLICABLE if implicit else StartTlsOutcome.NOT_ATTEMPTED
+            await self.greet(session, d)
+            caps = await self.capabilities(session, d, after_tls=implicit)
+            self.record_auth(d, caps, after_tls=implicit)
+            if implicit:
+                d.after = caps
+            else:
+                d.before = caps
+                await self.before_tls(session, d)
+                await self._upgrade(session, d)
+            await self.after_capabilities(session, d)
+            await self.quit(session)
+        except Stop:
+            pass
+        except TransportError as exc:
+            d.status, d.reason = ProbeStatus(exc.status), exc.reason
+            if session is not None and session.tls is None and d.starttls is StartTlsOutcome.OK:
+                d.status = ProbeStatus.POST_TLS_ERROR
+            if d.status is ProbeStatus.TLS_HANDSHAKE_ERROR and self.target.service.implicit_tls:
+                d.reason += await self._plaintext_hint()
+            if d.status is ProbeStatus.IO_TIMEOUT and not d.greeting_code and not self.target.service.implicit_tls:
+                d.reason += await self._tls_hint()
+        except ProtocolViolation as exc:
+            d.status, d.reason = ProbeStatus.PROTOCOL_ERROR, str(exc)
+        except LimitExceeded as exc:
+            d.status, d.reason = ProbeStatus.LIMIT_EXCEEDED, str(exc)
+        finally:
+            if session is not None:
+                session.close()
+        tls = self._tls(session)
+        if tls is not None and d.status is ProbeStatus.SUCCESS and self.cfg.check_legacy_tls:
+            tls = await self._with_legacy(tls)
+        return HandshakeResult(
+            target=self.target,
+            status=d.status,
+            reason=d.reason,
+            elapsed_ms=round((time.monotonic() - started) * 1000, 1),
+            banner=d.banner,
+            greeting_code=d.greeting_code,
+            capabilities_before=d.before,
+            capabilities_after=d.after,
+            starttls=d.starttls,
+            starttls_reply=d.starttls_reply,
+            tls=tls,
+            tls_error=d.reason if d.status is ProbeStatus.TLS_HANDSHAKE_ERROR else "",
+            auth_before_tls=d.auth_before,
+            auth_after_tls=d.auth_after,
+            plaintext_login_before_tls=d.plaintext_login_before,
+            injected_bytes=session.injected if session else 0,
+            facts=tuple(sorted(d.facts.items())),
+            round_trips=session.round_trips if session else 0,
+            transcript=tuple(session.transcript) if session and self.cfg.transcript else (),
+        )
+
+    async def _upgrade(self, s: Session, d: Draft) -> None:
+        if not any(cap.keyword == self.tls_keyword for cap in d.before):
+            d.starttls = StartTlsOutcome.NOT_OFFERED
+            return
+        if not await self.ask_starttls(s, d):
+            d.starttls = StartTlsOutcome.REFUSED
+            return
+        try:
+            await s.start_tls(client_context(), self.server_name)
+        except TransportError:
+            d.starttls = StartTlsOutcome.FAILED
+            raise
+        d.starttls = StartTlsOutcome.OK
+        # Everything learned before TLS is discarded: ask again over the encrypted channel.
+        d.after = await self.capabilities(s, d, after_tls=True)
+        self.record_auth(d, d.after, after_tls=True)
+
+    def _tls(self, session: Session | None) -> TlsFacts | None:
+        if session is None or session.tls is None:
+            return None
+        raw = session.tls
+        return tls_facts.tls_facts(raw.version, raw.cipher, raw.chain, self.target.host, self.cfg.ca_file)
+
+    # -- separate short sessions -------------------------------------------------------------------------------------
+
+    async def _reach_tls(self, context: ssl.SSLContext, limit: float) -> Session:
+        """A fresh session up to an established TLS layer with `context` (for legacy-version tests)."""
+        limits = self.limits
+        session = await Session.open(
+            self.target.address,
+            self.target.port,
+            limits,
+            tls_context=context if self.target.service.implicit_tls else None,
+            server_hostname=self.server_name,
+        )
+        session.deadline = min(session.deadline, time.monotonic() + limit)
+        if not self.target.service.implicit_tls:
+            d = Draft()
+            await self.greet(session, d)
+            await self.capabilities(session, d, after_tls=False)
+            if not await self.ask_starttls(session, d):
+                session.close()
+                raise TransportError(ProbeStatus.PROTOCOL_ERROR.value, "STARTTLS refused")
+            await session.start_tls(context, self.server_name)
+        return session
+
+    async def _accepts(self, version: ssl.TLSVersion) -> bool:
+        try:
+            context = client_context(minimum=version, maximum=version)
+        except (ssl.SSLError, ValueError):
+            return False  # this OpenSSL cannot even offer it
+        try:
+            session = await self._reach_tls(context, limit=self.limits.read_timeout)
+        except (TransportError, ProtocolViolation, LimitExceeded, Stop):
+            return False
+        session.close()
+        return True
+
+    async def _with_legacy(self, tls: TlsFacts) -> TlsFacts:
+        legacy = {"TLSv1.0": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1}
+        accepted = await asyncio.gather(*(self._accepts(v) for v in legacy.values()))
+        return replace(tls, legacy_versions=tuple(name for name, ok in zip(legacy, accepted, strict=True) if ok))
+
+    async def _plaintext_hint(self) -> str:
+        """After a failed implicit-TLS handshake: does the port speak plaintext instead?"""
+        try:
+            session = await Session.open(self.target.address, self.target.port, self.limits)
+        except TransportError:
+            return ""
+        session.deadline = time.monotonic() + min(2.0, self.limits.read_timeout)
+        try:
+            d = Draft()
+            await self.greet(session, d)
+            return f"; the port speaks plaintext instead (greeting {d.greeting_code} {d.banner[:60]!r})"
+        except (TransportError, ProtocolViolation, LimitExceeded, Stop):
+            return ""
+        finally:
+            session.close()
+
+    async def _tls_hint(self) -> str:
+        """After a silent plaintext port: is it waiting for a TLS ClientHello (implicit TLS)?"""
+        try:
+            session = await Session.open(
+                self.target.address,
+                self.target.port,
+                self.limits,
+                tls_context=client_context(),
+                server_hostname=self.server_name,
+            )
+        except TransportError:
+            return ""
+        session.close()
+        return "; the port speaks TLS from the start (implicit TLS), not plaintext"

@@ -1,0 +1,70 @@
+"""IMAP handshake (143; 993 implicit TLS): greeting, CAPABILITY, STARTTLS, CAPABILITY again."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from mailprobe.model import Capability, ProbeStatus, Protocol
+from mailprobe.net.transport import Session
+from mailprobe.probes.base import Draft, MailProbe, Stop
+from mailprobe.protocols import imap
+from mailprobe.protocols.imap import ANNOTATIONS, ImapResponse
+
+
+class ImapProbe(MailProbe):
+    protocol = Protocol.IMAP
+    tls_keyword = "STARTTLS"
+
+    _tags = 0
+    _greeting_caps: tuple[Capability, ...] = ()
+
+    async def _command(self, s: Session, command: str) -> ImapResponse:
+        self._tags += 1
+        tag = f"mp{self._tags}"
+        await s.send(f"{tag} {command}\r\n".encode("ascii"), ANNOTATIONS.get(command, ""))
+        parse = partial(
+            imap.parse_tagged, tag=tag, max_line=self.limits.max_line, max_literal=self.limits.max_reply
+        )
+        return await s.read(parse)
+
+    async def greet(self, s: Session, d: Draft) -> None:
+        parse = partial(imap.parse_greeting, max_line=self.limits.max_line, max_literal=self.limits.max_reply)
+        reply = await s.read(parse, ANNOTATIONS["greeting"])
+        d.banner = reply.text
+        d.greeting_code = f"* {reply.status}"
+        self._greeting_caps = imap.capabilities(reply)
+        if reply.status == "PREAUTH":
+            d.facts["preauth"] = "yes"
+        if reply.status == "BYE":
+            d.status = ProbeStatus.SERVICE_UNAVAILABLE
+            d.reason = f"server refused service: {reply.first_line}"
+            raise Stop
+
+    async def capabilities(self, s: Session, d: Draft, after_tls: bool) -> tuple[Capability, ...]:
+        reply = await self._command(s, "CAPABILITY")
+        if reply.status != "OK":
+            d.facts["capability" + ("_tls" if after_tls else "")] = reply.first_line
+            return self._greeting_caps if not after_tls else ()
+        caps = imap.capabilities(reply)
+        if not after_tls and self._greeting_caps and {c.keyword for c in self._greeting_caps} != {
+            c.keyword for c in caps
+        }:
+            d.facts["greeting_capabilities"] = " ".join(c.raw for c in self._greeting_caps)
+        return caps
+
+    async def ask_starttls(self, s: Session, d: Draft) -> bool:
+        reply = await self._command(s, "STARTTLS")
+        d.starttls_reply = reply.first_line
+        return reply.status == "OK"
+
+    def record_auth(self, d: Draft, caps: tuple[Capability, ...], after_tls: bool) -> None:
+        mechs = imap.auth_mechanisms(caps)
+        if after_tls:
+            d.auth_after = mechs
+        else:
+            d.auth_before = mechs
+            d.plaintext_login_before = not imap.has(caps, "LOGINDISABLED") or bool({"PLAIN", "LOGIN"} & set(mechs))
+
+    async def quit(self, s: Session) -> None:
+        self._tags += 1
+        await s.send(f"mp{self._tags} LOGOUT\r\n".encode("ascii"), ANNOTATIONS["LOGOUT"])

@@ -1,0 +1,61 @@
+"""POP3 handshake (110; 995 implicit TLS): greeting, CAPA, STLS, CAPA again."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from mailprobe.model import Capability, ProbeStatus, Protocol
+from mailprobe.net.transport import Session
+from mailprobe.probes.base import Draft, MailProbe, Stop
+from mailprobe.protocols import pop3
+from mailprobe.protocols.pop3 import ANNOTATIONS
+
+
+class Pop3Probe(MailProbe):
+    protocol = Protocol.POP3
+    tls_keyword = "STLS"
+
+    async def greet(self, s: Session, d: Draft) -> None:
+        reply = await s.read(partial(pop3.parse_status, max_line=self.limits.max_line), ANNOTATIONS["greeting"])
+        d.banner = reply.text
+        d.greeting_code = "+OK" if reply.ok else "-ERR"
+        stamp = pop3.apop_timestamp(reply)
+        if stamp:
+            d.facts["apop_timestamp"] = stamp
+        if not reply.ok:
+            d.status = ProbeStatus.SERVICE_UNAVAILABLE
+            d.reason = f"server refused service: {reply.first_line}"
+            raise Stop
+
+    async def capabilities(self, s: Session, d: Draft, after_tls: bool) -> tuple[Capability, ...]:
+        await s.send(b"CAPA\r\n", ANNOTATIONS["CAPA"])
+        reply = await s.read(partial(pop3.parse_multiline, max_line=self.limits.max_line))
+        if not reply.ok:
+            d.facts["capa" + ("_tls" if after_tls else "")] = reply.first_line
+            return ()
+        caps = pop3.parse_capa(reply)
+        expire = pop3.expire_policy(caps)
+        if expire is not None:
+            d.facts["expire"] = expire
+        for cap in caps:
+            if cap.keyword in ("IMPLEMENTATION", "LOGIN-DELAY"):
+                d.facts[cap.keyword.lower()] = " ".join(cap.params)
+        return caps
+
+    async def ask_starttls(self, s: Session, d: Draft) -> bool:
+        await s.send(b"STLS\r\n", ANNOTATIONS["STLS"])
+        reply = await s.read(partial(pop3.parse_status, max_line=self.limits.max_line))
+        d.starttls_reply = reply.first_line
+        return reply.ok
+
+    def record_auth(self, d: Draft, caps: tuple[Capability, ...], after_tls: bool) -> None:
+        mechs = pop3.sasl_mechanisms(caps)
+        if after_tls:
+            d.auth_after = mechs
+        else:
+            d.auth_before = mechs
+            user = any(c.keyword == "USER" for c in caps)
+            d.plaintext_login_before = user or bool({"PLAIN", "LOGIN"} & set(mechs))
+
+    async def quit(self, s: Session) -> None:
+        await s.send(b"QUIT\r\n", ANNOTATIONS["QUIT"])

@@ -1,0 +1,96 @@
+"""SMTP handshake (25, 587; 465 implicit TLS): greeting, EHLO, STARTTLS, EHLO again, checks that send no mail.
+
+Never DATA or BDAT, never AUTH with credentials. The relay test runs only when the user opts in.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+from mailprobe.errors import ProtocolViolation
+from mailprobe.model import Capability, ProbeStatus, Protocol, Service
+from mailprobe.net.transport import Session
+from mailprobe.probes.base import Draft, MailProbe, Stop
+from mailprobe.protocols import smtp
+from mailprobe.protocols.smtp import ANNOTATIONS, SmtpReply
+
+
+class SmtpProbe(MailProbe):
+    protocol = Protocol.SMTP
+    tls_keyword = "STARTTLS"
+
+    async def _command(self, s: Session, line: str, key: str) -> SmtpReply:
+        await s.send(line.encode("ascii") + b"\r\n", ANNOTATIONS.get(key, ""))
+        return await self._reply(s)
+
+    async def _reply(self, s: Session, note: str = "") -> SmtpReply:
+        parse = partial(smtp.parse_reply, max_line=self.limits.max_line)
+        return await s.read(parse, note)
+
+    async def greet(self, s: Session, d: Draft) -> None:
+        reply = await self._reply(s, ANNOTATIONS["greeting"])
+        d.banner = reply.text
+        d.greeting_code = str(reply.code)
+        d.facts["greeting_host"] = smtp.greeting_host(reply)
+        if reply.code != 220:
+            d.status = ProbeStatus.SERVICE_UNAVAILABLE
+            d.reason = f"server refused service: {reply.first_line}"
+            await self.quit(s)
+            raise Stop
+
+    async def capabilities(self, s: Session, d: Draft, after_tls: bool) -> tuple[Capability, ...]:
+        reply = await self._command(s, f"EHLO {self.cfg.ehlo_name}", "EHLO")
+        if reply.code == 250:
+            caps = smtp.parse_ehlo(reply)
+            size = smtp.size_limit(caps)
+            if size is not None:
+                d.facts["size_limit"] = str(size)
+            return caps
+        d.facts["ehlo_reply" + ("_tls" if after_tls else "")] = reply.first_line
+        helo = await self._command(s, f"HELO {self.cfg.ehlo_name}", "HELO")
+        if helo.code != 250:
+            raise ProtocolViolation(f"EHLO and HELO both refused: {reply.first_line} / {helo.first_line}")
+        d.facts["esmtp"] = "no (HELO only)"
+        return ()
+
+    async def ask_starttls(self, s: Session, d: Draft) -> bool:
+        reply = await self._command(s, "STARTTLS", "STARTTLS")
+        d.starttls_reply = reply.first_line
+        return reply.code == 220
+
+    def record_auth(self, d: Draft, caps: tuple[Capability, ...], after_tls: bool) -> None:
+        mechs = smtp.auth_mechanisms(caps)
+        if after_tls:
+            d.auth_after = mechs
+        else:
+            d.auth_before = mechs
+            d.plaintext_login_before = bool({"PLAIN", "LOGIN"} & set(mechs))
+
+    async def before_tls(self, s: Session, d: Draft) -> None:
+        # On submission, a server must not take a message before TLS (RFC 8314): ask, then abandon.
+        if self.target.service is not Service.SUBMISSION or not smtp.has(d.before, "STARTTLS"):
+            return
+        reply = await self._command(s, "MAIL FROM:<>", "MAIL")
+        d.facts["mail_before_tls"] = reply.first_line
+        if reply.positive:
+            await self._command(s, "RSET", "RSET")
+
+    async def after_capabilities(self, s: Session, d: Draft) -> None:
+        if self.target.service in (Service.SMTP, Service.SUBMISSION):
+            for verb in ("VRFY", "EXPN"):
+                reply = await self._command(s, f"{verb} postmaster", verb)
+                d.facts[verb.lower()] = reply.first_line
+        domain = self.cfg.relay_test_domain
+        if domain and self.target.service is Service.SMTP:
+            mail = await self._command(s, "MAIL FROM:<>", "MAIL")
+            if mail.positive:
+                rcpt = await self._command(s, f"RCPT TO:<mailprobe-relay-test@{domain}>", "RCPT")
+                d.facts["relay_test"] = rcpt.first_line
+                await self._command(s, "RSET", "RSET")
+            else:
+                d.facts["relay_test"] = f"not tested: MAIL refused ({mail.first_line})"
+
+    async def quit(self, s: Session) -> None:
+        # Say goodbye without waiting for 221: it saves a round trip and tells us nothing.
+        await s.send(b"QUIT\r\n", ANNOTATIONS["QUIT"])
+

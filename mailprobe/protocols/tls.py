@@ -1,0 +1,172 @@
+"""TLS facts from what a server served: certificate details, chain trust and host-name match. No sockets.
+
+The handshake itself is done without verification so the probe always records what was served; trust is
+then decided here with pyca/cryptography's verifier (system store plus --ca-file), and reported honestly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import ssl
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from OpenSSL import crypto
+
+from mailprobe.model import CertFacts, TlsFacts
+
+# Keys below these sizes are weak (NIST SP 800-57 / BSI): RSA/DSA 2048, EC 224.
+WEAK_KEY_BITS = {"RSA": 2048, "DSA": 2048, "EC": 224}
+
+
+def _utc(when: dt.datetime) -> dt.datetime:
+    return when if when.tzinfo else when.replace(tzinfo=dt.timezone.utc)
+
+
+def _key_facts(cert: x509.Certificate) -> tuple[str, int]:
+    key = cert.public_key()
+    if isinstance(key, rsa.RSAPublicKey):
+        return "RSA", key.key_size
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return "EC", key.curve.key_size
+    if isinstance(key, dsa.DSAPublicKey):
+        return "DSA", key.key_size
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "Ed25519", 256
+    if isinstance(key, ed448.Ed448PublicKey):
+        return "Ed448", 456
+    return type(key).__name__, 0
+
+
+def _san(cert: x509.Certificate) -> tuple[str, ...]:
+    try:
+        ext = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return ()
+    names: list[str] = [f"DNS:{name}" for name in ext.get_values_for_type(x509.DNSName)]
+    names += [f"IP:{ip}" for ip in ext.get_values_for_type(x509.IPAddress)]
+    return tuple(names)
+
+
+def cert_facts(der: bytes, now: dt.datetime | None = None) -> CertFacts:
+    cert = x509.load_der_x509_certificate(der)
+    now = now or dt.datetime.now(dt.timezone.utc)
+    not_before = _utc(cert.not_valid_before_utc)
+    not_after = _utc(cert.not_valid_after_utc)
+    key_type, key_bits = _key_facts(cert)
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    sig = cert.signature_hash_algorithm
+    sig_name = cert.signature_algorithm_oid._name
+    return CertFacts(
+        subject=cert.subject.rfc4514_string(),
+        issuer=cert.issuer.rfc4514_string(),
+        serial=format(cert.serial_number, "x"),
+        not_before=not_before.isoformat(),
+        not_after=not_after.isoformat(),
+        days_left=(not_after - now).days,
+        san=_san(cert),
+        key_type=key_type,
+        key_bits=key_bits,
+        signature_algorithm=sig_name if sig_name != "Unknown OID" else (sig.name if sig else "unknown"),
+        fingerprint_sha256=hashlib.sha256(der).hexdigest(),
+        spki_sha256=hashlib.sha256(spki).hexdigest(),
+        self_signed=cert.issuer == cert.subject,
+    )
+
+
+def _name_matches(pattern: str, host: str) -> bool:
+    """RFC 6125 6.4.3: a wildcard only as the whole left-most label, matching exactly one label."""
+    pattern, host = pattern.lower().rstrip("."), host.lower().rstrip(".")
+    if pattern == host:
+        return True
+    if not pattern.startswith("*.") or "*" in pattern[2:]:
+        return False
+    head, _, rest = host.partition(".")
+    return bool(head) and rest == pattern[2:] and rest.count(".") >= 1
+
+
+def hostname_matches(cert: CertFacts, host: str) -> bool:
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        ip = None
+    if ip is not None:
+        return f"IP:{ip}" in cert.san
+    dns_names = [name[4:] for name in cert.san if name.startswith("DNS:")]
+    if not dns_names:  # legacy: no SAN, fall back to the subject CN
+        dns_names = [part[3:] for part in cert.subject.split(",") if part.startswith("CN=")]
+    return any(_name_matches(name, host) for name in dns_names)
+
+
+def _new_store(ca_file: str | None) -> crypto.X509Store:
+    store = crypto.X509Store()
+    paths = ssl.get_default_verify_paths()
+    system = next((p for p in (paths.cafile, paths.openssl_cafile) if p and Path(p).is_file()), None)
+    if system:
+        store.load_locations(system)
+    if ca_file:
+        store.load_locations(ca_file)
+    return store
+
+
+@lru_cache(maxsize=8)
+def _store(ca_file: str | None) -> crypto.X509Store:
+    return _new_store(ca_file)
+
+
+def verify_chain(chain: Sequence[bytes], ca_file: str | None, now: dt.datetime | None = None) -> str | None:
+    """None when the chain leads to a trusted root; otherwise OpenSSL's reason. Host name is checked apart.
+
+    OpenSSL's verifier (through pyOpenSSL) is the one mail servers and clients use, so its verdict is the one
+    that matters for delivery.
+    """
+    if not chain:
+        return "no certificate served"
+    leaf = x509.load_der_x509_certificate(chain[0])
+    intermediates = [x509.load_der_x509_certificate(der) for der in chain[1:]]
+    if now is None:
+        store = _store(ca_file)
+    else:  # a private store: set_time must not leak into the cached one
+        store = _new_store(ca_file)
+        store.set_time(now)
+    context = crypto.X509StoreContext(
+        store,
+        crypto.X509.from_cryptography(leaf),
+        [crypto.X509.from_cryptography(c) for c in intermediates],
+    )
+    try:
+        context.verify_certificate()
+    except crypto.X509StoreContextError as exc:
+        return str(exc)
+    return None
+
+
+def tls_facts(
+    version: str,
+    cipher: tuple[str, str, int] | None,
+    chain: Sequence[bytes],
+    hostname: str,
+    ca_file: str | None,
+    group: str | None = None,
+    legacy_versions: tuple[str, ...] = (),
+) -> TlsFacts:
+    certs = tuple(cert_facts(der) for der in chain)
+    error = verify_chain(chain, ca_file)
+    return TlsFacts(
+        version=version,
+        cipher=cipher[0] if cipher else "",
+        cipher_bits=cipher[2] if cipher else 0,
+        group=group,
+        chain=certs,
+        verified=error is None,
+        verify_error=error,
+        hostname=hostname,
+        hostname_match=bool(certs) and hostname_matches(certs[0], hostname),
+        legacy_versions=legacy_versions,
+    )
