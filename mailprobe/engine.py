@@ -1,0 +1,220 @@
+"""The engine: schedules resolve → reach → handshake → judge for each target, with bounded concurrency.
+
+This is the only place with a broad `except`: anything a stage did not expect becomes a result with status
+`error` (or a per-target error line in the report), so one bad target never stops a run or loses output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+
+from mailprobe import __version__
+from mailprobe.config import Config
+from mailprobe.errors import UsageError
+from mailprobe.model import (
+    DomainDns,
+    HandshakeResult,
+    MxStatus,
+    PortResult,
+    PortState,
+    ProbeStatus,
+    Report,
+    Service,
+    Target,
+)
+from mailprobe.targets import Spec, parse_target
+
+
+@dataclass(frozen=True, slots=True)
+class Stages:
+    dns: bool = True
+    ports: bool = True
+    handshake: bool = True
+
+
+class Limiter:
+    """A global cap and a per-address cap on concurrent sessions."""
+
+    def __init__(self, cfg: Config) -> None:
+        self._global = asyncio.Semaphore(max(1, cfg.limits.global_concurrency))
+        self._per_host = cfg.limits.per_host
+        self._hosts: dict[str, asyncio.Semaphore] = {}
+
+    def host(self, address: str) -> asyncio.Semaphore:
+        return self._hosts.setdefault(address, asyncio.Semaphore(max(1, self._per_host)))
+
+    async def run_handshake(self, target: Target, cfg: Config) -> HandshakeResult:
+        from mailprobe.probes.registry import handshake
+
+        async with self._global, self.host(target.address):
+            try:
+                return await handshake(target, cfg)
+            except Exception as exc:  # the engine boundary: a bug in a probe is a result, not a crash
+                return HandshakeResult(target, ProbeStatus.ERROR, f"internal error: {exc!r}", 0.0)
+
+
+@dataclass
+class _Hosts:
+    """(host, address, origin) triples to probe, and the per-target errors found on the way."""
+
+    entries: list[tuple[str, str, str]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def services_for(cfg: Config, spec: Spec) -> list[tuple[Service, int]]:
+    """The services to try: one when the user named a port, else every configured service."""
+    if spec.port is not None:
+        service = cfg.service_for_port(spec.port)
+        if service is None:
+            raise UsageError(
+                f"{spec.text}: port {spec.port} is not a mail port; name its service with --port SERVICE={spec.port}"
+            )
+        return [(service, spec.port)]
+    return [(service, cfg.port_for(service)) for service in cfg.services]
+
+
+async def _hosts_for(spec: Spec, cfg: Config, stages: Stages) -> tuple[_Hosts, DomainDns | None]:
+    from mailprobe import dns
+
+    hosts = _Hosts()
+    if spec.is_address:
+        hosts.entries.append((spec.host, spec.host, "user"))
+        return hosts, None
+    if stages.dns and spec.port is None:
+        domain = await dns.resolve_domain(spec.host, cfg)
+        for mx in domain.mx:
+            for address in mx.addresses:
+                if cfg.allow_nonpublic or dns.is_public(address):
+                    origin = "implicit-mx" if domain.status is MxStatus.IMPLICIT else "mx"
+                    hosts.entries.append((mx.name, address, origin))
+                else:
+                    hosts.errors.append(
+                        f"{mx.name} {address}: not a public address, not probed (--allow-nonpublic to probe it)"
+                    )
+        return hosts, domain
+    addresses = await dns.resolve_host(spec.host, cfg)
+    if not addresses:
+        hosts.errors.append(f"{spec.text}: the name has no address (no A/AAAA)")
+    hosts.entries.extend((spec.host, address, "user") for address in addresses)
+    return hosts, None
+
+
+async def audit_target(text: str, cfg: Config, stages: Stages, limiter: Limiter | None = None) -> Report:
+    """Everything mailprobe learns about one target, as a Report of its own."""
+    started, started_at = time.monotonic(), _now()
+    limiter = limiter or Limiter(cfg)
+    dns_results: list[DomainDns] = []
+    ports: list[PortResult] = []
+    handshakes: list[HandshakeResult] = []
+    errors: list[str] = []
+    try:
+        spec = parse_target(text)
+        services = services_for(cfg, spec)
+        hosts, domain = await _hosts_for(spec, cfg, stages)
+        if domain is not None:
+            dns_results.append(domain)
+        errors.extend(hosts.errors)
+        targets = [
+            Target(host, address, port, service, origin)
+            for host, address, origin in hosts.entries
+            for service, port in services
+            if cfg.ipv6 or ":" not in address
+            if cfg.ipv4 or ":" in address
+        ]
+        if stages.ports and targets:
+            ports = await _reach(targets, cfg)
+            open_ports = {(p.address, p.port) for p in ports if p.state is PortState.OPEN}
+            targets = [t for t in targets if (t.address, t.port) in open_ports]
+        if stages.handshake and targets:
+            handshakes = list(await asyncio.gather(*(limiter.run_handshake(t, cfg) for t in targets)))
+    except UsageError as exc:
+        errors.append(f"{text}: {exc}")
+    except Exception as exc:  # the engine boundary: keep going, say what happened
+        errors.append(f"{text}: internal error: {exc!r}")
+    report = Report(
+        command="audit",
+        targets=(text,),
+        started_at=started_at,
+        elapsed_ms=round((time.monotonic() - started) * 1000, 1),
+        dns=tuple(dns_results),
+        ports=tuple(ports),
+        handshakes=tuple(handshakes),
+        errors=tuple(errors),
+        tool_version=__version__,
+    )
+    from mailprobe.checks.run import judge
+
+    return replace(report, findings=tuple(judge(report, cfg)))
+
+
+async def _reach(targets: Sequence[Target], cfg: Config) -> list[PortResult]:
+    from mailprobe.probes.ports import scan
+
+    pairs = list(dict.fromkeys((t.host, t.address) for t in targets))
+    port_list = list(dict.fromkeys(t.port for t in targets))
+    wanted = {(t.address, t.port) for t in targets}
+    return [r async for r in scan(pairs, port_list, cfg) if (r.address, r.port) in wanted]
+
+
+async def audit_stream(
+    texts: Iterable[str], cfg: Config, stages: Stages, concurrency: int = 16
+) -> AsyncIterator[Report]:
+    """Reports one target at a time, as they finish, with at most `concurrency` targets in flight.
+
+    Reading the input lazily keeps memory flat however long the target list is.
+    """
+    limiter = Limiter(cfg)
+    pending: set[asyncio.Task[Report]] = set()
+    source = iter(texts)
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < concurrency:
+            text = next(source, None)
+            if text is None:
+                exhausted = True
+                break
+            pending.add(asyncio.ensure_future(audit_target(text, cfg, stages, limiter)))
+        if not pending:
+            return
+        done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            yield task.result()
+
+
+def merge(reports: Sequence[Report], command: str, profile: str | None = None) -> Report:
+    """One report from many (targets in input order); findings are kept, not recomputed."""
+    if not reports:
+        return Report(command=command, targets=(), started_at=_now(), elapsed_ms=0.0, tool_version=__version__)
+    return Report(
+        command=command,
+        targets=tuple(t for r in reports for t in r.targets),
+        started_at=min(r.started_at for r in reports),
+        elapsed_ms=max(r.elapsed_ms for r in reports),
+        dns=tuple(d for r in reports for d in r.dns),
+        ports=tuple(p for r in reports for p in r.ports),
+        handshakes=tuple(h for r in reports for h in r.handshakes),
+        findings=tuple(f for r in reports for f in r.findings),
+        egress=next((r.egress for r in reports if r.egress is not None), None),
+        errors=tuple(e for r in reports for e in r.errors),
+        profile=profile,
+        tool_version=__version__,
+    )
+
+
+async def audit(texts: Sequence[str], cfg: Config, stages: Stages | None = None, command: str = "audit") -> Report:
+    """The whole pipeline over several targets, as one report."""
+    stages = stages or Stages()
+    started = time.monotonic()
+    order = {text: index for index, text in enumerate(texts)}
+    reports = [r async for r in audit_stream(texts, cfg, stages)]
+    reports.sort(key=lambda r: order.get(r.targets[0], 0))
+    merged = merge(reports, command)
+    return replace(merged, elapsed_ms=round((time.monotonic() - started) * 1000, 1))
