@@ -1,0 +1,204 @@
+"""The connect probe: is a TCP port open, closed, filtered or unreachable, and who said so.
+
+An ordinary non-blocking socket (no privileges) with IP_RECVERR / IPV6_RECVERR: when the connect fails, the
+error queue tells an ICMP error from a router (type, code, sender) apart from a RST sent by the server.
+States and reasons follow nmap's connect scan: open "syn-ack", closed "conn-refused", filtered "no-response"
+(after one retry), unreachable "<icmp words> from <sender>".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from mailprobe.model import IcmpInfo, PortResult, PortState, Service
+from mailprobe.net import guard
+from mailprobe.net.icmp import enable_recverr, read_error_queue
+from mailprobe.net.limits import RttEstimator
+
+RETRIES = 1  # one retry of a silent port, as nmap's connect scan does at -T4
+TICK = 0.1  # how often a waiting probe looks again at the (adapting) timeout
+EMFILE_WAIT = 0.05
+EMFILE_TRIES = 100  # 5 s of waiting for a descriptor before giving up on that port
+
+_LOCAL_UNREACH = {
+    errno.ENETUNREACH: "net-unreach",
+    errno.EHOSTUNREACH: "host-unreach",
+    errno.ENETDOWN: "net-down",
+    errno.EHOSTDOWN: "host-down",
+    errno.EADDRNOTAVAIL: "no-source-address",
+}
+
+
+class Answer(str, Enum):
+    SYN_ACK = "syn-ack"
+    REFUSED = "conn-refused"
+    ICMP = "icmp"
+    LOCAL = "local-error"
+    SILENT = "no-response"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What one connect attempt saw."""
+
+    answer: Answer
+    rtt: float  # seconds from connect() to the answer (or to giving up)
+    errno: int = 0
+    icmp: IcmpInfo | None = None
+
+
+def sockaddr_for(address: str, port: int) -> tuple[int, tuple[str, int] | tuple[str, int, int, int]]:
+    """Family and sockaddr of a numeric address (IPv6 scope ids allowed); ValueError otherwise. No DNS."""
+    try:
+        infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    except socket.gaierror as exc:
+        raise ValueError(f"not an IP address: {address!r}") from exc
+    family, _type, _proto, _canon, sockaddr = infos[0]
+    return family, sockaddr  # type: ignore[return-value]
+
+
+async def _new_socket(family: int) -> socket.socket:
+    """A non-blocking TCP socket; waits (bounded) when the process is out of descriptors."""
+    for _ in range(EMFILE_TRIES):
+        try:
+            return socket.socket(family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+        except OSError as exc:
+            if exc.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                raise
+            await asyncio.sleep(EMFILE_WAIT)
+    raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+
+
+async def _wait_writable(sock: socket.socket, remaining: Callable[[], float]) -> bool:
+    """True when the socket turns writable (connected or failed) before `remaining()` runs out."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    fd = sock.fileno()
+    loop.add_writer(fd, wake)
+    try:
+        while True:
+            left = remaining()
+            if left <= 0:
+                return False
+            # The timeout may shrink while we wait (round trips learned elsewhere): look again each TICK.
+            done, _pending = await asyncio.wait({ready}, timeout=min(left, TICK))
+            if done:
+                return True
+    finally:
+        loop.remove_writer(fd)
+
+
+def _classify_failure(code: int, sock: socket.socket, rtt: float) -> Attempt:
+    queued = read_error_queue(sock)
+    icmp = queued.icmp_info() if queued is not None else None
+    if icmp is not None:
+        return Attempt(Answer.ICMP, rtt, code, icmp)
+    if code == errno.ECONNREFUSED:
+        return Attempt(Answer.REFUSED, rtt, code)
+    if code == errno.ETIMEDOUT:
+        return Attempt(Answer.SILENT, rtt, code)
+    return Attempt(Answer.LOCAL, rtt, code)
+
+
+async def connect_once(
+    family: int, sockaddr: tuple[str, int] | tuple[str, int, int, int], remaining: Callable[[float], float]
+) -> Attempt:
+    """One connect attempt; `remaining(started)` says how long is still worth waiting."""
+    sock = await _new_socket(family)
+    try:
+        enable_recverr(sock)
+        started = time.monotonic()
+        code = sock.connect_ex(sockaddr)
+        if code not in (0, errno.EINPROGRESS):
+            return _classify_failure(code, sock, time.monotonic() - started)
+        if code == errno.EINPROGRESS and not await _wait_writable(sock, lambda: remaining(started)):
+            # A soft ICMP error may have been queued without aborting the connect: it still counts.
+            queued = read_error_queue(sock)
+            icmp = queued.icmp_info() if queued is not None else None
+            rtt = time.monotonic() - started
+            return Attempt(Answer.ICMP, rtt, 0, icmp) if icmp else Attempt(Answer.SILENT, rtt)
+        rtt = time.monotonic() - started
+        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code == 0:
+            # Reset rather than FIN: no TIME_WAIT left behind, nothing more asked of the server.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            return Attempt(Answer.SYN_ACK, rtt)
+        return _classify_failure(code, sock, rtt)
+    finally:
+        sock.close()
+
+
+def result_from(
+    host: str, address: str, port: int, attempt: Attempt, elapsed: float, tries: int, service: Service | None
+) -> PortResult:
+    """The PortResult an attempt amounts to (pure)."""
+    ms = round(elapsed * 1000, 1)
+
+    def make(state: PortState, reason: str, icmp: IcmpInfo | None = None) -> PortResult:
+        return PortResult(host, address, port, state, reason, ms, service, icmp, attempts=tries)
+
+    if attempt.answer is Answer.SYN_ACK:
+        return make(PortState.OPEN, "syn-ack")
+    if attempt.answer is Answer.REFUSED:
+        return make(PortState.CLOSED, "conn-refused")
+    if attempt.answer is Answer.ICMP and attempt.icmp is not None:
+        return make(PortState.UNREACHABLE, f"{attempt.icmp.description} from {attempt.icmp.sender}", attempt.icmp)
+    if attempt.answer is Answer.SILENT:
+        return make(PortState.FILTERED, "no-response")
+    if attempt.errno in _LOCAL_UNREACH:
+        return make(PortState.UNREACHABLE, f"{_LOCAL_UNREACH[attempt.errno]} (local)")
+    name = errno.errorcode.get(attempt.errno, str(attempt.errno))
+    return make(PortState.ERROR, f"local error {name}: {os.strerror(attempt.errno)}")
+
+
+def error_result(host: str, address: str, port: int, reason: str, service: Service | None) -> PortResult:
+    return PortResult(host, address, port, PortState.ERROR, reason, 0.0, service)
+
+
+async def probe_adaptive(
+    host: str, address: str, port: int, timing: RttEstimator, service: Service | None = None
+) -> PortResult:
+    """Probe one port; silent attempts time out after a few measured round trips (one retry, backed off)."""
+    try:
+        family, sockaddr = sockaddr_for(address, port)
+    except ValueError as exc:
+        return error_result(host, address, port, str(exc), service)
+    guard.check(address)
+    first = time.monotonic()
+    attempt = Attempt(Answer.SILENT, 0.0)
+    tries = 0
+    for tries in range(1, RETRIES + 2):
+        backoff = tries - 1
+
+        def remaining(started: float, backoff: int = backoff) -> float:
+            return started + timing.timeout(address, backoff) - time.monotonic()
+
+        try:
+            attempt = await connect_once(family, sockaddr, remaining)
+        except OSError as exc:  # could not even make a socket (descriptors exhausted, ...)
+            attempt = Attempt(Answer.LOCAL, 0.0, exc.errno or 0)
+        if attempt.answer in (Answer.SYN_ACK, Answer.REFUSED):
+            timing.observe(address, attempt.rtt)
+        if attempt.answer is not Answer.SILENT:
+            break
+    return result_from(host, address, port, attempt, time.monotonic() - first, tries, service)
+
+
+async def probe_port(address: str, port: int, timeout: float, *, host: str = "") -> PortResult:
+    """Probe one TCP port with a fixed timeout per attempt and one retry of silence.
+
+    Raises UnsafeTargetError (before sending anything) when the guard refuses the address.
+    """
+    return await probe_adaptive(host or address, address, port, RttEstimator(timeout), Service.for_port(port))

@@ -1,0 +1,82 @@
+"""Port scan: every (host, address) pair times every port, concurrently, results yielded as they come.
+
+Connect mode needs no privileges (see net/connect.py). Concurrency is bounded by the configured global limit,
+the process's descriptor budget and a per-address cap; timeouts adapt to the round trips measured so far.
+Work is ordered port-major so consecutive probes go to different addresses and no single host is hammered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator, Sequence
+
+from mailprobe.config import Config
+from mailprobe.errors import UnsafeTargetError
+from mailprobe.model import PortResult
+from mailprobe.net.connect import error_result, probe_adaptive
+from mailprobe.net.limits import SCAN_PER_HOST, HostLimiter, RttEstimator, concurrency_cap, current_fd_budget
+
+
+def scan_order(targets: Sequence[tuple[str, str]], ports: Sequence[int]) -> Iterator[tuple[str, str, int]]:
+    """(host, address, port) port-major, duplicates dropped, order otherwise kept."""
+    seen: set[tuple[str, str, int]] = set()
+    for port in ports:
+        for host, address in targets:
+            item = (host, address, port)
+            if item not in seen:
+                seen.add(item)
+                yield item
+
+
+async def scan(
+    targets: Sequence[tuple[str, str]], ports: Sequence[int], cfg: Config
+) -> AsyncIterator[PortResult]:
+    """Probe every port on every (host, address); yield each PortResult as soon as it is known.
+
+    A target the safety guard refuses, or that is not an address, yields an ERROR result; the rest go on.
+    """
+    work = list(scan_order(targets, ports))
+    if not work:
+        return
+    timing = RttEstimator(cfg.limits.connect_timeout)
+    per_host = HostLimiter(max(cfg.limits.per_host, SCAN_PER_HOST))
+    results: asyncio.Queue[PortResult | None] = asyncio.Queue()
+    pending = iter(work)  # shared by the workers: each item is taken once
+
+    async def worker() -> None:
+        try:
+            for host, address, port in pending:
+                service = cfg.service_for_port(port)
+                async with per_host(address):
+                    try:
+                        result = await probe_adaptive(host, address, port, timing, service)
+                    except UnsafeTargetError as exc:
+                        result = error_result(host, address, port, f"refused by safety guard: {exc}", service)
+                results.put_nowait(result)
+        finally:
+            results.put_nowait(None)
+
+    workers = concurrency_cap(cfg.limits.global_concurrency, current_fd_budget(), len(work))
+    tasks = [asyncio.create_task(worker()) for _ in range(workers)]
+    try:
+        finished = 0
+        while finished < workers:
+            item = await results.get()
+            if item is None:
+                finished += 1
+            else:
+                yield item
+        for task in tasks:  # surface a worker's bug instead of losing it
+            task.result()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def scan_all(targets: Sequence[tuple[str, str]], ports: Sequence[int], cfg: Config) -> list[PortResult]:
+    """The whole scan as a list, ordered by target then port as given."""
+    target_rank = {pair: index for index, pair in reversed(list(enumerate(targets)))}
+    port_rank = {port: index for index, port in reversed(list(enumerate(ports)))}
+    found = [result async for result in scan(targets, ports, cfg)]
+    return sorted(found, key=lambda r: (target_rank.get((r.host, r.address), 0), port_rank.get(r.port, 0)))
