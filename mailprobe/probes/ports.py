@@ -28,9 +28,7 @@ def scan_order(targets: Sequence[tuple[str, str]], ports: Sequence[int]) -> Iter
                 yield item
 
 
-async def scan(
-    targets: Sequence[tuple[str, str]], ports: Sequence[int], cfg: Config
-) -> AsyncIterator[PortResult]:
+async def scan(targets: Sequence[tuple[str, str]], ports: Sequence[int], cfg: Config) -> AsyncIterator[PortResult]:
     """Probe every port on every (host, address); yield each PortResult as soon as it is known.
 
     A target the safety guard refuses, or that is not an address, yields an ERROR result; the rest go on.
