@@ -42,12 +42,13 @@ class Config:
     allow_nonpublic: bool = False
     ipv6: bool = True
     ipv4: bool = True
-    check_legacy_tls: bool = True
+    check_legacy_tls: bool = False  # TLS 1.0/1.1 probes cost two extra sessions per TLS service
     relay_test_domain: str | None = None  # opt-in, intrusive
     transcript: bool = True
     dkim_selectors: tuple[str, ...] = ()
     dnsbl_zones: tuple[str, ...] = ()
     raw: bool = False
+    scan_ports: tuple[int, ...] = ()  # `ports --ports LIST`: scan these instead of the services' ports
 
     def port_for(self, service: Service) -> int:
         for known, port in self.ports:

@@ -92,13 +92,10 @@ async def _hosts_for(spec: Spec, cfg: Config, stages: Stages) -> tuple[_Hosts, D
         domain = await dns.resolve_domain(spec.host, cfg)
         for mx in domain.mx:
             for address in mx.addresses:
+                # Non-public addresses from DNS are not probed by default (the DNS checks report them).
                 if cfg.allow_nonpublic or dns.is_public(address):
                     origin = "implicit-mx" if domain.status is MxStatus.IMPLICIT else "mx"
                     hosts.entries.append((mx.name, address, origin))
-                else:
-                    hosts.errors.append(
-                        f"{mx.name} {address}: not a public address, not probed (--allow-nonpublic to probe it)"
-                    )
         return hosts, domain
     addresses = await dns.resolve_host(spec.host, cfg)
     if not addresses:
@@ -122,15 +119,19 @@ async def audit_target(text: str, cfg: Config, stages: Stages, limiter: Limiter 
         if domain is not None:
             dns_results.append(domain)
         errors.extend(hosts.errors)
+        entries = [
+            (host, address, origin)
+            for host, address, origin in hosts.entries
+            if (cfg.ipv6 or ":" not in address) and (cfg.ipv4 or ":" in address)
+        ]
         targets = [
             Target(host, address, port, service, origin)
-            for host, address, origin in hosts.entries
+            for host, address, origin in entries
             for service, port in services
-            if cfg.ipv6 or ":" not in address
-            if cfg.ipv4 or ":" in address
         ]
-        if stages.ports and targets:
-            ports = await _reach(targets, cfg)
+        if stages.ports and entries:
+            scan_ports = list(cfg.scan_ports) or list(dict.fromkeys(port for _, port in services))
+            ports = await _reach(entries, scan_ports, cfg)
             open_ports = {(p.address, p.port) for p in ports if p.state is PortState.OPEN}
             targets = [t for t in targets if (t.address, t.port) in open_ports]
         if stages.handshake and targets:
@@ -150,18 +151,19 @@ async def audit_target(text: str, cfg: Config, stages: Stages, limiter: Limiter 
         errors=tuple(errors),
         tool_version=__version__,
     )
-    from mailprobe.checks.run import judge
+    try:
+        from mailprobe.checks.run import judge
 
-    return replace(report, findings=tuple(judge(report, cfg)))
+        return replace(report, findings=tuple(judge(report, cfg)))
+    except Exception as exc:  # the engine boundary: a broken check must not lose the results
+        return replace(report, errors=(*report.errors, f"{text}: checks failed: {exc!r}"))
 
 
-async def _reach(targets: Sequence[Target], cfg: Config) -> list[PortResult]:
+async def _reach(entries: Sequence[tuple[str, str, str]], ports: Sequence[int], cfg: Config) -> list[PortResult]:
     from mailprobe.probes.ports import scan
 
-    pairs = list(dict.fromkeys((t.host, t.address) for t in targets))
-    port_list = list(dict.fromkeys(t.port for t in targets))
-    wanted = {(t.address, t.port) for t in targets}
-    return [r async for r in scan(pairs, port_list, cfg) if (r.address, r.port) in wanted]
+    pairs = list(dict.fromkeys((host, address) for host, address, _ in entries))
+    return [result async for result in scan(pairs, ports, cfg)]
 
 
 async def audit_stream(

@@ -31,6 +31,7 @@ CHECK_MODULES = (
     "mailprobe.checks.handshake",
     "mailprobe.checks.tls",
     "mailprobe.checks.baseline",
+    "mailprobe.checks.profile",
 )
 
 

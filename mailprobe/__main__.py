@@ -1,0 +1,3 @@
+from mailprobe.cli.app import main
+
+main()

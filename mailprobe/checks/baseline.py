@@ -1,0 +1,101 @@
+"""Drift against a baseline report: every change since the earlier run becomes a finding. Pure functions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from mailprobe.checks.catalogue import define, finding
+from mailprobe.model import Finding, HandshakeResult, Report, Severity
+
+PORT_CHANGED = define(
+    "BASELINE-PORT-CHANGED", Severity.HIGH, "Port state changed since the baseline",
+    "A port that was open is now closed, filtered or unreachable, or the other way round.",
+    "Check firewall and service changes; update the baseline if the change is intended.",
+)
+CAPABILITY_CHANGED = define(
+    "BASELINE-CAPABILITY-CHANGED", Severity.MEDIUM, "Capabilities changed since the baseline",
+    "The service gained or lost capabilities (e.g. STARTTLS disappeared after an upgrade).",
+    "Review the server's configuration change; update the baseline if intended.",
+)
+BANNER_CHANGED = define(
+    "BASELINE-BANNER-CHANGED", Severity.LOW, "Greeting changed since the baseline",
+    "A different greeting can mean a software upgrade, a new server behind the address, or interception.",
+    "Confirm the change is yours; update the baseline.",
+)
+CERT_CHANGED = define(
+    "BASELINE-CERT-CHANGED", Severity.LOW, "Certificate changed since the baseline",
+    "A new certificate (fingerprint, issuer or expiry) is served. Routine after renewal; suspicious otherwise.",
+    "Confirm the renewal; update the baseline (and TLSA records if you publish DANE 3 0 1 / 3 0 2).",
+)
+MX_CHANGED = define(
+    "BASELINE-MX-CHANGED", Severity.HIGH, "MX set changed since the baseline",
+    "The domain's MX hosts or preferences differ from the baseline.",
+    "Confirm the DNS change was intended; update the baseline.",
+)
+HANDSHAKE_CHANGED = define(
+    "BASELINE-HANDSHAKE-CHANGED", Severity.MEDIUM, "Handshake outcome changed since the baseline",
+    "The dialogue now ends differently (status or STARTTLS outcome) than it did.",
+    "Look at the transcript (--transcript) for what changed.",
+)
+
+
+def _hs_key(h: HandshakeResult) -> tuple[str, int]:
+    return h.target.address, h.target.port
+
+
+def compare(before: Report, after: Report) -> Iterator[Finding]:
+    """Findings for what differs; only for targets present in `after` (a shard compares its own share)."""
+    old_ports = {(p.address, p.port): p for p in before.ports}
+    for p in after.ports:
+        old = old_ports.get((p.address, p.port))
+        if old is not None and old.state is not p.state:
+            yield finding(PORT_CHANGED, f"{p.address}:{p.port}", f"{old.state.value} → {p.state.value} ({p.reason})")
+
+    old_hs = {_hs_key(h): h for h in before.handshakes}
+    for h in after.handshakes:
+        old = old_hs.get(_hs_key(h))
+        if old is None:
+            continue
+        where = f"{h.target.address}:{h.target.port}/{h.target.service.value}"
+        if (old.status, old.starttls) != (h.status, h.starttls):
+            yield finding(
+                HANDSHAKE_CHANGED,
+                where,
+                f"{old.status.value}/STARTTLS {old.starttls.value} → {h.status.value}/STARTTLS {h.starttls.value}",
+            )
+        for label, was, now in (
+            ("before TLS", old.capabilities_before, h.capabilities_before),
+            ("after TLS", old.capabilities_after, h.capabilities_after),
+        ):
+            gone = sorted({c.raw for c in was} - {c.raw for c in now})
+            new = sorted({c.raw for c in now} - {c.raw for c in was})
+            if gone or new:
+                change = "; ".join(part for part in (
+                    f"lost {', '.join(gone)}" if gone else "", f"new {', '.join(new)}" if new else ""
+                ) if part)
+                yield finding(CAPABILITY_CHANGED, where, f"{label}: {change}")
+        if old.banner != h.banner and old.greeting_code and h.greeting_code:
+            yield finding(BANNER_CHANGED, where, f"{old.banner!r} → {h.banner!r}")
+        old_leaf = old.tls.leaf if old.tls else None
+        new_leaf = h.tls.leaf if h.tls else None
+        if old_leaf and new_leaf and old_leaf.fingerprint_sha256 != new_leaf.fingerprint_sha256:
+            yield finding(
+                CERT_CHANGED,
+                where,
+                f"sha256 {old_leaf.fingerprint_sha256[:16]}… → {new_leaf.fingerprint_sha256[:16]}…; issuer "
+                f"{new_leaf.issuer}; expires {new_leaf.not_after}",
+            )
+
+    old_dns = {d.domain: d for d in before.dns}
+    for d in after.dns:
+        old_domain = old_dns.get(d.domain)
+        if old_domain is None:
+            continue
+        was = sorted((m.preference, m.name) for m in old_domain.mx)
+        now = sorted((m.preference, m.name) for m in d.mx)
+        if was != now:
+            yield finding(MX_CHANGED, d.domain, f"{_mx_text(was)} → {_mx_text(now)}")
+
+
+def _mx_text(pairs: list[tuple[int, str]]) -> str:
+    return ", ".join(f"{pref} {name}" for pref, name in pairs) or "(none)"
