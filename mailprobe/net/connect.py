@@ -112,6 +112,17 @@ def _classify_failure(code: int, sock: socket.socket, rtt: float) -> Attempt:
     return Attempt(Answer.LOCAL, rtt, code)
 
 
+def _start_connect(sock: socket.socket, sockaddr: tuple[str, int] | tuple[str, int, int, int]) -> int:
+    """connect() on a non-blocking socket, as an errno (plain connect, so test-time socket guards see it)."""
+    try:
+        sock.connect(sockaddr)
+    except BlockingIOError:
+        return errno.EINPROGRESS
+    except OSError as exc:
+        return exc.errno or errno.EIO
+    return 0
+
+
 async def connect_once(
     family: int, sockaddr: tuple[str, int] | tuple[str, int, int, int], remaining: Callable[[float], float]
 ) -> Attempt:
@@ -120,7 +131,7 @@ async def connect_once(
     try:
         enable_recverr(sock)
         started = time.monotonic()
-        code = sock.connect_ex(sockaddr)
+        code = _start_connect(sock, sockaddr)
         if code not in (0, errno.EINPROGRESS):
             return _classify_failure(code, sock, time.monotonic() - started)
         if code == errno.EINPROGRESS and not await _wait_writable(sock, lambda: remaining(started)):

@@ -1,0 +1,75 @@
+"""Adaptive timeouts and descriptor budgets as pure arithmetic."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailprobe.net.limits import RTT_FLOOR, RttEstimator, concurrency_cap, fd_budget
+
+
+def test_no_sample_means_the_ceiling() -> None:
+    timing = RttEstimator(ceiling=5.0)
+    assert timing.timeout("203.0.113.25") == 5.0
+    assert timing.srtt("203.0.113.25") is None
+
+
+def test_first_sample_rfc6298() -> None:
+    timing = RttEstimator(ceiling=5.0)
+    timing.observe("h", 0.2)  # srtt 0.2, rttvar 0.1 -> 0.2 + 0.4
+    assert timing.timeout("h") == pytest.approx(0.6)
+
+
+def test_stable_round_trips_shrink_to_a_few_rtts_not_less() -> None:
+    timing = RttEstimator(ceiling=5.0)
+    for _ in range(200):
+        timing.observe("h", 0.05)
+    assert timing.srtt("h") == pytest.approx(0.05)
+    assert timing.timeout("h") == pytest.approx(0.15)  # 3 x srtt: rttvar has decayed to ~0
+
+
+def test_jitter_widens_the_timeout() -> None:
+    steady, jittery = RttEstimator(5.0), RttEstimator(5.0)
+    for i in range(50):
+        steady.observe("h", 0.1)
+        jittery.observe("h", 0.05 if i % 2 else 0.15)
+    assert jittery.timeout("h") > steady.timeout("h")
+
+
+def test_floor_and_ceiling() -> None:
+    fast = RttEstimator(ceiling=5.0)
+    fast.observe("h", 0.0001)
+    assert fast.timeout("h") == RTT_FLOOR
+    slow = RttEstimator(ceiling=1.0)
+    slow.observe("h", 3.0)
+    assert slow.timeout("h") == 1.0
+    tiny = RttEstimator(ceiling=0.05)
+    assert tiny.floor == 0.05
+
+
+def test_retry_backs_off_but_stays_under_the_ceiling() -> None:
+    timing = RttEstimator(ceiling=1.0)
+    timing.observe("h", 0.1)
+    first, second, third = (timing.timeout("h", attempt) for attempt in range(3))
+    assert second == pytest.approx(2 * first)
+    assert third == 1.0
+
+
+def test_hosts_without_samples_use_the_run_wide_estimate() -> None:
+    timing = RttEstimator(ceiling=5.0)
+    timing.observe("near", 0.01)
+    timing.observe("far", 0.4)
+    assert timing.timeout("near") < timing.timeout("far")
+    assert RTT_FLOOR <= timing.timeout("unknown") < 5.0  # learned from the others
+
+
+def test_fd_budget() -> None:
+    assert fd_budget(256, open_fds=10, reserve=32) == 214
+    assert fd_budget(40, open_fds=30, reserve=32) == 1  # never zero: progress, slowly
+    assert fd_budget(-1, open_fds=10) > 100_000  # RLIM_INFINITY
+
+
+def test_concurrency_cap() -> None:
+    assert concurrency_cap(256, budget=214, work_items=10_000) == 214
+    assert concurrency_cap(256, budget=10_000, work_items=14) == 14
+    assert concurrency_cap(64, budget=10_000, work_items=10_000) == 64
+    assert concurrency_cap(0, budget=0, work_items=0) == 1
