@@ -224,7 +224,8 @@ def judge_egress(
         kinds = sorted({r.icmp.description for r in icmp if r.icmp is not None} or {"unreachable"})
         return result(
             Verdict.BLOCKED_ICMP,
-            f"Outbound port 25 is blocked: {', '.join(senders)} answers it with ICMP {', '.join(kinds)}, while "
+            f"Outbound port 25 is blocked: {', '.join(senders)} {'answers' if len(senders) == 1 else 'answer'} it "
+            f"with ICMP {', '.join(kinds)}, while "
             f"the same destinations accept connections on {words}. The block sits at {', '.join(senders)}; "
             "send mail through your provider's submission server (587 or 465 with authentication) or ask them "
             "to lift it.",
@@ -327,7 +328,7 @@ def _judge_reset(
 # --- gathering -------------------------------------------------------------------------------------------
 
 
-async def _resolve(name: str, cfg: Config) -> tuple[list[str], str]:
+async def resolve_target(name: str, cfg: Config) -> tuple[list[str], str]:
     """Addresses of a target (an address stands for itself); an error text instead when there are none."""
     if is_address(name):
         return [name], ""
@@ -361,7 +362,7 @@ async def egress(
     from mailprobe.probes.ports import scan_all
 
     notes: list[str] = []
-    resolved = await asyncio.gather(*(_resolve(name, cfg) for name in targets))
+    resolved = await asyncio.gather(*(resolve_target(name, cfg) for name in targets))
     pairs: list[tuple[str, str]] = []
     for name, (addresses, error) in zip(targets, resolved, strict=True):
         if error:
