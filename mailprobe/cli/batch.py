@@ -67,7 +67,27 @@ def run_batch(
     texts = apply_shard(c.gather_targets(given, input_file), shard)
     chosen = stages or (prof.stages if prof else ("dns", "ports", "handshake"))
     prior = _load_baseline(baseline) if baseline else None
-    return c.run(_stream(command, texts, cfg, chosen, out, prof, prior))
+    return c.run(_checked_stream(command, texts, cfg, chosen, out, prof, prior))
+
+
+def _valid(text: str) -> bool:
+    from mailprobe.targets import parse_target
+
+    try:
+        parse_target(text)
+    except UsageError:
+        return False
+    return True
+
+
+async def _checked_stream(
+    command: str, texts: list[str], cfg: Config, stages: tuple[str, ...], out: c.Output, prof: Any, prior: Report | None
+) -> int:
+    if cfg.resolver is not None and any(_valid(text) for text in texts):
+        from mailprobe.dns import check_resolver
+
+        await check_resolver(cfg)  # an unusable --resolver is bad input, not a finding per target
+    return await _stream(command, texts, cfg, stages, out, prof, prior)
 
 
 def _profile_config(prof: Any, options: dict[str, Any]) -> Config:
@@ -124,6 +144,8 @@ async def _stream(
         done = 0
         async for report in audit_stream(texts, cfg, chosen):
             report = _finish(report, command, order, prof, prior, cfg)
+            for error in report.errors:  # also on stderr: a target that could not be probed is never silent
+                sys.stderr.write(f"mailprobe: error: {error}\n")
             done += 1
             _progress(done, len(texts), report.targets[0] if report.targets else "")
             if streaming:
