@@ -1,0 +1,248 @@
+"""One DNS lookup with a deadline, against the resolver the user chose: UDP, TCP when truncated, CNAMEs chased.
+
+dns.asyncquery directly (not dns.asyncresolver) so every outcome stays distinct: NXDOMAIN, NODATA, SERVFAIL,
+REFUSED, timeout, a reply that is not DNS, a CNAME loop. The same code works against a recursive resolver (the
+whole chain in one answer) and an authoritative server (a CNAME leaving its zone is asked for again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from enum import Enum
+
+import dns.asyncquery
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.query
+import dns.rcode
+import dns.rdata
+import dns.rdatatype
+import dns.resolver
+import dns.rrset
+
+from mailprobe.config import Config, Resolver
+from mailprobe.errors import ResolverError
+from mailprobe.net import guard
+
+MAX_CNAME_HOPS = 8
+EDNS_PAYLOAD = 1232  # the DNS flag day 2020 size: no IP fragmentation
+MAX_IN_FLIGHT = 64
+
+
+class Outcome(str, Enum):
+    OK = "ok"
+    NXDOMAIN = "nxdomain"
+    NODATA = "nodata"
+    SERVFAIL = "servfail"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    CNAME_LOOP = "cname-loop"
+    ERROR = "error"  # another rcode, a reply that is not DNS, a network error
+
+    @property
+    def is_negative(self) -> bool:
+        """The name or the data does not exist (a definite answer, unlike a failure)."""
+        return self in (Outcome.NXDOMAIN, Outcome.NODATA)
+
+    @property
+    def is_failure(self) -> bool:
+        """No answer to judge (timeout, SERVFAIL, ...): never treated as "does not exist"."""
+        return not (self is Outcome.OK or self.is_negative)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    name: str  # as asked, normalised
+    rdtype: str
+    outcome: Outcome
+    records: tuple[dns.rdata.Rdata, ...] = ()  # of the asked type, at the end of any CNAME chain
+    cnames: tuple[tuple[str, str], ...] = ()  # (owner, target) in chain order
+    authenticated: bool = False  # every response in the chain carried AD
+    elapsed_ms: float = 0.0
+    reason: str = ""
+    used_tcp: bool = False
+
+    @property
+    def final_name(self) -> str:
+        return self.cnames[-1][1] if self.cnames else self.name
+
+    def texts(self) -> tuple[str, ...]:
+        """TXT records as strings (the character-strings of each record joined, RFC 7208 3.3)."""
+        out = []
+        for rdata in self.records:
+            strings = getattr(rdata, "strings", ())
+            out.append(b"".join(strings).decode("utf-8", "backslashreplace"))
+        return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class QueryTime:
+    name: str
+    rdtype: str
+    elapsed_ms: float
+    outcome: str
+
+
+def system_resolver() -> Resolver:
+    """The first nameserver of /etc/resolv.conf (read, never queried here)."""
+    try:
+        nameservers = dns.resolver.Resolver(configure=True).nameservers
+    except dns.exception.DNSException as exc:
+        raise ResolverError(f"no system resolver configured: {exc}") from None
+    for server in nameservers:
+        if isinstance(server, str):
+            return Resolver(server)
+    raise ResolverError("no system resolver configured (no nameserver in /etc/resolv.conf)")
+
+
+@dataclass
+class DnsClient:
+    """Asks one resolver; counts every query it sends (for the bench and the tests)."""
+
+    resolver: Resolver
+    timeout: float  # deadline of one lookup (all attempts and CNAME hops together)
+    log: list[QueryTime] = field(default_factory=list)
+    _limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> DnsClient:
+        resolver = cfg.resolver or system_resolver()
+        guard.check(resolver.address)
+        return cls(resolver=resolver, timeout=cfg.limits.connect_timeout)
+
+    async def query(self, name: str, rdtype: str) -> Answer:
+        """Ask, chase CNAMEs, classify; never raises for DNS or network trouble."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = started + self.timeout
+        qname = dns.name.from_text(name)
+        qtype = dns.rdatatype.from_text(rdtype)
+        cnames: list[tuple[str, str]] = []
+        authenticated = True
+        used_tcp = False
+        current = qname
+
+        def done(outcome: Outcome, reason: str = "", records: tuple[dns.rdata.Rdata, ...] = ()) -> Answer:
+            elapsed = (loop.time() - started) * 1000
+            return Answer(
+                name=_text(qname),
+                rdtype=rdtype.upper(),
+                outcome=outcome,
+                records=records,
+                cnames=tuple(cnames),
+                authenticated=authenticated and outcome is not Outcome.TIMEOUT,
+                elapsed_ms=elapsed,
+                reason=reason,
+                used_tcp=used_tcp,
+            )
+
+        for _hop in range(MAX_CNAME_HOPS + 1):
+            asked = current
+            response, failure, tcp = await self._exchange(asked, qtype, deadline)
+            used_tcp = used_tcp or tcp
+            if response is None:
+                return done(*failure)
+            authenticated = authenticated and bool(response.flags & dns.flags.AD)
+            rcode = response.rcode()
+            # Walk the chain inside this response first (a recursive resolver sends it whole).
+            while True:
+                found = _find(response, current, qtype)
+                if found is not None:
+                    return done(Outcome.OK, records=tuple(found))
+                cname = _find(response, current, dns.rdatatype.CNAME)
+                if cname is None or qtype == dns.rdatatype.CNAME:
+                    break
+                target = cname[0].target
+                cnames.append((_text(current), _text(target)))
+                if target == qname or any(_text(target) == owner for owner, _ in cnames):
+                    return done(Outcome.CNAME_LOOP, f"CNAME loop at {_text(target)}")
+                if len(cnames) > MAX_CNAME_HOPS:
+                    return done(Outcome.CNAME_LOOP, f"more than {MAX_CNAME_HOPS} CNAMEs")
+                current = target
+            if rcode == dns.rcode.NXDOMAIN:
+                return done(Outcome.NXDOMAIN, f"{_text(current)} does not exist")
+            if rcode == dns.rcode.SERVFAIL:
+                return done(Outcome.SERVFAIL, "SERVFAIL")
+            if rcode == dns.rcode.REFUSED:
+                return done(Outcome.REFUSED, "REFUSED")
+            if rcode != dns.rcode.NOERROR:
+                return done(Outcome.ERROR, dns.rcode.to_text(rcode))
+            if current == asked or _soa_covers(response, current):
+                return done(Outcome.NODATA, f"no {rdtype.upper()} record at {_text(current)}")
+            # The chain left the answering server's zone (an authoritative server stops there): ask again.
+        return done(Outcome.CNAME_LOOP, f"more than {MAX_CNAME_HOPS} CNAMEs")
+
+    async def _exchange(
+        self, name: dns.name.Name, qtype: dns.rdatatype.RdataType, deadline: float
+    ) -> tuple[dns.message.Message | None, tuple[Outcome, str], bool]:
+        """One question: UDP (resent once if silent), then TCP if the answer was truncated."""
+        where, port = self.resolver.address, self.resolver.port
+        guard.check(where)
+        query = dns.message.make_query(name, qtype, use_edns=0, payload=EDNS_PAYLOAD)
+        query.flags |= dns.flags.AD  # ask for the AD bit (RFC 6840 5.7)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        text = f"{_text(name)}/{dns.rdatatype.to_text(qtype)}"
+        tcp = False
+        outcome: tuple[Outcome, str] = (Outcome.TIMEOUT, f"no answer from {self.resolver} within {self.timeout:g}s")
+        response: dns.message.Message | None = None
+        async with self._limit:
+            try:
+                for attempt in range(2):
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    # The first try gets half the time so one lost datagram still leaves room to resend.
+                    wait = remaining / 2 if attempt == 0 else remaining
+                    try:
+                        response = await dns.asyncquery.udp(query, where, timeout=wait, port=port)
+                    except dns.exception.Timeout:
+                        continue
+                    break
+                if response is not None and response.flags & dns.flags.TC:
+                    tcp = True
+                    remaining = deadline - loop.time()
+                    response = None
+                    if remaining > 0:
+                        response = await dns.asyncquery.tcp(query, where, timeout=remaining, port=port)
+            except dns.exception.Timeout:
+                response = None
+            except (dns.message.ShortHeader, dns.message.TrailingJunk, dns.exception.FormError) as exc:
+                response, outcome = (
+                    None,
+                    (Outcome.ERROR, f"{self.resolver} replied with something that is not DNS ({exc})"),
+                )
+            except dns.query.BadResponse:
+                response, outcome = None, (Outcome.ERROR, f"{self.resolver} answered a different question")
+            except ConnectionRefusedError:
+                response, outcome = (
+                    None,
+                    (Outcome.ERROR, f"connection refused by {self.resolver} (no DNS server there)"),
+                )
+            except (OSError, EOFError, dns.exception.DNSException) as exc:
+                response, outcome = None, (Outcome.ERROR, f"{self.resolver}: {exc or type(exc).__name__}")
+        elapsed = (loop.time() - started) * 1000
+        status = dns.rcode.to_text(response.rcode()) if response is not None else outcome[0].value
+        self.log.append(QueryTime(text, dns.rdatatype.to_text(qtype), elapsed, status))
+        return response, outcome, tcp
+
+
+def _find(
+    response: dns.message.Message, name: dns.name.Name, rdtype: dns.rdatatype.RdataType
+) -> dns.rrset.RRset | None:
+    for rrset in response.answer:
+        if rrset.name == name and rrset.rdtype == rdtype and len(rrset) > 0:
+            return rrset
+    return None
+
+
+def _soa_covers(response: dns.message.Message, name: dns.name.Name) -> bool:
+    """Did this response speak for `name`'s zone (a negative answer carries that zone's SOA)?"""
+    return any(rrset.rdtype == dns.rdatatype.SOA and name.is_subdomain(rrset.name) for rrset in response.authority)
+
+
+def _text(name: dns.name.Name) -> str:
+    return name.to_text(omit_final_dot=True).lower()

@@ -1,0 +1,137 @@
+"""Fetch an MTA-STS policy over HTTPS: the name resolved with the chosen resolver, guarded, capped, timed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from dataclasses import dataclass
+
+from mailprobe.config import Config
+from mailprobe.dns.client import DnsClient
+from mailprobe.dns.mtasts import POLICY_BYTES, HttpParseError, parse_http_response
+from mailprobe.dns.names import nonpublic_reason
+from mailprobe.errors import UnsafeTargetError
+from mailprobe.net import guard
+
+WELL_KNOWN = "/.well-known/mta-sts.txt"
+_HEADER_ALLOWANCE = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    url: str
+    status: str  # "ok", "dns-error", "skipped-nonpublic", "blocked", "connect-error", "tls-error", "timeout",
+    # "http-error", "too-big", "not-http"
+    body: str = ""
+    detail: str = ""
+    address: str = ""
+
+
+def policy_url(domain: str, port: int = 443) -> str:
+    where = f"mta-sts.{domain}" + (f":{port}" if port != 443 else "")
+    return f"https://{where}{WELL_KNOWN}"
+
+
+def tls_context(cfg: Config) -> ssl.SSLContext:
+    """The system store plus the user's --ca-file (the lab and the demo use their own CA)."""
+    context = ssl.create_default_context()
+    if cfg.ca_file:
+        context.load_verify_locations(cafile=cfg.ca_file)
+    return context
+
+
+async def fetch_policy(domain: str, client: DnsClient, cfg: Config, port: int = 443) -> Fetched:
+    host = f"mta-sts.{domain}"
+    url = policy_url(domain, port)
+    families = [t for t, on in (("A", cfg.ipv4), ("AAAA", cfg.ipv6)) if on]
+    answers = await asyncio.gather(*(client.query(host, t) for t in families))
+    addresses = [rdata.to_text() for answer in answers for rdata in answer.records]
+    if not addresses:
+        failures = [a for a in answers if not a.outcome.is_negative]
+        reason = failures[0].reason if failures else f"{host} has no address"
+        return Fetched(url, "dns-error", detail=reason)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + cfg.limits.read_timeout
+    last = Fetched(url, "connect-error", detail="no address tried")
+    for address in addresses:
+        why_private = nonpublic_reason(address)
+        if why_private and not cfg.allow_nonpublic:
+            last = Fetched(url, "skipped-nonpublic", detail=f"{address} is {why_private}", address=address)
+            continue
+        try:
+            guard.check(address)
+        except UnsafeTargetError as exc:
+            last = Fetched(url, "blocked", detail=str(exc), address=address)
+            continue
+        last = await _get(url, host, address, port, cfg, deadline)
+        if last.status not in ("connect-error", "timeout"):
+            return last  # an answer, good or bad, from one address is the server's answer
+    return last
+
+
+async def _get(url: str, host: str, address: str, port: int, cfg: Config, deadline: float) -> Fetched:
+    loop = asyncio.get_running_loop()
+    try:
+        context = tls_context(cfg)
+    except (OSError, ssl.SSLError) as exc:
+        return Fetched(url, "tls-error", detail=f"cannot load CA file {cfg.ca_file}: {exc}", address=address)
+    writer: asyncio.StreamWriter | None = None
+    stage = "connect"
+    try:
+        connect = asyncio.open_connection(address, port, ssl=context, server_hostname=host)
+        reader, stream = await asyncio.wait_for(connect, min(cfg.limits.connect_timeout, deadline - loop.time()))
+        writer = stream
+        stage = "read"
+        request = (
+            f"GET {WELL_KNOWN} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: mailprobe\r\n"
+            "Accept: text/plain\r\nConnection: close\r\n\r\n"
+        )
+        stream.write(request.encode("ascii"))
+        await stream.drain()
+        raw = await asyncio.wait_for(_read_capped(reader, POLICY_BYTES + _HEADER_ALLOWANCE), deadline - loop.time())
+    except asyncio.TimeoutError:
+        return Fetched(
+            url, "timeout", detail=f"no {'connection' if stage == 'connect' else 'answer'} in time", address=address
+        )
+    except ssl.SSLCertVerificationError as exc:
+        return Fetched(
+            url, "tls-error", detail=f"certificate not valid for {host}: {exc.verify_message}", address=address
+        )
+    except ssl.SSLError as exc:
+        return Fetched(url, "tls-error", detail=f"TLS failed: {exc.reason or exc}", address=address)
+    except _TooBig:
+        return Fetched(url, "too-big", detail=f"more than {POLICY_BYTES} bytes", address=address)
+    except OSError as exc:
+        return Fetched(url, "connect-error", detail=f"{address}:{port}: {exc.strerror or exc}", address=address)
+    finally:
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(OSError, ssl.SSLError, asyncio.TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+    try:
+        response = parse_http_response(raw)
+    except HttpParseError as exc:
+        return Fetched(url, "not-http", detail=str(exc), address=address)
+    if response.status != 200:  # RFC 8461 3.3: no redirects, only 200 counts
+        return Fetched(url, "http-error", detail=f"HTTP {response.status} {response.reason}".strip(), address=address)
+    if len(response.body) > POLICY_BYTES:
+        return Fetched(url, "too-big", detail=f"{len(response.body)} bytes", address=address)
+    content_type = (response.header("Content-Type") or "").split(";")[0].strip().lower()
+    detail = "" if content_type == "text/plain" else f"Content-Type is {content_type or 'missing'}, not text/plain"
+    return Fetched(url, "ok", response.body.decode("utf-8", "replace"), detail, address)
+
+
+class _TooBig(Exception):
+    pass
+
+
+async def _read_capped(reader: asyncio.StreamReader, cap: int) -> bytes:
+    data = bytearray()
+    while True:
+        chunk = await reader.read(16 * 1024)
+        if not chunk:
+            return bytes(data)
+        data += chunk
+        if len(data) > cap:
+            raise _TooBig

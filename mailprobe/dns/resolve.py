@@ -1,0 +1,542 @@
+"""The DNS stage: the whole picture of a mail domain, every lookup concurrent, each with its own deadline.
+
+Independent chains run side by side (MX → addresses → PTR → forward check; SPF → includes; MTA-STS TXT →
+policy fetch; SRV; DMARC; TLS-RPT; DKIM), so the wall time is the longest chain, not the sum of the queries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dns.rdata
+import dns.reversename
+
+from mailprobe.config import Config
+from mailprobe.dns import dkim, dmarc, mtasts, spf
+from mailprobe.dns.client import Answer, DnsClient, Outcome
+from mailprobe.dns.fetch import fetch_policy
+from mailprobe.dns.names import looks_like_ip_literal, nonpublic_reason, normal_name, validate_domain
+from mailprobe.errors import ResolverError
+from mailprobe.model import DnsRecord, DomainDns, MxHost, MxStatus, Service
+from mailprobe.net import guard
+
+SRV_SERVICES: tuple[tuple[str, Service], ...] = (
+    ("_submission._tcp", Service.SUBMISSION),
+    ("_submissions._tcp", Service.SUBMISSIONS),
+    ("_imap._tcp", Service.IMAP),
+    ("_imaps._tcp", Service.IMAPS),
+    ("_pop3._tcp", Service.POP3),
+    ("_pop3s._tcp", Service.POP3S),
+)
+MAX_SPF_DEPTH = 10
+_OUTCOME_STATUS = {
+    Outcome.NXDOMAIN: MxStatus.NXDOMAIN,
+    Outcome.NODATA: MxStatus.NODATA,
+    Outcome.SERVFAIL: MxStatus.SERVFAIL,
+    Outcome.REFUSED: MxStatus.REFUSED,
+    Outcome.TIMEOUT: MxStatus.TIMEOUT,
+    Outcome.CNAME_LOOP: MxStatus.ERROR,
+    Outcome.ERROR: MxStatus.ERROR,
+}
+
+
+@dataclass
+class _Picture:
+    """What the MX chain found; turned into DomainDns at the end."""
+
+    status: MxStatus = MxStatus.ERROR
+    reason: str = ""
+    hosts: list[MxHost] = field(default_factory=list)
+    records: list[DnsRecord] = field(default_factory=list)
+    hints: list[str] = field(default_factory=list)
+    authenticated: bool | None = None
+
+
+# --- public API ------------------------------------------------------------------------------------------
+
+
+async def resolve_domain(
+    domain: str, cfg: Config, *, client: DnsClient | None = None, mta_sts_port: int = 443
+) -> DomainDns:
+    """Everything a mail domain's DNS says. Failures are statuses in the result, never exceptions.
+
+    Raises UsageError for a malformed domain and UnsafeTargetError for a resolver outside the guard.
+    `client` lets a caller read the query log (the bench); `mta_sts_port` serves tests and labs.
+    """
+    name = validate_domain(domain)
+    client = client or DnsClient.from_config(cfg)
+    started = time.perf_counter()
+    picture, (spf_records, dmarc_records, sts, tlsrpt, srv, dkim_records) = await asyncio.gather(
+        _mx_picture(client, name, cfg),
+        asyncio.gather(
+            _spf(client, name),
+            _dmarc(client, name),
+            _mta_sts(client, name, cfg, mta_sts_port),
+            _tagged_txt(client, f"_smtp._tls.{name}", "TLS-RPT", mtasts.is_tlsrpt_txt, mtasts.parse_tlsrpt_txt),
+            _srv(client, name),
+            _dkim(client, name, cfg.dkim_selectors),
+        ),
+    )
+    sts = _match_sts(sts, picture)
+    if cfg.allow_nonpublic:
+        picture.hints.append("allow-nonpublic")  # the checks then note non-public MX addresses, not alarm
+    records = (*spf_records, *dmarc_records, *sts, *tlsrpt, *srv, *dkim_records, *picture.records)
+    return DomainDns(
+        domain=name,
+        status=picture.status,
+        reason=picture.reason,
+        elapsed_ms=(time.perf_counter() - started) * 1000,
+        mx=tuple(picture.hosts),
+        records=records,
+        authenticated=picture.authenticated,
+        findings_hint=tuple(picture.hints),
+    )
+
+
+async def resolve_host(name: str, cfg: Config, *, client: DnsClient | None = None) -> tuple[str, ...]:
+    """A and AAAA of a host name (as cfg.ipv4/ipv6 allow); an address is returned as it is; () when none."""
+    try:
+        return (str(ipaddress.ip_address(name.strip("[]"))),)
+    except ValueError:
+        pass
+    host = validate_domain(name)
+    client = client or DnsClient.from_config(cfg)
+    families = [t for t, on in (("A", cfg.ipv4), ("AAAA", cfg.ipv6)) if on]
+    answers = await asyncio.gather(*(client.query(host, t) for t in families))
+    return tuple(rdata.to_text() for answer in answers for rdata in answer.records)
+
+
+async def check_resolver(cfg: Config) -> None:
+    """Raise ResolverError (one line) unless the chosen resolver answers DNS; any rcode counts as DNS."""
+    client = DnsClient.from_config(cfg)
+    answer = await client.query(".", "NS")
+    if answer.outcome is Outcome.TIMEOUT:
+        if await _tcp_refused(client):
+            raise ResolverError(f"resolver {client.resolver}: nothing listening there (connection refused)")
+        raise ResolverError(
+            f"resolver {client.resolver} did not answer within {client.timeout:g}s (unreachable or not a DNS server)"
+        )
+    if answer.outcome is Outcome.ERROR:
+        raise ResolverError(f"resolver {client.resolver} is not usable: {answer.reason}")
+
+
+def srv_targets(d: DomainDns) -> list[tuple[str, int, str]]:
+    """(host, port, service name) of every usable SRV record, best priority first, for the handshake stage."""
+    out: list[tuple[int, int, str, int, str]] = []
+    for record in d.records:
+        if record.kind != "SRV" or record.status != "ok":
+            continue
+        priority, weight, port, target = record.value.split()
+        out.append((int(priority), -int(weight), normal_name(target), int(port), record.detail))
+    return [(host, port, service) for _, _, host, port, service in sorted(out)]
+
+
+def probe_addresses(host: MxHost, cfg: Config) -> tuple[str, ...]:
+    """The addresses of an MX host the engine may probe: the families asked for, public unless allowed."""
+    out = []
+    for address in host.addresses:
+        version = ipaddress.ip_address(address).version
+        if (version == 4 and not cfg.ipv4) or (version == 6 and not cfg.ipv6):
+            continue
+        if nonpublic_reason(address) and not cfg.allow_nonpublic:
+            continue
+        out.append(address)
+    return tuple(out)
+
+
+def mx_groups(d: DomainDns) -> list[tuple[int, tuple[MxHost, ...]]]:
+    """MX hosts grouped by preference, lowest (tried first) first; hosts in a group are tried in random order."""
+    groups: dict[int, list[MxHost]] = {}
+    for host in d.mx:
+        groups.setdefault(host.preference, []).append(host)
+    return [(pref, tuple(hosts)) for pref, hosts in sorted(groups.items())]
+
+
+# --- MX and everything hanging off it ---------------------------------------------------------------------
+
+
+async def _mx_picture(client: DnsClient, domain: str, cfg: Config) -> _Picture:
+    # A/AAAA asked at once: they are needed if MX says NODATA (implicit MX) and it saves a round trip.
+    mx, a, aaaa = await asyncio.gather(
+        client.query(domain, "MX"), client.query(domain, "A"), client.query(domain, "AAAA")
+    )
+    picture = _Picture(authenticated=mx.authenticated if not mx.outcome.is_failure else None)
+    if mx.cnames:
+        picture.hints.append(f"domain-cname:{mx.final_name}")
+    if mx.outcome is Outcome.NODATA:
+        return await _implicit(client, domain, cfg, picture, a, aaaa)
+    if mx.outcome is not Outcome.OK:
+        picture.status = _OUTCOME_STATUS[mx.outcome]
+        picture.reason = mx.reason or mx.outcome.value
+        return picture
+    entries = sorted((int(r.preference), normal_name(r.exchange.to_text())) for r in mx.records)  # type: ignore[attr-defined]
+    null = [e for e in entries if e[1] == ""]
+    real = [e for e in entries if e[1] != ""]
+    if null and not real:
+        picture.status = MxStatus.NULL
+        picture.reason = "null MX (RFC 7505): the domain accepts no mail"
+        if null[0][0] != 0:
+            picture.hints.append(f"null-mx-preference:{null[0][0]}")
+        return picture
+    if null:
+        picture.hints.append("null-mx-mixed")
+    chosen: dict[str, int] = {}
+    for preference, name in real:
+        if name in chosen:
+            picture.hints.append(f"mx-duplicate:{name}")
+            continue
+        chosen[name] = preference
+    results = await asyncio.gather(*(_mx_host(client, pref, name, cfg) for name, pref in chosen.items()))
+    for host, records, hints in results:
+        picture.hosts.append(host)
+        picture.records.extend(records)
+        picture.hints.extend(hints)
+    picture.hosts.sort(key=lambda h: (h.preference, h.name))
+    picture.status = MxStatus.FOUND
+    groups = len({h.preference for h in picture.hosts})
+    picture.reason = f"{len(picture.hosts)} MX host(s) in {groups} preference group(s)"
+    return picture
+
+
+async def _implicit(
+    client: DnsClient, domain: str, cfg: Config, picture: _Picture, a: Answer, aaaa: Answer
+) -> _Picture:
+    addresses = _addresses(a, aaaa)
+    if addresses:
+        picture.status = MxStatus.IMPLICIT
+        picture.reason = "no MX record: mail goes to the domain's own address (RFC 5321 5.1)"
+        host, records, hints = await _host_details(client, 0, domain, addresses, "ok", None, cfg)
+        picture.hosts.append(host)
+        picture.records.extend(records)
+        picture.hints.extend(hints)
+        return picture
+    failed = [x for x in (a, aaaa) if x.outcome.is_failure]
+    if failed:  # MX said NODATA but the address lookup failed: say so, do not call it "no mail"
+        picture.status = _OUTCOME_STATUS[failed[0].outcome]
+        picture.reason = f"no MX record, and the address lookup failed: {failed[0].reason}"
+    else:
+        picture.status = MxStatus.NODATA
+        picture.reason = "no MX and no A/AAAA record: the domain cannot receive mail"
+    return picture
+
+
+async def _mx_host(
+    client: DnsClient, preference: int, name: str, cfg: Config
+) -> tuple[MxHost, list[DnsRecord], list[str]]:
+    a, aaaa = await asyncio.gather(client.query(name, "A"), client.query(name, "AAAA"))
+    addresses = _addresses(a, aaaa)
+    cname_target = next((x.final_name for x in (a, aaaa) if x.cnames), None)
+    status = "ok"
+    if looks_like_ip_literal(name):
+        status = "ip-literal"
+    elif Outcome.CNAME_LOOP in (a.outcome, aaaa.outcome) and not addresses:
+        status = "cname-loop"
+    elif not addresses:
+        failed = [x.outcome.value for x in (a, aaaa) if x.outcome.is_failure]
+        status = failed[0] if failed else "dangling"
+    elif cname_target is not None:
+        status = "cname"
+    elif all(nonpublic_reason(addr) for addr in addresses):
+        status = "nonpublic"  # per-address judgement stays with the addresses (see probe_addresses)
+    return await _host_details(client, preference, name, addresses, status, cname_target, cfg)
+
+
+async def _host_details(
+    client: DnsClient,
+    preference: int,
+    name: str,
+    addresses: tuple[str, ...],
+    status: str,
+    cname_target: str | None,
+    cfg: Config,
+) -> tuple[MxHost, list[DnsRecord], list[str]]:
+    """PTR + forward confirmation and blocklists per address, TLSA of the host: all at once."""
+    want_tlsa = bool(addresses) and status != "ip-literal"
+    reverse, listings, tlsa = await asyncio.gather(
+        asyncio.gather(*(_reverse(client, address) for address in addresses)),
+        asyncio.gather(*(_dnsbl(client, address, zone) for address in addresses for zone in cfg.dnsbl_zones)),
+        _tlsa(client, name) if want_tlsa else _nothing(),
+    )
+    ptr: list[tuple[str, str]] = []
+    fcrdns: list[tuple[str, bool]] = []
+    hints: list[str] = []
+    for address, (names, confirmed, failure) in zip(addresses, reverse, strict=True):
+        if failure:
+            hints.append(f"ptr-error:{address}:{failure}")
+            continue
+        if not names:
+            ptr.append((address, ""))
+            continue
+        ptr.extend((address, ptr_name) for ptr_name in names)
+        fcrdns.append((address, confirmed))
+    host = MxHost(
+        preference=preference,
+        name=name,
+        addresses=addresses,
+        status=status,
+        cname_target=cname_target,
+        ptr=tuple(ptr),
+        fcrdns=tuple(fcrdns),
+    )
+    return host, [*tlsa, *listings], hints
+
+
+async def _nothing() -> list[DnsRecord]:
+    return []
+
+
+def _addresses(*answers: Answer) -> tuple[str, ...]:
+    return tuple(rdata.to_text() for answer in answers if answer.outcome is Outcome.OK for rdata in answer.records)
+
+
+async def _reverse(client: DnsClient, address: str) -> tuple[tuple[str, ...], bool, str]:
+    """(PTR names, forward-confirmed, failure outcome or "")."""
+    answer = await client.query(dns.reversename.from_address(address).to_text(), "PTR")
+    if answer.outcome.is_negative:
+        return (), False, ""
+    if answer.outcome is not Outcome.OK:
+        return (), False, answer.outcome.value
+    names = tuple(sorted(normal_name(r.target.to_text()) for r in answer.records))  # type: ignore[attr-defined]
+    family = "AAAA" if ":" in address else "A"
+    forwards = await asyncio.gather(*(client.query(n, family) for n in names if n))
+    wanted = ipaddress.ip_address(address)
+    confirmed = any(ipaddress.ip_address(r.to_text()) == wanted for fwd in forwards for r in fwd.records)
+    return names, confirmed, ""
+
+
+async def _dnsbl(client: DnsClient, address: str, zone: str) -> DnsRecord:
+    """RFC 5782: the reversed address under the list's zone; an A in 127/8 means listed, TXT says why."""
+    reverse = dns.reversename.from_address(address)
+    base = dns.reversename.ipv6_reverse_domain if ":" in address else dns.reversename.ipv4_reverse_domain
+    relative = reverse.relativize(base)
+    qname = f"{relative.to_text()}.{normal_name(zone)}"
+    a, txt = await asyncio.gather(client.query(qname, "A"), client.query(qname, "TXT"))
+    if a.outcome.is_negative:
+        return DnsRecord("DNSBL", qname, address, "ok", f"not listed in {zone}")
+    if a.outcome is not Outcome.OK:
+        return DnsRecord("DNSBL", qname, address, "error", f"{zone}: {a.reason or a.outcome.value}")
+    codes = sorted(r.to_text() for r in a.records)
+    reason = "; ".join(txt.texts()) if txt.outcome is Outcome.OK else ""
+    bad = [c for c in codes if not c.startswith("127.") or c.startswith("127.255.255.")]
+    if bad:  # RFC 5782 2.1 / Spamhaus: outside 127/8 or 127.255.255.x is an error code, not a listing
+        return DnsRecord("DNSBL", qname, address, "error", f"{zone} answered {', '.join(codes)} (not a listing)")
+    detail = f"{zone}: {', '.join(codes)}" + (f" — {reason}" if reason else "")
+    return DnsRecord("DNSBL", qname, address, "listed", detail)
+
+
+async def _tlsa(client: DnsClient, host: str) -> list[DnsRecord]:
+    name = f"_25._tcp.{host}"
+    answer = await client.query(name, "TLSA")
+    if answer.outcome.is_negative:
+        return [DnsRecord("TLSA", name, "", "missing")]
+    if answer.outcome is not Outcome.OK:
+        return [DnsRecord("TLSA", name, "", "error", answer.reason or answer.outcome.value)]
+    signed = "DNSSEC-authenticated" if answer.authenticated else "not DNSSEC-authenticated"
+    return [DnsRecord("TLSA", name, r.to_text(), "ok", signed) for r in answer.records]
+
+
+# --- policy records ------------------------------------------------------------------------------------
+
+
+async def _txt_of(client: DnsClient, name: str) -> Answer:
+    return await client.query(name, "TXT")
+
+
+def _lookup_failed(kind: str, name: str, answer: Answer) -> list[DnsRecord] | None:
+    if answer.outcome.is_negative:
+        return [DnsRecord(kind, name, "", "missing", f"no {kind} record at {name}")]
+    if answer.outcome is not Outcome.OK:
+        return [DnsRecord(kind, name, "", "error", answer.reason or answer.outcome.value)]
+    return None
+
+
+async def _spf(client: DnsClient, domain: str) -> list[DnsRecord]:
+    answer = await _txt_of(client, domain)
+    failed = _lookup_failed("SPF", domain, answer)
+    if failed is not None:
+        return failed
+    texts = spf.spf_records(answer.texts())
+    if not texts:
+        return [DnsRecord("SPF", domain, "", "missing", f"no v=spf1 TXT record at {domain}")]
+    if len(texts) > 1:
+        return [DnsRecord("SPF", domain, t, "multiple", f"{len(texts)} SPF records: a permerror") for t in texts]
+    record = spf.parse_spf(texts[0])
+    if not record.valid:
+        return [DnsRecord("SPF", domain, texts[0], "invalid", "; ".join(record.errors))]
+    lookups, problems, complete = await _count_spf_lookups(client, domain, record)
+    detail = f"{'' if complete else 'at least '}{lookups} DNS lookups (limit {spf.MAX_LOOKUPS})"
+    if lookups > spf.MAX_LOOKUPS:
+        return [DnsRecord("SPF", domain, texts[0], "lookup-limit", f"{detail}: a permerror")]
+    if problems:
+        return [DnsRecord("SPF", domain, texts[0], "include-error", f"{detail}; " + "; ".join(problems))]
+    return [DnsRecord("SPF", domain, texts[0], "ok", detail)]
+
+
+async def _count_spf_lookups(client: DnsClient, domain: str, record: spf.SpfRecord) -> tuple[int, list[str], bool]:
+    """Count DNS-querying terms through include/redirect, level by level (each level one round trip).
+
+    Counting stops once past the limit (the verdict is known); the flag says whether the count is complete.
+    """
+    count = record.local_lookups()
+    problems: list[str] = []
+    visited = {domain}
+    level = list(record.followed_domains())
+    for _depth in range(MAX_SPF_DEPTH):
+        if not level or count > spf.MAX_LOOKUPS:
+            break
+        for target in level:
+            if target in visited:
+                problems.append(f"{target} is included in a loop")
+        level = [t for t in dict.fromkeys(level) if t not in visited]
+        visited.update(level)
+        answers = await asyncio.gather(*(_txt_of(client, target) for target in level))
+        next_level: list[str] = []
+        for target, answer in zip(level, answers, strict=True):
+            if answer.outcome.is_failure:
+                problems.append(f"{target}: {answer.reason or answer.outcome.value}")
+                continue
+            texts = spf.spf_records(answer.texts()) if answer.outcome is Outcome.OK else []
+            if len(texts) != 1:
+                problems.append(f"{target} has {'no' if not texts else len(texts)} SPF record(s)")
+                continue
+            child = spf.parse_spf(texts[0])
+            if not child.valid:
+                problems.append(f"{target}: {'; '.join(child.errors)}")
+                continue
+            count += child.local_lookups()
+            next_level.extend(child.followed_domains())
+        level = next_level
+    return count, problems, not level
+
+
+async def _dmarc(client: DnsClient, domain: str) -> list[DnsRecord]:
+    name = f"_dmarc.{domain}"
+    answer = await _txt_of(client, name)
+    failed = _lookup_failed("DMARC", name, answer)
+    if failed is not None:
+        return failed
+    texts = dmarc.dmarc_records(answer.texts())
+    if not texts:
+        return [DnsRecord("DMARC", name, "", "missing", f"no v=DMARC1 TXT record at {name}")]
+    if len(texts) > 1:
+        return [DnsRecord("DMARC", name, t, "multiple", f"{len(texts)} DMARC records: none applies") for t in texts]
+    record = dmarc.parse_dmarc(texts[0])
+    if not record.valid:
+        return [DnsRecord("DMARC", name, texts[0], "invalid", "; ".join(record.errors))]
+    detail = f"p={record.policy} sp={record.subdomain_policy} pct={record.pct}"
+    return [DnsRecord("DMARC", name, texts[0], "ok", detail)]
+
+
+async def _tagged_txt(
+    client: DnsClient,
+    name: str,
+    kind: str,
+    is_kind: Callable[[str], bool],
+    parse: Callable[[str], mtasts.TagRecord],
+) -> list[DnsRecord]:
+    """A `v=...` TXT record (MTA-STS, TLS-RPT): missing, multiple, invalid or ok."""
+    answer = await _txt_of(client, name)
+    failed = _lookup_failed(kind, name, answer)
+    if failed is not None:
+        return failed
+    texts = [t for t in answer.texts() if is_kind(t)]
+    if not texts:
+        return [DnsRecord(kind, name, "", "missing", f"no {kind} record at {name}")]
+    if len(texts) > 1:
+        return [DnsRecord(kind, name, t, "multiple", f"{len(texts)} records: none applies") for t in texts]
+    record = parse(texts[0])
+    if not record.valid:
+        return [DnsRecord(kind, name, texts[0], "invalid", "; ".join(record.errors))]
+    return [DnsRecord(kind, name, texts[0], "ok")]
+
+
+async def _mta_sts(client: DnsClient, domain: str, cfg: Config, port: int) -> list[DnsRecord]:
+    name = f"_mta-sts.{domain}"
+    txt = await _tagged_txt(client, name, "MTA-STS", mtasts.is_sts_txt, mtasts.parse_sts_txt)
+    if txt[0].status != "ok":
+        return txt  # RFC 8461 3.3: no valid TXT record, no policy fetch
+    fetched = await fetch_policy(domain, client, cfg, port)
+    if fetched.status != "ok":
+        return [*txt, DnsRecord("MTA-STS-POLICY", fetched.url, "", fetched.status, fetched.detail)]
+    policy = mtasts.parse_sts_policy(fetched.body)
+    if not policy.valid:
+        return [*txt, DnsRecord("MTA-STS-POLICY", fetched.url, fetched.body, "invalid", "; ".join(policy.errors))]
+    detail = f"mode={policy.mode} max_age={policy.max_age} mx={','.join(policy.mx)}"
+    if fetched.detail:
+        detail += f"; {fetched.detail}"
+    return [*txt, DnsRecord("MTA-STS-POLICY", fetched.url, fetched.body, "ok", detail)]
+
+
+def _match_sts(records: list[DnsRecord], picture: _Picture) -> list[DnsRecord]:
+    """Every MX must match a policy mx: pattern (RFC 8461 4.1); mismatches become the policy's status."""
+    out = []
+    for record in records:
+        if record.kind == "MTA-STS-POLICY" and record.status == "ok" and picture.hosts:
+            policy = mtasts.parse_sts_policy(record.value)
+            unmatched = policy.unmatched([h.name for h in picture.hosts])
+            if unmatched:
+                detail = f"{record.detail}; MX not in policy: {', '.join(unmatched)}"
+                record = DnsRecord(record.kind, record.name, record.value, "mx-mismatch", detail)
+        out.append(record)
+    return out
+
+
+async def _srv(client: DnsClient, domain: str) -> list[DnsRecord]:
+    names = [(f"{label}.{domain}", service) for label, service in SRV_SERVICES]
+    answers = await asyncio.gather(*(client.query(name, "SRV") for name, _ in names))
+    out: list[DnsRecord] = []
+    for (name, service), answer in zip(names, answers, strict=True):
+        if answer.outcome.is_negative:
+            out.append(DnsRecord("SRV", name, "", "missing", service.value))
+        elif answer.outcome is not Outcome.OK:
+            out.append(DnsRecord("SRV", name, "", "error", f"{service.value}: {answer.reason}"))
+        else:
+            for rdata in sorted(answer.records, key=_srv_key):
+                target = rdata.target.to_text()  # type: ignore[attr-defined]
+                status = "unavailable" if target == "." else "ok"  # RFC 2782: "." = service not offered
+                out.append(DnsRecord("SRV", name, rdata.to_text(), status, service.value))
+    return out
+
+
+def _srv_key(rdata: dns.rdata.Rdata) -> tuple[int, int]:
+    return (int(rdata.priority), -int(rdata.weight))  # type: ignore[attr-defined]
+
+
+async def _dkim(client: DnsClient, domain: str, selectors: tuple[str, ...]) -> list[DnsRecord]:
+    names = [f"{validate_domain(selector)}._domainkey.{domain}" for selector in selectors]
+    answers = await asyncio.gather(*(_txt_of(client, name) for name in names))
+    out: list[DnsRecord] = []
+    for name, answer in zip(names, answers, strict=True):
+        failed = _lookup_failed("DKIM", name, answer)
+        if failed is not None:
+            out.extend(failed)
+            continue
+        texts = [t for t in answer.texts() if "p=" in t]
+        if not texts:
+            out.append(DnsRecord("DKIM", name, "", "missing", "TXT record without a p= key"))
+            continue
+        key = dkim.parse_dkim(texts[0])
+        status = "invalid" if not key.valid else "revoked" if key.revoked else "ok"
+        detail = key.describe() if key.valid else "; ".join(key.errors)
+        out.append(DnsRecord("DKIM", name, texts[0], status, detail))
+    return out
+
+
+async def _tcp_refused(client: DnsClient) -> bool:
+    """Is a TCP connect to the resolver refused outright? Tells "nothing there" from "silent"."""
+    guard.check(client.resolver.address)
+    try:
+        _, writer = await asyncio.wait_for(
+            asyncio.open_connection(client.resolver.address, client.resolver.port), min(client.timeout, 2.0)
+        )
+    except ConnectionRefusedError:
+        return True
+    except (OSError, asyncio.TimeoutError):
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return False
