@@ -15,7 +15,7 @@ class Limits:
     max_line: int = 8 * 1024
     max_reply: int = 64 * 1024
     max_session: int = 256 * 1024
-    per_host: int = 2  # concurrent connections per address
+    per_host: int = 8  # sessions per address at once: the 7 services in parallel, each its own daemon
     global_concurrency: int = 256  # capped further by the fd limit at run time
 
 

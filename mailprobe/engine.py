@@ -37,15 +37,15 @@ class Stages:
 
 
 class Limiter:
-    """A global cap and a per-address cap on concurrent sessions."""
+    """A global cap (below the file-descriptor budget) and a per-address cap on concurrent sessions."""
 
     def __init__(self, cfg: Config) -> None:
-        self._global = asyncio.Semaphore(max(1, cfg.limits.global_concurrency))
-        self._per_host = cfg.limits.per_host
-        self._hosts: dict[str, asyncio.Semaphore] = {}
+        from mailprobe.net.limits import HostLimiter, current_fd_budget
 
-    def host(self, address: str) -> asyncio.Semaphore:
-        return self._hosts.setdefault(address, asyncio.Semaphore(max(1, self._per_host)))
+        # Each session may hold up to three sockets at once (main, and two legacy-TLS probes).
+        budget = max(1, current_fd_budget() // 3)
+        self._global = asyncio.Semaphore(max(1, min(cfg.limits.global_concurrency, budget)))
+        self.host = HostLimiter(cfg.limits.per_host)
 
     async def run_handshake(self, target: Target, cfg: Config) -> HandshakeResult:
         from mailprobe.probes.registry import handshake

@@ -19,7 +19,7 @@ from mailprobe.model import Service, Severity
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,no-redef,unused-ignore]
 
 PACKAGE_DIR = Path(__file__).parent / "shipped_profiles"
 REPO_DIR = Path(__file__).parent.parent / "profiles"

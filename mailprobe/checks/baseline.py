@@ -47,9 +47,11 @@ def compare(before: Report, after: Report) -> Iterator[Finding]:
     """Findings for what differs; only for targets present in `after` (a shard compares its own share)."""
     old_ports = {(p.address, p.port): p for p in before.ports}
     for p in after.ports:
-        old = old_ports.get((p.address, p.port))
-        if old is not None and old.state is not p.state:
-            yield finding(PORT_CHANGED, f"{p.address}:{p.port}", f"{old.state.value} → {p.state.value} ({p.reason})")
+        was_port = old_ports.get((p.address, p.port))
+        if was_port is not None and was_port.state is not p.state:
+            yield finding(
+                PORT_CHANGED, f"{p.address}:{p.port}", f"{was_port.state.value} → {p.state.value} ({p.reason})"
+            )
 
     old_hs = {_hs_key(h): h for h in before.handshakes}
     for h in after.handshakes:
@@ -91,10 +93,10 @@ def compare(before: Report, after: Report) -> Iterator[Finding]:
         old_domain = old_dns.get(d.domain)
         if old_domain is None:
             continue
-        was = sorted((m.preference, m.name) for m in old_domain.mx)
-        now = sorted((m.preference, m.name) for m in d.mx)
-        if was != now:
-            yield finding(MX_CHANGED, d.domain, f"{_mx_text(was)} → {_mx_text(now)}")
+        old_mx = sorted((m.preference, m.name) for m in old_domain.mx)
+        new_mx = sorted((m.preference, m.name) for m in d.mx)
+        if old_mx != new_mx:
+            yield finding(MX_CHANGED, d.domain, f"{_mx_text(old_mx)} → {_mx_text(new_mx)}")
 
 
 def _mx_text(pairs: list[tuple[int, str]]) -> str:

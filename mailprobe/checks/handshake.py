@@ -124,7 +124,7 @@ def _label(h: HandshakeResult) -> str:
 
 
 def _positive(reply: str | None) -> bool:
-    return bool(reply) and reply[:1] in ("2", "3")
+    return reply is not None and reply[:1] in ("2", "3")
 
 
 def check_handshake(h: HandshakeResult) -> Iterator[Finding]:

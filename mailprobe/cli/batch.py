@@ -10,7 +10,7 @@ import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from mailprobe.cli import common as c
 from mailprobe.config import Config
@@ -133,6 +133,7 @@ async def _stream(
     kept: list[Report] = []
     worst_code = c.EXIT_OK
     streaming = out.fmt == "jsonl"
+    sink: TextIO
     if streaming and out.path is not None:
         try:
             sink = out.path.open("w", encoding="utf-8")
