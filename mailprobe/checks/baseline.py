@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mailprobe.checks.catalogue import define, finding
-from mailprobe.model import Finding, HandshakeResult, Report, Severity
+from mailprobe.model import Capability, Finding, HandshakeResult, Report, Severity
 
 PORT_CHANGED = define(
     "BASELINE-PORT-CHANGED", Severity.HIGH, "Port state changed since the baseline",
@@ -69,8 +69,8 @@ def compare(before: Report, after: Report) -> Iterator[Finding]:
             ("before TLS", old.capabilities_before, h.capabilities_before),
             ("after TLS", old.capabilities_after, h.capabilities_after),
         ):
-            gone = sorted({c.raw for c in was} - {c.raw for c in now})
-            new = sorted({c.raw for c in now} - {c.raw for c in was})
+            gone = sorted(_cap_set(was) - _cap_set(now))
+            new = sorted(_cap_set(now) - _cap_set(was))
             if gone or new:
                 change = "; ".join(part for part in (
                     f"lost {', '.join(gone)}" if gone else "", f"new {', '.join(new)}" if new else ""
@@ -97,6 +97,10 @@ def compare(before: Report, after: Report) -> Iterator[Finding]:
         new_mx = sorted((m.preference, m.name) for m in d.mx)
         if old_mx != new_mx:
             yield finding(MX_CHANGED, d.domain, f"{_mx_text(old_mx)} → {_mx_text(new_mx)}")
+
+
+def _cap_set(caps: tuple[Capability, ...]) -> set[str]:
+    return {" ".join((c.keyword, *c.params)) for c in caps}
 
 
 def _mx_text(pairs: list[tuple[int, str]]) -> str:

@@ -47,6 +47,11 @@ class DemoHandler:
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 OK"
 
+    async def handle_exception(self, error: Exception) -> str:
+        # A client that gives up on a TLS handshake (mailprobe's legacy-version probes do) is routine here;
+        # without this hook aiosmtpd logs a traceback for each one.
+        return "421 4.3.0 connection problem, closing"
+
 
 def _refuse_every_credential(
     server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: object
@@ -94,7 +99,12 @@ class DemoSMTP(SMTP):
             task.add_done_callback(lambda _task: self._maybe_retire())
 
     def connection_lost(self, error: Exception | None) -> None:
-        super().connection_lost(error)
+        # After a failed STARTTLS handshake aiosmtpd has already torn the session down and a second
+        # connection_lost would trip its assertion: only our bookkeeping is left to do then.
+        if self.session is not None:
+            super().connection_lost(error)
+        elif self._handler_coroutine is not None:
+            self._handler_coroutine.cancel()
         self._lost_event.set()
         self._maybe_retire()
 
