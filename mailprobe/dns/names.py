@@ -91,8 +91,8 @@ def nonpublic_reason(address: str) -> str | None:
         (ip.is_multicast, "multicast"),
         (_is_documentation(ip), "documentation range"),
         (ip in _CGNAT, "shared address space (CGNAT, RFC 6598)"),
-        (ip.is_private, "private"),
         (ip.is_reserved, "reserved"),
+        (ip.is_private, "private"),
         (not ip.is_global, "not globally routable"),
     ):
         if test:

@@ -1,0 +1,391 @@
+"""Policy record parsers (SPF, DMARC, MTA-STS, TLS-RPT, DKIM, DANE) and the HTTP reader: pure, sans I/O."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mailprobe.dns import dane, dkim, dmarc, mtasts, spf
+from mailprobe.model import CertFacts, DnsRecord
+
+# --- SPF -------------------------------------------------------------------------------------------------
+
+
+def test_spf_parse_good_record() -> None:
+    record = spf.parse_spf(
+        "v=spf1 ip4:198.51.100.0/24 ip6:2001:db8::/32 a mx:mail.example.com/24 include:_spf.example.com ~all"
+    )
+    assert record.valid and record.warnings == ()
+    assert record.all_qualifier == "~"
+    assert [t.name for t in record.terms] == ["ip4", "ip6", "a", "mx", "include", "all"]
+    assert record.local_lookups() == 3
+    assert record.followed_domains() == ("_spf.example.com",)
+    assert record.terms[3].domain == "mail.example.com"
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("v=spf1 ip4:300.1.2.3 -all", "'300.1.2.3' is not an IP address"),
+        ("v=spf1 ip4:2001:db8::1 -all", "ip4 with an IPv6 address"),
+        ("v=spf1 ip6:198.51.100.1 -all", "ip6 with an IPv4 address"),
+        ("v=spf1 ip4:198.51.100.0/33 -all", "bad prefix length /33"),
+        ("v=spf1 include -all", "include needs a domain"),
+        ("v=spf1 include: -all", "include needs a domain"),
+        ("v=spf1 include:localhost -all", "bad domain"),
+        ("v=spf1 foo:bar -all", "unknown mechanism"),
+        ("v=spf1 all:x", "'all' takes no argument"),
+        ("v=spf1 a/40 -all", "IPv4 prefix /40 is longer than 32"),
+        ("v=spf1 redirect=a.example redirect=b.example", "redirect= appears more than once"),
+        ("v=spf1 mx=foo.example -all", "a mechanism written as a modifier"),
+        ("v=spf10 -all", "does not start with v=spf1"),
+        ("spf1 -all", "does not start with v=spf1"),
+        ("v=spf1 exists:%{z}.example -all", "bad domain"),
+    ],
+)
+def test_spf_syntax_errors(text: str, error: str) -> None:
+    record = spf.parse_spf(text)
+    assert not record.valid
+    assert any(error in e for e in record.errors), record.errors
+
+
+def test_spf_qualifiers_redirect_and_warnings() -> None:
+    assert spf.parse_spf("v=spf1 +all").all_qualifier == "+"
+    assert spf.parse_spf("v=spf1 all").all_qualifier == "+"
+    assert spf.parse_spf("v=spf1 ?all").all_qualifier == "?"
+    assert spf.parse_spf("v=spf1 mx").all_qualifier is None
+    redirect = spf.parse_spf("v=spf1 mx redirect=_spf.example.com")
+    assert redirect.redirect == "_spf.example.com"
+    assert redirect.local_lookups() == 2
+    assert redirect.followed_domains() == ("_spf.example.com",)
+    both = spf.parse_spf("v=spf1 -all redirect=_spf.example.com")
+    assert both.local_lookups() == 0 and both.followed_domains() == ()
+    assert any("redirect= is ignored" in w for w in both.warnings)
+    assert any("deprecated" in w for w in spf.parse_spf("v=spf1 ptr -all").warnings)
+    assert any("never used" in w for w in spf.parse_spf("v=spf1 -all mx").warnings)
+    macro = spf.parse_spf("v=spf1 exists:%{i}._spf.%{d} include:%{d}.example -all")
+    assert macro.valid and macro.local_lookups() == 2 and macro.followed_domains() == ()
+
+
+def test_spf_record_selection() -> None:
+    txts = ["v=spf1 -all", "v=spf10 x", "google-site-verification=1", "V=SPF1 mx", "v=spf1"]
+    assert spf.spf_records(txts) == ["v=spf1 -all", "V=SPF1 mx", "v=spf1"]
+
+
+_SPF_TERM = st.sampled_from(
+    ["a", "mx", "ptr", "-all", "~all", "?all", "+all", "include:example.com", "ip4:198.51.100.0/24",
+     "ip6:2001:db8::/32", "exists:%{i}.example.net", "redirect=example.org", "exp=explain.example.com",
+     "mx:mail.example.com/24//64", "a/24", "unknown=thing", "bogus", "ip4:1.2.3.4/99", "include:"]
+)  # fmt: skip
+
+
+@given(st.lists(_SPF_TERM, max_size=15))
+def test_spf_parser_properties(terms: list[str]) -> None:
+    record = spf.parse_spf(" ".join(["v=spf1", *terms]))
+    bad = {"bogus", "ip4:1.2.3.4/99", "include:"}
+    assert record.valid is (not (bad & set(terms)) and terms.count("redirect=example.org") <= 1
+                            and terms.count("exp=explain.example.com") <= 1)  # fmt: skip
+    mechanisms = [t for t in terms if t not in bad and "=" not in t]
+    assert len([t for t in record.terms if not t.modifier]) == len(mechanisms)
+    assert record.local_lookups() >= sum(1 for t in mechanisms if t.split(":")[0].split("/")[0] in
+                                         ("a", "mx", "ptr", "include", "exists"))  # fmt: skip
+
+
+@given(st.text(max_size=200))
+def test_spf_parser_never_raises(text: str) -> None:
+    record = spf.parse_spf(text)
+    assert record.valid or record.errors
+
+
+# --- DMARC -----------------------------------------------------------------------------------------------
+
+
+def test_dmarc_good_record() -> None:
+    record = dmarc.parse_dmarc(
+        "v=DMARC1; p=quarantine; sp=reject; pct=50; rua=mailto:a@example.com,mailto:b@example.net!10m; "
+        "ruf=mailto:f@example.com; adkim=s; aspf=r; fo=1:d; ri=86400;"
+    )
+    assert record.valid and record.warnings == ()
+    assert record.policy == "quarantine" and record.subdomain_policy == "reject" and record.pct == 50
+    assert record.rua == ("mailto:a@example.com", "mailto:b@example.net!10m")
+
+
+def test_dmarc_defaults() -> None:
+    record = dmarc.parse_dmarc("v=DMARC1; p=none")
+    assert record.valid and record.subdomain_policy == "none" and record.pct == 100 and record.rua == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("v=DMARC1", "p= is missing"),
+        ("p=reject; v=DMARC1", "must start with v=DMARC1"),
+        ("v=DMARC2; p=reject", "the version must be DMARC1"),
+        ("v=DMARC1; p=block", "must be none, quarantine or reject"),
+        ("v=DMARC1; p=reject; sp=maybe", "sp=maybe"),
+        ("v=DMARC1; p=reject; pct=150", "pct=150"),
+        ("v=DMARC1; p=reject; pct=half", "pct=half"),
+        ("v=DMARC1; p=reject; rua=dmarc@example.com", "not a mailto:/https: URI"),
+        ("v=DMARC1; p=reject; adkim=x", "adkim=x"),
+        ("v=DMARC1; p=reject; p=none", "appears more than once"),
+        ("v=DMARC1; p reject", "is not a tag=value pair"),
+        ("v=DMARC1; p=reject; fo=2", "fo=2"),
+    ],
+)
+def test_dmarc_errors(text: str, error: str) -> None:
+    record = dmarc.parse_dmarc(text)
+    assert not record.valid
+    assert any(error in e for e in record.errors), record.errors
+
+
+def test_dmarc_record_selection_and_warnings() -> None:
+    assert dmarc.dmarc_records(["v=DMARC1; p=none", "v=spf1 -all", "v=DMARC1p=none", "v=DMARC1"]) == [
+        "v=DMARC1; p=none",
+        "v=DMARC1",
+    ]
+    record = dmarc.parse_dmarc("v=DMARC1; rua=mailto:a@example.com; p=none; foo=bar")
+    assert record.valid
+    assert any("right after" in w for w in record.warnings) and any("unknown tag" in w for w in record.warnings)
+
+
+_DMARC_TAG = st.sampled_from(
+    ["p=none", "p=reject", "sp=quarantine", "pct=0", "pct=100", "pct=101", "rua=mailto:x@example.com",
+     "adkim=s", "aspf=q", "fo=1", "ri=3600", "x=y"]
+)  # fmt: skip
+
+
+@given(st.lists(_DMARC_TAG, max_size=8, unique=True))
+def test_dmarc_parser_properties(tags: list[str]) -> None:
+    record = dmarc.parse_dmarc("; ".join(["v=DMARC1", *tags]))
+    keys = [t.split("=")[0] for t in tags]
+    duplicate = len(keys) != len(set(keys))
+    bad = {"pct=101", "aspf=q"} & set(tags)
+    assert record.valid is ("p" in keys and not duplicate and not bad)
+    if record.valid:
+        assert record.policy in dmarc.POLICIES
+        assert 0 <= record.pct <= 100
+
+
+@given(st.text(max_size=200))
+def test_dmarc_parser_never_raises(text: str) -> None:
+    record = dmarc.parse_dmarc(text)
+    assert record.valid or record.errors
+
+
+# --- MTA-STS and TLS-RPT ---------------------------------------------------------------------------------
+
+POLICY = "version: STSv1\r\nmode: enforce\r\nmx: mail.example.com\r\nmx: *.example.net\r\nmax_age: 604800\r\n"
+
+
+def test_sts_txt() -> None:
+    assert mtasts.parse_sts_txt("v=STSv1; id=2024-01-01;").valid is False  # letters and digits only
+    assert mtasts.parse_sts_txt("v=STSv1; id=20240101000000Z;").valid
+    assert "id= is missing" in mtasts.parse_sts_txt("v=STSv1;").errors
+    assert "must start with v=STSv1" in mtasts.parse_sts_txt("id=1; v=STSv1").errors
+    assert any("1 to 32" in e for e in mtasts.parse_sts_txt("v=STSv1; id=" + "a" * 33).errors)
+
+
+def test_sts_policy_good() -> None:
+    policy = mtasts.parse_sts_policy(POLICY)
+    assert policy.valid
+    assert (policy.mode, policy.max_age, policy.mx) == ("enforce", 604800, ("mail.example.com", "*.example.net"))
+    assert mtasts.parse_sts_policy(POLICY.replace("\r\n", "\n")).valid
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (POLICY.replace("STSv1", "STSv2"), "version: STSv2 is not STSv1"),
+        (POLICY.replace("mode: enforce\r\n", ""), "mode is missing"),
+        (POLICY.replace("enforce", "strict"), "mode: strict is not enforce"),
+        (POLICY.replace("604800", "forever"), "max_age: forever is not a number"),
+        (POLICY.replace("604800", "31557601"), "more than one year"),
+        (POLICY.replace("max_age: 604800\r\n", ""), "max_age is missing"),
+        ("version: STSv1\nmode: enforce\nmax_age: 86400\n", "needs at least one mx"),
+        (POLICY + "mx: bad name!\r\n", "is not a host name"),
+        (POLICY + "garbage line\r\n", "is not 'key: value'"),
+        (POLICY + "mode: testing\r\n", "mode appears more than once"),
+    ],
+)
+def test_sts_policy_errors(text: str, error: str) -> None:
+    policy = mtasts.parse_sts_policy(text)
+    assert not policy.valid
+    assert any(error in e for e in policy.errors), policy.errors
+
+
+@pytest.mark.parametrize(
+    ("pattern", "host", "matches"),
+    [
+        ("mail.example.com", "mail.example.com", True),
+        ("mail.example.com", "MAIL.Example.com.", True),
+        ("mail.example.com", "mx.example.com", False),
+        ("*.example.net", "mx1.example.net", True),
+        ("*.example.net", "a.b.example.net", False),  # the wildcard is exactly one label
+        ("*.example.net", "example.net", False),
+        ("*.example.net", ".example.net", False),
+    ],
+)
+def test_sts_mx_matching(pattern: str, host: str, matches: bool) -> None:
+    assert mtasts.mx_matches(pattern, host) is matches
+
+
+def test_sts_unmatched_hosts() -> None:
+    policy = mtasts.parse_sts_policy(POLICY)
+    assert policy.unmatched(["mail.example.com", "mx2.example.net", "backup.example.org"]) == ["backup.example.org"]
+
+
+_LABEL = st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True)
+
+
+@given(st.lists(_LABEL, min_size=2, max_size=4), _LABEL)
+def test_sts_wildcard_property(labels: list[str], extra: str) -> None:
+    host = ".".join(labels)
+    parent = ".".join(labels[1:])
+    assert mtasts.mx_matches("*." + parent, host)
+    assert not mtasts.mx_matches("*." + parent, f"{extra}.{host}")
+    assert mtasts.mx_matches(host, host.upper())
+
+
+def test_tlsrpt() -> None:
+    assert mtasts.parse_tlsrpt_txt("v=TLSRPTv1; rua=mailto:tls@example.com").valid
+    assert mtasts.parse_tlsrpt_txt("v=TLSRPTv1; rua=https://report.example.com/tls,mailto:t@example.com").valid
+    assert "rua= is missing" in mtasts.parse_tlsrpt_txt("v=TLSRPTv1;").errors
+    assert any("not a mailto" in e for e in mtasts.parse_tlsrpt_txt("v=TLSRPTv1; rua=tls@example.com").errors)
+
+
+def test_http_response_parsing() -> None:
+    plain = mtasts.parse_http_response(
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhelloEXTRA"
+    )
+    assert (plain.status, plain.header("content-type"), plain.body) == (200, "text/plain", b"hello")
+    chunked = mtasts.parse_http_response(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n"
+    )
+    assert chunked.body == b"hello world"
+    close = mtasts.parse_http_response(b"HTTP/1.0 404 Not Found\r\n\r\ngone")
+    assert (close.status, close.reason, close.body) == (404, "Not Found", b"gone")
+    for bad in (
+        b"SSH-2.0-OpenSSH\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    ):
+        with pytest.raises(mtasts.HttpParseError):
+            mtasts.parse_http_response(bad)
+
+
+@given(st.binary(max_size=300))
+def test_http_parser_raises_only_its_error(raw: bytes) -> None:
+    with contextlib.suppress(mtasts.HttpParseError):
+        mtasts.parse_http_response(raw)
+
+
+# --- DKIM ------------------------------------------------------------------------------------------------
+
+
+def _spki(key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey) -> str:
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return base64.b64encode(der).decode()
+
+
+def test_dkim_keys() -> None:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()
+    good = dkim.parse_dkim(f"v=DKIM1; k=rsa; t=y:s; p={_spki(rsa_key)[:40]} {_spki(rsa_key)[40:]}")
+    assert good.valid and (good.key_type, good.key_bits, good.testing) == ("rsa", 1024, True)
+    assert good.describe() == "rsa 1024 bits (testing, t=y)"
+    ed_raw = (
+        ed25519.Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    )
+    ed = dkim.parse_dkim(f"v=DKIM1; k=ed25519; p={base64.b64encode(ed_raw).decode()}")
+    assert ed.valid and ed.key_bits == 256
+    revoked = dkim.parse_dkim("v=DKIM1; p=")
+    assert revoked.valid and revoked.revoked and revoked.describe() == "revoked (empty p=)"
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("v=DKIM1; k=rsa", "p= (the public key) is missing"),
+        ("v=DKIM1; p=!!!", "not valid base64"),
+        ("v=DKIM1; p=AAAA", "not a public key"),
+        ("v=DKIM2; p=", "must be DKIM1"),
+        ("k=rsa; v=DKIM1; p=", "v= must come first"),
+        ("v=DKIM1; k=dsa; p=AAAA", "unknown key type"),
+        ("v=DKIM1; k=ed25519; p=AAAA", "not 32"),
+    ],
+)
+def test_dkim_errors(text: str, error: str) -> None:
+    key = dkim.parse_dkim(text)
+    assert not key.valid and any(error in e for e in key.errors), key.errors
+
+
+def test_dkim_ec_key_under_rsa() -> None:
+    ec_key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    assert "k=rsa but the key is EC" in dkim.parse_dkim(f"p={_spki(ec_key)}").errors
+
+
+# --- DANE ------------------------------------------------------------------------------------------------
+
+CERT_DER = b"pretend certificate"
+SPKI_DER = b"pretend subject public key info"
+CERT = CertFacts(
+    subject="CN=mx1.example.test", issuer="CN=Lab CA", serial="1", not_before="", not_after="", days_left=90,
+    san=("mx1.example.test",), key_type="EC", key_bits=256, signature_algorithm="ecdsa-with-SHA256",
+    fingerprint_sha256=hashlib.sha256(CERT_DER).hexdigest(), spki_sha256=hashlib.sha256(SPKI_DER).hexdigest(),
+    self_signed=False,
+)  # fmt: skip
+CA = CertFacts(
+    subject="CN=Lab CA", issuer="CN=Lab CA", serial="2", not_before="", not_after="", days_left=900, san=(),
+    key_type="EC", key_bits=256, signature_algorithm="ecdsa-with-SHA256",
+    fingerprint_sha256=hashlib.sha256(b"ca cert").hexdigest(), spki_sha256=hashlib.sha256(b"ca spki").hexdigest(),
+    self_signed=True,
+)  # fmt: skip
+
+
+def tlsa(value: str) -> DnsRecord:
+    return DnsRecord("TLSA", "_25._tcp.mx1.example.test", value, "ok")
+
+
+def test_dane_ee_matches_spki_and_certificate() -> None:
+    assert dane.dane_matches(tlsa(f"3 1 1 {CERT.spki_sha256}"), CERT)
+    assert dane.dane_matches(tlsa(f"3 0 1 {CERT.fingerprint_sha256.upper()}"), CERT)
+    split = CERT.spki_sha256
+    assert dane.dane_matches(tlsa(f"3 1 1 {split[:32]} {split[32:]}"), CERT)  # presentation may split hex
+
+
+def test_dane_mismatch_and_unsupported() -> None:
+    assert not dane.dane_matches(tlsa(f"3 1 1 {CERT.fingerprint_sha256}"), CERT)  # selector 1 wants the SPKI
+    assert not dane.dane_matches(tlsa(f"3 0 1 {'00' * 32}"), CERT)
+    assert not dane.dane_matches(tlsa(f"3 1 2 {'00' * 64}"), CERT)  # SHA-512: not checked
+    assert not dane.dane_matches(tlsa(f"2 1 1 {CERT.spki_sha256}"), CERT)  # DANE-TA is not the leaf
+    assert not dane.dane_matches(tlsa("3 1 1 nothex"), CERT)
+
+
+def test_dane_ta_matches_the_chain_above_the_leaf() -> None:
+    assert dane.chain_matches(tlsa(f"2 0 1 {CA.fingerprint_sha256}"), (CERT, CA))
+    assert not dane.chain_matches(tlsa(f"2 0 1 {CERT.fingerprint_sha256}"), (CERT, CA))
+    assert dane.chain_matches(tlsa(f"3 1 1 {CERT.spki_sha256}"), (CERT, CA))
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["3 1 1", "3 1 1 abc", "3 1 1 " + "ab" * 31, "x 1 1 " + "ab" * 32, "300 1 1 " + "ab" * 32, "3 1 2 " + "ab" * 32],
+)
+def test_tlsa_malformed(value: str) -> None:
+    assert dane.parse_tlsa(value) is None
+
+
+def test_tlsa_describe() -> None:
+    parsed = dane.parse_tlsa("3 1 1 " + "AB" * 32)
+    assert parsed is not None and parsed.supported and parsed.describe() == "DANE-EE SPKI SHA2-256"
+    pkix = dane.parse_tlsa("1 0 0 abcd")
+    assert pkix is not None and not pkix.supported
