@@ -116,7 +116,9 @@ async def _get(url: str, host: str, address: str, port: int, cfg: Config, deadli
     if response.status != 200:  # RFC 8461 3.3: no redirects, only 200 counts
         return Fetched(url, "http-error", detail=f"HTTP {response.status} {response.reason}".strip(), address=address)
     if len(response.body) > POLICY_BYTES:
-        return Fetched(url, "too-big", detail=f"{len(response.body)} bytes", address=address)
+        return Fetched(
+            url, "too-big", detail=f"{len(response.body)} bytes, more than {POLICY_BYTES} bytes", address=address
+        )
     content_type = (response.header("Content-Type") or "").split(";")[0].strip().lower()
     detail = "" if content_type == "text/plain" else f"Content-Type is {content_type or 'missing'}, not text/plain"
     return Fetched(url, "ok", response.body.decode("utf-8", "replace"), detail, address)
