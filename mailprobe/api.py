@@ -1,8 +1,8 @@
 """The library API: every stage on its own and the whole pipeline, as coroutines returning the report model.
 
-    import asyncio, mailprobe
-    from mailprobe.config import Config, Resolver
-    report = asyncio.run(mailprobe.audit(["example.org"], Config(resolver=Resolver("198.51.100.53"))))
+import asyncio, mailprobe
+from mailprobe.config import Config, Resolver
+report = asyncio.run(mailprobe.audit(["example.org"], Config(resolver=Resolver("198.51.100.53"))))
 """
 
 from __future__ import annotations

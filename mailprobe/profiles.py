@@ -99,12 +99,14 @@ class _Reader:
             raise self.fail(table, key, f"expected {name}, got {type(value).__name__}")
         return value
 
-    def list_of(self, data: dict[str, Any], table: str, key: str, kind: type, default: tuple[Any, ...]) -> tuple[Any, ...]:
+    def list_of(
+        self, data: dict[str, Any], table: str, key: str, kind: type, default: tuple[Any, ...]
+    ) -> tuple[Any, ...]:
         values = self.get(data, table, key, list, None)
         if values is None:
             return default
         for value in values:
-            if not isinstance(value, kind) or isinstance(value, bool) and kind is int:
+            if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
                 raise self.fail(table, key, f"expected a list of {kind.__name__}, found {value!r}")
         return tuple(values)
 
@@ -125,13 +127,31 @@ def load_profile(name_or_path: str) -> Profile:
         raise ProfileError(f"{path}: not valid TOML: {exc}") from None
     r = _Reader(path, text)
     r.table(data, "", ("name", "description", "run", "expect", "targets", "egress"))
-    run = r.table(r.get(data, "", "run", dict, {}), "run", (
-        "stages", "services", "timeout", "fail_on", "allow_nonpublic", "legacy_tls",
-    ))
-    expect = r.table(r.get(data, "", "expect", dict, {}), "expect", (
-        "open", "expect_blocked", "starttls_required", "min_tls_version", "cert_min_days", "capabilities",
-        "banner_pattern",
-    ))
+    run = r.table(
+        r.get(data, "", "run", dict, {}),
+        "run",
+        (
+            "stages",
+            "services",
+            "timeout",
+            "fail_on",
+            "allow_nonpublic",
+            "legacy_tls",
+        ),
+    )
+    expect = r.table(
+        r.get(data, "", "expect", dict, {}),
+        "expect",
+        (
+            "open",
+            "expect_blocked",
+            "starttls_required",
+            "min_tls_version",
+            "cert_min_days",
+            "capabilities",
+            "banner_pattern",
+        ),
+    )
     targets = r.table(r.get(data, "", "targets", dict, {}), "targets", ("list", "allow_nonpublic"))
     egress = r.table(r.get(data, "", "egress", dict, {}), "egress", ("targets", "control_ports"))
 
@@ -170,9 +190,7 @@ def load_profile(name_or_path: str) -> Profile:
             re.compile(pattern)
         except re.error as exc:
             raise r.fail("expect.banner_pattern", key, f"bad regular expression: {exc}") from None
-    cap_pairs = tuple(
-        (key, r.list_of(caps, "expect.capabilities", key, str, ())) for key in sorted(caps)
-    )
+    cap_pairs = tuple((key, r.list_of(caps, "expect.capabilities", key, str, ())) for key in sorted(caps))
     cert_days = r.get(expect, "expect", "cert_min_days", int, None)
     return Profile(
         name=r.get(data, "", "name", str, path.stem),

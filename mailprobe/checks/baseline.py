@@ -8,32 +8,44 @@ from mailprobe.checks.catalogue import define, finding
 from mailprobe.model import Capability, Finding, HandshakeResult, Report, Severity
 
 PORT_CHANGED = define(
-    "BASELINE-PORT-CHANGED", Severity.HIGH, "Port state changed since the baseline",
+    "BASELINE-PORT-CHANGED",
+    Severity.HIGH,
+    "Port state changed since the baseline",
     "A port that was open is now closed, filtered or unreachable, or the other way round.",
     "Check firewall and service changes; update the baseline if the change is intended.",
 )
 CAPABILITY_CHANGED = define(
-    "BASELINE-CAPABILITY-CHANGED", Severity.MEDIUM, "Capabilities changed since the baseline",
+    "BASELINE-CAPABILITY-CHANGED",
+    Severity.MEDIUM,
+    "Capabilities changed since the baseline",
     "The service gained or lost capabilities (e.g. STARTTLS disappeared after an upgrade).",
     "Review the server's configuration change; update the baseline if intended.",
 )
 BANNER_CHANGED = define(
-    "BASELINE-BANNER-CHANGED", Severity.LOW, "Greeting changed since the baseline",
+    "BASELINE-BANNER-CHANGED",
+    Severity.LOW,
+    "Greeting changed since the baseline",
     "A different greeting can mean a software upgrade, a new server behind the address, or interception.",
     "Confirm the change is yours; update the baseline.",
 )
 CERT_CHANGED = define(
-    "BASELINE-CERT-CHANGED", Severity.LOW, "Certificate changed since the baseline",
+    "BASELINE-CERT-CHANGED",
+    Severity.LOW,
+    "Certificate changed since the baseline",
     "A new certificate (fingerprint, issuer or expiry) is served. Routine after renewal; suspicious otherwise.",
     "Confirm the renewal; update the baseline (and TLSA records if you publish DANE 3 0 1 / 3 0 2).",
 )
 MX_CHANGED = define(
-    "BASELINE-MX-CHANGED", Severity.HIGH, "MX set changed since the baseline",
+    "BASELINE-MX-CHANGED",
+    Severity.HIGH,
+    "MX set changed since the baseline",
     "The domain's MX hosts or preferences differ from the baseline.",
     "Confirm the DNS change was intended; update the baseline.",
 )
 HANDSHAKE_CHANGED = define(
-    "BASELINE-HANDSHAKE-CHANGED", Severity.MEDIUM, "Handshake outcome changed since the baseline",
+    "BASELINE-HANDSHAKE-CHANGED",
+    Severity.MEDIUM,
+    "Handshake outcome changed since the baseline",
     "The dialogue now ends differently (status or STARTTLS outcome) than it did.",
     "Look at the transcript (--transcript) for what changed.",
 )
@@ -72,9 +84,11 @@ def compare(before: Report, after: Report) -> Iterator[Finding]:
             gone = sorted(_cap_set(was) - _cap_set(now))
             new = sorted(_cap_set(now) - _cap_set(was))
             if gone or new:
-                change = "; ".join(part for part in (
-                    f"lost {', '.join(gone)}" if gone else "", f"new {', '.join(new)}" if new else ""
-                ) if part)
+                change = "; ".join(
+                    part
+                    for part in (f"lost {', '.join(gone)}" if gone else "", f"new {', '.join(new)}" if new else "")
+                    if part
+                )
                 yield finding(CAPABILITY_CHANGED, where, f"{label}: {change}")
         if old.banner != h.banner and old.greeting_code and h.greeting_code:
             yield finding(BANNER_CHANGED, where, f"{old.banner!r} → {h.banner!r}")

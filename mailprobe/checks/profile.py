@@ -11,42 +11,58 @@ from mailprobe.model import Finding, PortState, Report, Severity, StartTlsOutcom
 from mailprobe.profiles import TLS_VERSIONS, Profile
 
 EXPECTED_OPEN = define(
-    "PROFILE-PORT-NOT-OPEN", Severity.HIGH, "A port the profile expects open is not open",
+    "PROFILE-PORT-NOT-OPEN",
+    Severity.HIGH,
+    "A port the profile expects open is not open",
     "The profile says this port must accept connections; it did not.",
     "Open the port in the firewall and make sure the service listens on it, or fix the profile.",
 )
 EXPECTED_BLOCKED_SEEN = define(
-    "PROFILE-EXPECTED-BLOCKED", Severity.INFO, "Port blocked, as the profile expects",
+    "PROFILE-EXPECTED-BLOCKED",
+    Severity.INFO,
+    "Port blocked, as the profile expects",
     "The network this runs on blocks the port and the profile says so: not a failure.",
     "Nothing to do; remove the port from expect_blocked when the network changes.",
 )
 EXPECTED_BLOCKED_OPEN = define(
-    "PROFILE-BLOCKED-PORT-OPEN", Severity.MEDIUM, "A port the profile expects blocked is open",
+    "PROFILE-BLOCKED-PORT-OPEN",
+    Severity.MEDIUM,
+    "A port the profile expects blocked is open",
     "The profile says this network blocks the port, but it connected: the network changed.",
     "Update the profile (remove the port from expect_blocked) if the change is intended.",
 )
 STARTTLS_REQUIRED = define(
-    "PROFILE-STARTTLS-MISSING", Severity.HIGH, "STARTTLS required by the profile but not in use",
+    "PROFILE-STARTTLS-MISSING",
+    Severity.HIGH,
+    "STARTTLS required by the profile but not in use",
     "The profile requires every plaintext service to upgrade to TLS; this one did not.",
     "Enable STARTTLS with a valid certificate on the service.",
 )
 TLS_TOO_OLD = define(
-    "PROFILE-TLS-VERSION", Severity.HIGH, "TLS version below the profile's minimum",
+    "PROFILE-TLS-VERSION",
+    Severity.HIGH,
+    "TLS version below the profile's minimum",
     "The negotiated TLS version is older than the profile allows.",
     "Enable newer TLS versions on the server (TLS 1.2 and 1.3).",
 )
 CERT_DAYS = define(
-    "PROFILE-CERT-DAYS", Severity.HIGH, "Certificate expires sooner than the profile allows",
+    "PROFILE-CERT-DAYS",
+    Severity.HIGH,
+    "Certificate expires sooner than the profile allows",
     "The profile wants more days of validity left than the certificate has.",
     "Renew the certificate.",
 )
 CAPABILITY_MISSING = define(
-    "PROFILE-CAPABILITY-MISSING", Severity.MEDIUM, "A capability the profile expects is not offered",
+    "PROFILE-CAPABILITY-MISSING",
+    Severity.MEDIUM,
+    "A capability the profile expects is not offered",
     "The profile lists capabilities this service must offer; one is missing.",
     "Enable the capability on the server, or fix the profile.",
 )
 BANNER_MISMATCH = define(
-    "PROFILE-BANNER-MISMATCH", Severity.MEDIUM, "Greeting does not match the profile's pattern",
+    "PROFILE-BANNER-MISMATCH",
+    Severity.MEDIUM,
+    "Greeting does not match the profile's pattern",
     "The server's greeting does not match the regular expression the profile pins.",
     "Check which server answers (a changed banner can mean a changed or intercepted server).",
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mailprobe.checks.dns import check_dns
-from mailprobe.checks.handshake import check_handshake
+from mailprobe.checks.handshake import check_banner_ptr, check_handshake, check_pop3_expire
 from mailprobe.checks.reach import check_ports
 from mailprobe.checks.tls import check_tls
 from mailprobe.config import Config
@@ -29,4 +29,6 @@ def _all(report: Report) -> Iterator[Finding]:
     yield from check_ports(report.ports)
     for handshake in report.handshakes:
         yield from check_handshake(handshake)
+        yield from check_pop3_expire(handshake)
         yield from check_tls(handshake)
+    yield from check_banner_ptr(report)

@@ -12,55 +12,75 @@ from mailprobe.protocols.tls import WEAK_KEY_BITS
 EXPIRING_DAYS = 21  # Let's Encrypt renews at 30 days left; under 21 something is wrong with renewal
 
 CERT_EXPIRED = define(
-    "TLS-CERT-EXPIRED", Severity.HIGH, "Certificate has expired",
+    "TLS-CERT-EXPIRED",
+    Severity.HIGH,
+    "Certificate has expired",
     "Clients that verify certificates (MTA-STS, DANE, every mail client) refuse the connection.",
     "Renew the certificate and reload the server; automate renewal (ACME).",
 )
 CERT_NOT_YET_VALID = define(
-    "TLS-CERT-NOT-YET-VALID", Severity.HIGH, "Certificate is not valid yet",
+    "TLS-CERT-NOT-YET-VALID",
+    Severity.HIGH,
+    "Certificate is not valid yet",
     "The certificate's notBefore is in the future: the server's or the client's clock is wrong, or the "
     "wrong certificate is installed.",
     "Check the server's clock and the installed certificate.",
 )
 CERT_EXPIRING = define(
-    "TLS-CERT-EXPIRING", Severity.MEDIUM, f"Certificate expires in less than {EXPIRING_DAYS} days",
+    "TLS-CERT-EXPIRING",
+    Severity.MEDIUM,
+    f"Certificate expires in less than {EXPIRING_DAYS} days",
     "Automated renewal normally replaces a certificate 30 days before expiry; this one is late.",
     "Renew the certificate now and check why automation did not.",
 )
 HOSTNAME_MISMATCH = define(
-    "TLS-HOSTNAME-MISMATCH", Severity.HIGH, "Certificate does not match the host name",
+    "TLS-HOSTNAME-MISMATCH",
+    Severity.HIGH,
+    "Certificate does not match the host name",
     "The certificate's names do not include the host name probed (the MX name for MX targets); verifying "
     "clients refuse it.",
     "Serve a certificate whose subjectAltName lists this host name.",
 )
 CERT_UNTRUSTED = define(
-    "TLS-CERT-UNTRUSTED", Severity.HIGH, "Certificate chain is not trusted",
+    "TLS-CERT-UNTRUSTED",
+    Severity.HIGH,
+    "Certificate chain is not trusted",
     "The chain does not lead to a trusted root (system store plus --ca-file): verifying clients refuse it.",
     "Install a certificate from a public CA and serve the full chain (leaf plus intermediates).",
 )
 CERT_SELF_SIGNED = define(
-    "TLS-CERT-SELF-SIGNED", Severity.MEDIUM, "Certificate is self-signed",
+    "TLS-CERT-SELF-SIGNED",
+    Severity.MEDIUM,
+    "Certificate is self-signed",
     "A self-signed certificate protects only against passive eavesdropping; nobody can verify it.",
     "Use a certificate from a public CA (ACME / Let's Encrypt is free).",
 )
 WEAK_KEY = define(
-    "TLS-WEAK-KEY", Severity.HIGH, "Certificate key is too small",
+    "TLS-WEAK-KEY",
+    Severity.HIGH,
+    "Certificate key is too small",
     "Keys below RSA 2048 / EC 224 bits can be broken or are refused by modern clients.",
     "Issue a new certificate with an RSA 2048+ or EC P-256 key.",
 )
 LEGACY_TLS = define(
-    "TLS-LEGACY-VERSION", Severity.MEDIUM, "Server still accepts TLS 1.0/1.1",
+    "TLS-LEGACY-VERSION",
+    Severity.MEDIUM,
+    "Server still accepts TLS 1.0/1.1",
     "TLS 1.0 and 1.1 are deprecated (RFC 8996) and have known weaknesses.",
     "Set the minimum protocol to TLS 1.2 (Postfix: smtpd_tls_protocols = >=TLSv1.2; Dovecot: "
     "ssl_min_protocol = TLSv1.2).",
 )
 OLD_TLS_NEGOTIATED = define(
-    "TLS-OLD-VERSION", Severity.HIGH, "Server negotiated a TLS version below 1.2",
+    "TLS-OLD-VERSION",
+    Severity.HIGH,
+    "Server negotiated a TLS version below 1.2",
     "Even a modern client ended up with a deprecated protocol version.",
     "Enable TLS 1.2 and 1.3 on the server.",
 )
 WEAK_CIPHER = define(
-    "TLS-WEAK-CIPHER", Severity.MEDIUM, "Weak cipher negotiated",
+    "TLS-WEAK-CIPHER",
+    Severity.MEDIUM,
+    "Weak cipher negotiated",
     "The negotiated cipher has fewer than 128 bits of strength or uses RC4/3DES/NULL/EXPORT.",
     "Restrict the server to AEAD ciphers (AES-GCM, ChaCha20-Poly1305).",
 )
@@ -93,5 +113,7 @@ def check_tls(h: HandshakeResult) -> Iterator[Finding]:
     if tls.version in ("SSLv3", "TLSv1", "TLSv1.1"):
         yield finding(OLD_TLS_NEGOTIATED, where, f"negotiated {tls.version}")
     cipher = tls.cipher.upper()
-    if tls.cipher_bits and tls.cipher_bits < 128 or any(w in cipher for w in ("RC4", "3DES", "DES-CBC", "NULL", "EXP")):
+    if (tls.cipher_bits and tls.cipher_bits < 128) or any(
+        w in cipher for w in ("RC4", "3DES", "DES-CBC", "NULL", "EXP")
+    ):
         yield finding(WEAK_CIPHER, where, f"{tls.cipher} ({tls.cipher_bits} bits)")

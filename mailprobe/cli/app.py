@@ -11,8 +11,17 @@ from mailprobe import __version__
 from mailprobe.errors import UsageError
 
 COMMANDS = (
-    "audit", "mx", "ports", "handshake", "egress", "trace", "demo",
-    "findings", "explain", "profiles", "merge",
+    "audit",
+    "mx",
+    "ports",
+    "handshake",
+    "egress",
+    "trace",
+    "demo",
+    "findings",
+    "explain",
+    "profiles",
+    "merge",
 )
 
 app = typer.Typer(

@@ -35,14 +35,18 @@ def audit(
         str | None,
         typer.Option("--relay-test", help="INTRUSIVE: test open relaying with RCPT to this domain (one you control)."),
     ] = None,
-    dkim_selector: Annotated[list[str] | None, typer.Option("--dkim-selector", help="DKIM selector to look up.")] = None,
+    dkim_selector: Annotated[
+        list[str] | None, typer.Option("--dkim-selector", help="DKIM selector to look up.")
+    ] = None,
     baseline: Annotated[
         Path | None, typer.Option("--baseline", help="An earlier JSON report: every change becomes a finding.")
     ] = None,
     report_dir: Annotated[
         Path | None, typer.Option("--report", help="Also write JSON + Markdown + HTML into DIR (e.g. reports/).")
     ] = None,
-    shard: Annotated[str | None, typer.Option("--shard", help="I/N: take a deterministic share of the targets.")] = None,
+    shard: Annotated[
+        str | None, typer.Option("--shard", help="I/N: take a deterministic share of the targets.")
+    ] = None,
 ) -> None:
     """Resolve, reach, handshake and judge: everything mailprobe knows about a mail domain or host."""
     from mailprobe.cli.batch import run_batch

@@ -188,4 +188,3 @@ def _finish(
     if prior is not None:
         report = replace(report, findings=report.findings + tuple(compare(prior, report)))
     return report
-

@@ -16,7 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from mailprobe.config import Config, Limits, Resolver
+from mailprobe.config import Config, Resolver
 from mailprobe.errors import UsageError
 from mailprobe.model import Report, Service, Severity
 from mailprobe.targets import parse_port, read_target_lines

@@ -28,7 +28,9 @@ def handshake(
     transcript: c.TranscriptOpt = False,
     ipv4_only: c.Ipv4Opt = False,
     ipv6_only: c.Ipv6Opt = False,
-    legacy_tls: Annotated[bool, typer.Option("--legacy-tls", help="Also test whether TLS 1.0/1.1 are accepted.")] = False,
+    legacy_tls: Annotated[
+        bool, typer.Option("--legacy-tls", help="Also test whether TLS 1.0/1.1 are accepted.")
+    ] = False,
     relay_test: Annotated[
         str | None,
         typer.Option("--relay-test", help="INTRUSIVE: test open relaying with RCPT to this domain (one you control)."),
@@ -38,13 +40,27 @@ def handshake(
     from mailprobe.cli.batch import run_batch
 
     options = dict(
-        resolver=resolver, timeout=timeout, ports=port, ca_file=ca_file, ehlo_name=ehlo_name,
-        ipv4_only=ipv4_only, ipv6_only=ipv6_only, check_legacy_tls=legacy_tls, relay_test_domain=relay_test,
+        resolver=resolver,
+        timeout=timeout,
+        ports=port,
+        ca_file=ca_file,
+        ehlo_name=ehlo_name,
+        ipv4_only=ipv4_only,
+        ipv6_only=ipv6_only,
+        check_legacy_tls=legacy_tls,
+        relay_test_domain=relay_test,
     )
     raise typer.Exit(
         run_batch(
-            command="handshake", targets=targets, input_file=input_file, fmt=fmt, json_flag=json_flag,
-            output_path=output, fail_on=fail_on, transcript=transcript, config_options=options,
+            command="handshake",
+            targets=targets,
+            input_file=input_file,
+            fmt=fmt,
+            json_flag=json_flag,
+            output_path=output,
+            fail_on=fail_on,
+            transcript=transcript,
+            config_options=options,
             stages=("handshake",),
         )
     )

@@ -22,8 +22,12 @@ def mx(
     fmt: c.FormatOpt = "table",
     output: c.OutputOpt = None,
     fail_on: c.FailOnOpt = "",
-    dkim_selector: Annotated[list[str] | None, typer.Option("--dkim-selector", help="DKIM selector to look up.")] = None,
-    dnsbl: Annotated[list[str] | None, typer.Option("--dnsbl", help="DNS blocklist zone to check MX addresses in.")] = None,
+    dkim_selector: Annotated[
+        list[str] | None, typer.Option("--dkim-selector", help="DKIM selector to look up.")
+    ] = None,
+    dnsbl: Annotated[
+        list[str] | None, typer.Option("--dnsbl", help="DNS blocklist zone to check MX addresses in.")
+    ] = None,
 ) -> None:
     """MX (preference order, implicit, null), addresses, PTR, SRV and policy records (SPF, DMARC, MTA-STS, ...)."""
     from mailprobe.cli.batch import run_batch
@@ -33,7 +37,14 @@ def mx(
         options["dnsbl_zones"] = tuple(dnsbl)
     raise typer.Exit(
         run_batch(
-            command="mx", targets=domains, input_file=input_file, fmt=fmt, json_flag=json_flag,
-            output_path=output, fail_on=fail_on, config_options=options, stages=("dns",),
+            command="mx",
+            targets=domains,
+            input_file=input_file,
+            fmt=fmt,
+            json_flag=json_flag,
+            output_path=output,
+            fail_on=fail_on,
+            config_options=options,
+            stages=("dns",),
         )
     )

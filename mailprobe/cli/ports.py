@@ -35,7 +35,9 @@ def parse_port_list(text: str) -> tuple[int, ...]:
 
 def ports(
     targets: Annotated[list[str] | None, typer.Argument(help="Host names or addresses.")] = None,
-    port_list: Annotated[str | None, typer.Option("--ports", "-p", help="Ports to probe, e.g. 25,587,2525-2530.")] = None,
+    port_list: Annotated[
+        str | None, typer.Option("--ports", "-p", help="Ports to probe, e.g. 25,587,2525-2530.")
+    ] = None,
     input_file: c.InputOpt = None,
     resolver: c.ResolverOpt = None,
     timeout: c.TimeoutOpt = None,
@@ -46,7 +48,9 @@ def ports(
     ipv4_only: c.Ipv4Opt = False,
     ipv6_only: c.Ipv6Opt = False,
     raw: Annotated[bool, typer.Option("--raw", help="SYN probes with scapy (root): TTL, IP ID, ICMP source.")] = False,
-    shard: Annotated[str | None, typer.Option("--shard", help="I/N: take a deterministic share of the targets.")] = None,
+    shard: Annotated[
+        str | None, typer.Option("--shard", help="I/N: take a deterministic share of the targets.")
+    ] = None,
 ) -> None:
     """Probe the seven mail ports (or --ports) on every address of every target, IPv4 and IPv6."""
     from mailprobe.cli.batch import run_batch
@@ -58,7 +62,15 @@ def ports(
         options["raw"] = True
     raise typer.Exit(
         run_batch(
-            command="ports", targets=targets, input_file=input_file, fmt=fmt, json_flag=json_flag,
-            output_path=output, fail_on=fail_on, config_options=options, stages=("ports",), shard=shard,
+            command="ports",
+            targets=targets,
+            input_file=input_file,
+            fmt=fmt,
+            json_flag=json_flag,
+            output_path=output,
+            fail_on=fail_on,
+            config_options=options,
+            stages=("ports",),
+            shard=shard,
         )
     )

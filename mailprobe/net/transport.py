@@ -161,7 +161,7 @@ class Session:
     async def read(self, parse: Callable[[bytes], tuple[T, int] | None], note: str = "") -> T:
         """Wait until `parse` finds a complete reply at the front of the buffer; consume and return it."""
         receiver, _ = self._live()
-        self.round_trips += 1
+        waited = False  # a reply already buffered (pipelining) costs no round trip of its own
         while True:
             if receiver.received > self.limits.max_session:
                 raise LimitExceeded(f"server sent more than {self.limits.max_session} bytes in one session")
@@ -170,6 +170,7 @@ class Session:
                 reply, used = result
                 self._record(Direction.SERVER, bytes(receiver.buffer[:used]), note)
                 del receiver.buffer[:used]
+                self.round_trips += waited
                 return reply
             if len(receiver.buffer) > self.limits.max_reply:
                 raise LimitExceeded(f"reply longer than {self.limits.max_reply} bytes")
@@ -177,10 +178,9 @@ class Session:
                 detail = f" ({receiver.error})" if receiver.error else ""
                 if receiver.buffer:
                     self._record(Direction.SERVER, bytes(receiver.buffer), "incomplete reply before close")
-                raise TransportError(
-                    self._after_tls(ProbeStatus.CLOSED).value, f"server closed the connection{detail}"
-                )
+                raise TransportError(self._after_tls(ProbeStatus.CLOSED).value, f"server closed the connection{detail}")
             await self._wait(receiver)
+            waited = True
 
     async def _wait(self, receiver: _Receiver) -> None:
         remaining = self.remaining()

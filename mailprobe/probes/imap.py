@@ -22,9 +22,7 @@ class ImapProbe(MailProbe):
         self._tags += 1
         tag = f"mp{self._tags}"
         await s.send(f"{tag} {command}\r\n".encode("ascii"), ANNOTATIONS.get(command, ""))
-        parse = partial(
-            imap.parse_tagged, tag=tag, max_line=self.limits.max_line, max_literal=self.limits.max_reply
-        )
+        parse = partial(imap.parse_tagged, tag=tag, max_line=self.limits.max_line, max_literal=self.limits.max_reply)
         return await s.read(parse)
 
     async def greet(self, s: Session, d: Draft) -> None:
@@ -46,9 +44,11 @@ class ImapProbe(MailProbe):
             d.facts["capability" + ("_tls" if after_tls else "")] = reply.first_line
             return self._greeting_caps if not after_tls else ()
         caps = imap.capabilities(reply)
-        if not after_tls and self._greeting_caps and {c.keyword for c in self._greeting_caps} != {
-            c.keyword for c in caps
-        }:
+        if (
+            not after_tls
+            and self._greeting_caps
+            and {c.keyword for c in self._greeting_caps} != {c.keyword for c in caps}
+        ):
             d.facts["greeting_capabilities"] = " ".join(c.raw for c in self._greeting_caps)
         return caps
 

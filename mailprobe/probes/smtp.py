@@ -70,10 +70,16 @@ class SmtpProbe(MailProbe):
         # On submission, a server must not take a message before TLS (RFC 8314): ask, then abandon.
         if self.target.service is not Service.SUBMISSION or not smtp.has(d.before, "STARTTLS"):
             return
-        reply = await self._command(s, "MAIL FROM:<>", "MAIL")
-        d.facts["mail_before_tls"] = reply.first_line
-        if reply.positive:
-            await self._command(s, "RSET", "RSET")
+        if smtp.has(d.before, "PIPELINING"):
+            # RFC 2920: MAIL and RSET may share a round trip; the replies come back in order.
+            await s.send(b"MAIL FROM:<>\r\nRSET\r\n", ANNOTATIONS["MAIL"] + " (pipelined with RSET)")
+            mail = await self._reply(s)
+            await self._reply(s)
+        else:
+            mail = await self._command(s, "MAIL FROM:<>", "MAIL")
+            if mail.positive:
+                await self._command(s, "RSET", "RSET")
+        d.facts["mail_before_tls"] = mail.first_line
 
     async def after_capabilities(self, s: Session, d: Draft) -> None:
         if self.target.service in (Service.SMTP, Service.SUBMISSION):
@@ -93,4 +99,3 @@ class SmtpProbe(MailProbe):
     async def quit(self, s: Session) -> None:
         # Say goodbye without waiting for 221: it saves a round trip and tells us nothing.
         await s.send(b"QUIT\r\n", ANNOTATIONS["QUIT"])
-

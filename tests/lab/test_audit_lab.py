@@ -23,8 +23,16 @@ def run_json(lab: Lab, *args: str) -> tuple[int, dict[str, Any]]:
 @pytest.fixture(scope="module")
 def audit(lab: Lab) -> dict[str, Any]:
     _, report = run_json(
-        lab, "audit", "lab.test", "--resolver", lab.dns4, "--ca-file", lab.ca_file, "--allow-nonpublic",
-        "--fail-on", "never",
+        lab,
+        "audit",
+        "lab.test",
+        "--resolver",
+        lab.dns4,
+        "--ca-file",
+        lab.ca_file,
+        "--allow-nonpublic",
+        "--fail-on",
+        "never",
     )
     return report
 
@@ -58,8 +66,11 @@ def test_postfix_banner_and_capabilities_before_and_after_tls(audit: dict[str, A
     assert "STARTTLS" not in caps(smtp, "after") and smtp["starttls"] == "ok"
     submission = hs[587]
     assert submission["auth_before_tls"] == [] and {"PLAIN", "LOGIN"} <= set(submission["auth_after_tls"])
-    mail = dict(submission["facts"])["mail_before_tls"] if isinstance(submission["facts"], list) else \
-        submission["facts"]["mail_before_tls"]
+    mail = (
+        dict(submission["facts"])["mail_before_tls"]
+        if isinstance(submission["facts"], list)
+        else submission["facts"]["mail_before_tls"]
+    )
     assert mail.startswith("530")  # Postfix on 587 requires STARTTLS before MAIL
     assert hs[465]["starttls"] == "not-applicable" and hs[465]["tls"]["verified"]
 
@@ -101,10 +112,22 @@ def test_without_ca_file_the_chain_is_untrusted_and_said_so(lab: Lab) -> None:
 
 
 def test_every_format_from_the_real_servers(lab: Lab, tmp_path: Path) -> None:
-    base = ("audit", "mx1.lab.test", "--resolver", lab.dns4, "--ca-file", lab.ca_file, "-4", "--allow-nonpublic",
-            "--fail-on", "never")
-    outputs = {fmt: lab.mailprobe(*base, "--format", fmt, timeout=120) for fmt in (
-        "table", "jsonl", "junit", "markdown", "html", "nagios")}
+    base = (
+        "audit",
+        "mx1.lab.test",
+        "--resolver",
+        lab.dns4,
+        "--ca-file",
+        lab.ca_file,
+        "-4",
+        "--allow-nonpublic",
+        "--fail-on",
+        "never",
+    )
+    outputs = {
+        fmt: lab.mailprobe(*base, "--format", fmt, timeout=120)
+        for fmt in ("table", "jsonl", "junit", "markdown", "html", "nagios")
+    }
     for fmt, done in outputs.items():
         assert done.returncode in (0, 1), (fmt, done.stderr)
         assert done.stdout.strip(), fmt

@@ -29,8 +29,10 @@ def test_version() -> None:
 
 
 def test_help_does_not_import_scapy_or_the_engine() -> None:
-    code = "import sys; from mailprobe.cli.app import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\n" \
-           "print(sorted(m for m in sys.modules if m.startswith(('scapy', 'mailprobe.engine', 'dns.'))))"
+    code = (
+        "import sys; from mailprobe.cli.app import main\ntry:\n main(['--help'])\nexcept SystemExit: pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('scapy', 'mailprobe.engine', 'dns.'))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "[]"
 

@@ -24,8 +24,9 @@ from mailprobe.model import Direction, HandshakeResult, ProbeStatus, Protocol, S
 from mailprobe.probes.registry import handshake
 
 NAME = "mx.demo.mailprobe.test"
-FAST = Limits(connect_timeout=1.0, read_timeout=1.0, session_timeout=3.0, max_line=1024, max_reply=16384,
-              max_session=65536)
+FAST = Limits(
+    connect_timeout=1.0, read_timeout=1.0, session_timeout=3.0, max_line=1024, max_reply=16384, max_session=65536
+)
 
 
 @pytest.fixture(scope="module")

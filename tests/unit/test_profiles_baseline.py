@@ -68,33 +68,56 @@ def _target(port: int, service: Service) -> Target:
 
 
 def _cert(days: int, fingerprint: str = "aa") -> CertFacts:
-    return CertFacts("CN=mx", "CN=CA", "1", "2026-01-01T00:00:00+00:00", "2027-01-01T00:00:00+00:00", days,
-                     ("DNS:mx.example.test",), "EC", 256, "ecdsa-with-SHA256", fingerprint, "bb", False)
+    return CertFacts(
+        "CN=mx",
+        "CN=CA",
+        "1",
+        "2026-01-01T00:00:00+00:00",
+        "2027-01-01T00:00:00+00:00",
+        days,
+        ("DNS:mx.example.test",),
+        "EC",
+        256,
+        "ecdsa-with-SHA256",
+        fingerprint,
+        "bb",
+        False,
+    )
 
 
 def _tls(version: str = "TLSv1.3", days: int = 90, fingerprint: str = "aa") -> TlsFacts:
-    return TlsFacts(version, "TLS_AES_128_GCM_SHA256", 128, None, (_cert(days, fingerprint),), True, None,
-                    "mx.example.test", True)
+    return TlsFacts(
+        version, "TLS_AES_128_GCM_SHA256", 128, None, (_cert(days, fingerprint),), True, None, "mx.example.test", True
+    )
 
 
 def _handshake(**changes: object) -> HandshakeResult:
     base = HandshakeResult(
-        target=_target(25, Service.SMTP), status=ProbeStatus.SUCCESS, reason="ok", elapsed_ms=5.0,
-        banner="mx.example.test ESMTP", greeting_code="220",
+        target=_target(25, Service.SMTP),
+        status=ProbeStatus.SUCCESS,
+        reason="ok",
+        elapsed_ms=5.0,
+        banner="mx.example.test ESMTP",
+        greeting_code="220",
         capabilities_before=(Capability("STARTTLS"), Capability("PIPELINING")),
-        capabilities_after=(Capability("PIPELINING"),), starttls=StartTlsOutcome.OK, tls=_tls(),
+        capabilities_after=(Capability("PIPELINING"),),
+        starttls=StartTlsOutcome.OK,
+        tls=_tls(),
     )
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
 def _report(**changes: object) -> Report:
-    base = Report(command="audit", targets=("example.test",), started_at="2026-11-26T00:00:00+00:00",
-                  elapsed_ms=10.0)
+    base = Report(command="audit", targets=("example.test",), started_at="2026-11-26T00:00:00+00:00", elapsed_ms=10.0)
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
 def test_expectations_turn_into_findings(tmp_path: Path) -> None:
-    prof = load_profile(str(write(tmp_path, """
+    prof = load_profile(
+        str(
+            write(
+                tmp_path,
+                """
 [expect]
 open = [25, 587]
 starttls_required = true
@@ -104,14 +127,20 @@ cert_min_days = 100
 smtp = ["PIPELINING", "CHUNKING"]
 [expect.banner_pattern]
 smtp = '^mx1\\.'
-""")))
+""",
+            )
+        )
+    )
     report = _report(
         ports=(PortResult("mx.example.test", "203.0.113.25", 587, PortState.FILTERED, "no-response", 1000.0),),
         handshakes=(_handshake(tls=_tls("TLSv1.2", days=30)),),
     )
     codes = sorted(f.code for f in apply_profile(report, prof))
     assert codes == [
-        "PROFILE-BANNER-MISMATCH", "PROFILE-CAPABILITY-MISSING", "PROFILE-CERT-DAYS", "PROFILE-PORT-NOT-OPEN",
+        "PROFILE-BANNER-MISMATCH",
+        "PROFILE-CAPABILITY-MISSING",
+        "PROFILE-CERT-DAYS",
+        "PROFILE-PORT-NOT-OPEN",
         "PROFILE-TLS-VERSION",
     ]
 
@@ -141,14 +170,22 @@ def test_baseline_turns_every_change_into_a_finding() -> None:
     after = _report(
         dns=(DomainDns("example.test", MxStatus.FOUND, "ok", 1.0, mx=(replace(mx, name="mx2.example.test"),)),),
         ports=(PortResult("mx", "203.0.113.25", 25, PortState.FILTERED, "no-response", 1.0),),
-        handshakes=(_handshake(
-            banner="other ESMTP", capabilities_before=(Capability("PIPELINING"),), starttls=StartTlsOutcome.NOT_OFFERED,
-            tls=_tls(fingerprint="cc"),
-        ),),
+        handshakes=(
+            _handshake(
+                banner="other ESMTP",
+                capabilities_before=(Capability("PIPELINING"),),
+                starttls=StartTlsOutcome.NOT_OFFERED,
+                tls=_tls(fingerprint="cc"),
+            ),
+        ),
     )
     codes = sorted(f.code for f in compare(before, after))
     assert codes == [
-        "BASELINE-BANNER-CHANGED", "BASELINE-CAPABILITY-CHANGED", "BASELINE-CERT-CHANGED",
-        "BASELINE-HANDSHAKE-CHANGED", "BASELINE-MX-CHANGED", "BASELINE-PORT-CHANGED",
+        "BASELINE-BANNER-CHANGED",
+        "BASELINE-CAPABILITY-CHANGED",
+        "BASELINE-CERT-CHANGED",
+        "BASELINE-HANDSHAKE-CHANGED",
+        "BASELINE-MX-CHANGED",
+        "BASELINE-PORT-CHANGED",
     ]
     assert list(compare(before, before)) == []

@@ -9,7 +9,10 @@ from hypothesis import strategies as st
 from mailprobe.errors import LimitExceeded, ProtocolViolation
 from mailprobe.protocols import imap, pop3
 
-DOVECOT_CAPA = b"+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\nSTLS\r\nUSER\r\nSASL PLAIN LOGIN\r\n.\r\n"
+DOVECOT_CAPA = (
+    b"+OK\r\nCAPA\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nPIPELINING\r\nAUTH-RESP-CODE\r\nSTLS\r\nUSER\r\n"
+    b"SASL PLAIN LOGIN\r\n.\r\n"
+)
 
 
 def test_pop3_greeting_with_apop_timestamp() -> None:
@@ -74,7 +77,7 @@ def test_imap_tagged_response_with_untagged_capability() -> None:
 
 
 def test_imap_literal_is_read_whole() -> None:
-    wire = b"* ID (\"name\" {7}\r\nDove\r\nc)\r\nmp1 OK done\r\n"
+    wire = b'* ID ("name" {7}\r\nDove\r\nc)\r\nmp1 OK done\r\n'
     reply, used = imap.parse_tagged(wire, "mp1") or pytest.fail()
     assert used == len(wire) and reply.status == "OK"
 

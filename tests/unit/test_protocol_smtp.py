@@ -27,7 +27,15 @@ def test_multiline_ehlo_is_parsed_into_extensions() -> None:
     assert used == len(POSTFIX_EHLO)
     caps = smtp.parse_ehlo(reply)
     assert [c.keyword for c in caps] == [
-        "PIPELINING", "SIZE", "VRFY", "ETRN", "STARTTLS", "ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8",
+        "PIPELINING",
+        "SIZE",
+        "VRFY",
+        "ETRN",
+        "STARTTLS",
+        "ENHANCEDSTATUSCODES",
+        "8BITMIME",
+        "DSN",
+        "SMTPUTF8",
         "CHUNKING",
     ]
     assert smtp.size_limit(caps) == 10240000
@@ -88,12 +96,15 @@ def test_any_bytes_give_a_reply_more_or_a_classified_error(data: bytes) -> None:
         assert 200 <= reply.code <= 599
 
 
-@given(st.lists(st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=20),
-                min_size=1, max_size=8))
-def test_generated_multiline_replies_round_trip(lines: list[str]) -> None:
-    wire = b"".join(
-        f"250{'-' if i < len(lines) - 1 else ' '}{text}\r\n".encode() for i, text in enumerate(lines)
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=20),
+        min_size=1,
+        max_size=8,
     )
+)
+def test_generated_multiline_replies_round_trip(lines: list[str]) -> None:
+    wire = b"".join(f"250{'-' if i < len(lines) - 1 else ' '}{text}\r\n".encode() for i, text in enumerate(lines))
     reply, used = smtp.parse_reply(wire) or pytest.fail()
     assert used == len(wire)
     assert reply.lines == tuple(lines)
