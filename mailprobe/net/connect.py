@@ -212,4 +212,5 @@ async def probe_port(address: str, port: int, timeout: float, *, host: str = "")
 
     Raises UnsafeTargetError (before sending anything) when the guard refuses the address.
     """
-    return await probe_adaptive(host or address, address, port, RttEstimator(timeout), Service.for_port(port))
+    fixed = RttEstimator(timeout, initial=timeout)
+    return await probe_adaptive(host or address, address, port, fixed, Service.for_port(port))

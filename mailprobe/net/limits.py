@@ -18,6 +18,7 @@ FD_RESERVE = 32  # for DNS, logging, the event loop and whatever else the proces
 SCAN_PER_HOST = 32  # a port scan needs only a SYN per port; handshakes keep Limits.per_host
 RTT_FLOOR = 0.1  # seconds; below this, jitter dominates and retransmissions would be wasted
 RTT_MULTIPLE = 3.0  # a silent port is given at least this many smoothed round trips
+INITIAL_TIMEOUT = 1.0  # before any round trip is measured (nmap's default initial RTT timeout)
 
 
 def fd_budget(soft_limit: int, open_fds: int, reserve: int = FD_RESERVE) -> int:
@@ -58,12 +59,14 @@ class RttEstimator:
     """Round-trip statistics per host and for the whole run; the timeout for a silent port follows them.
 
     A host with its own samples uses them; a host without uses the run's; with no sample at all the
-    ceiling (the configured connect timeout) applies, so nothing is cut short before we know better.
+    initial timeout applies (1 s, as nmap; backed off on the retry), never more than the ceiling (the
+    configured connect timeout).
     """
 
-    def __init__(self, ceiling: float, floor: float = RTT_FLOOR) -> None:
+    def __init__(self, ceiling: float, floor: float = RTT_FLOOR, initial: float = INITIAL_TIMEOUT) -> None:
         self.ceiling = ceiling
         self.floor = min(floor, ceiling)
+        self.initial = min(initial, ceiling)
         self._hosts: dict[str, _Smoothed] = {}
         self._global: _Smoothed | None = None
 
@@ -83,8 +86,9 @@ class RttEstimator:
         """Seconds to wait for a SYN answer; doubled on each retry (back-off), never above the ceiling."""
         stats = self._hosts.get(host) or self._global
         if stats is None:
-            return self.ceiling
-        base = max(stats.srtt + 4 * stats.rttvar, RTT_MULTIPLE * stats.srtt, self.floor)
+            base = self.initial
+        else:
+            base = max(stats.srtt + 4 * stats.rttvar, RTT_MULTIPLE * stats.srtt, self.floor)
         return min(self.ceiling, base * float(1 << attempt))
 
     def srtt(self, host: str) -> float | None:

@@ -2,7 +2,7 @@
 
 Connect mode needs no privileges (see net/connect.py). Concurrency is bounded by the configured global limit,
 the process's descriptor budget and a per-address cap; timeouts adapt to the round trips measured so far.
-Work is ordered port-major so consecutive probes go to different addresses and no single host is hammered.
+Work goes target by target, all ports of one together, under a per-address cap.
 """
 
 from __future__ import annotations
@@ -18,10 +18,14 @@ from mailprobe.net.limits import SCAN_PER_HOST, HostLimiter, RttEstimator, concu
 
 
 def scan_order(targets: Sequence[tuple[str, str]], ports: Sequence[int]) -> Iterator[tuple[str, str, int]]:
-    """(host, address, port) port-major, duplicates dropped, order otherwise kept."""
+    """(host, address, port) target by target, duplicates dropped.
+
+    All ports of a host together: the first wave then mixes ports, so some answer (and teach the round
+    trip) even when one port is dropped everywhere; the per-host cap keeps any one host from a flood.
+    """
     seen: set[tuple[str, str, int]] = set()
-    for port in ports:
-        for host, address in targets:
+    for host, address in targets:
+        for port in ports:
             item = (host, address, port)
             if item not in seen:
                 seen.add(item)

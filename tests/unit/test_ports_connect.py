@@ -135,6 +135,6 @@ def test_scan_yields_as_results_come(listener: int, full_listener: int) -> None:
     assert asyncio.run(first()) is PortState.OPEN
 
 
-def test_scan_order_is_port_major_without_duplicates() -> None:
+def test_scan_order_is_target_by_target_without_duplicates() -> None:
     order = list(scan_order([("a", "1"), ("b", "2"), ("a", "1")], [25, 587]))
-    assert order == [("a", "1", 25), ("b", "2", 25), ("a", "1", 587), ("b", "2", 587)]
+    assert order == [("a", "1", 25), ("a", "1", 587), ("b", "2", 25), ("b", "2", 587)]

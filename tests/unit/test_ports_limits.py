@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from mailprobe.net.limits import RTT_FLOOR, RttEstimator, concurrency_cap, fd_budget
+from mailprobe.net.limits import INITIAL_TIMEOUT, RTT_FLOOR, RttEstimator, concurrency_cap, fd_budget
 
 
-def test_no_sample_means_the_ceiling() -> None:
+def test_no_sample_means_the_initial_timeout_backed_off_under_the_ceiling() -> None:
     timing = RttEstimator(ceiling=5.0)
-    assert timing.timeout("203.0.113.25") == 5.0
+    assert timing.timeout("203.0.113.25") == INITIAL_TIMEOUT == 1.0
+    assert timing.timeout("203.0.113.25", attempt=1) == 2.0
+    assert timing.timeout("203.0.113.25", attempt=3) == 5.0
     assert timing.srtt("203.0.113.25") is None
+    assert RttEstimator(ceiling=0.3).timeout("h") == 0.3
+    assert RttEstimator(ceiling=5.0, initial=5.0).timeout("h") == 5.0  # probe_port's fixed timeout
 
 
 def test_first_sample_rfc6298() -> None:
