@@ -81,6 +81,7 @@ class Session:
         self.round_trips = 0
         self.tls: TlsSession | None = None
         self.injected = 0  # bytes received before a TLS handshake, discarded
+        self._awaiting = True  # the greeting answers the connection itself
         self._receiver: _Receiver | None = None
         self._transport: asyncio.Transport | None = None
 
@@ -156,12 +157,12 @@ class Session:
         if receiver.eof or transport.is_closing():
             raise TransportError(self._after_tls(ProbeStatus.CLOSED).value, "server closed the connection")
         self._record(Direction.CLIENT, data, note)
+        self._awaiting = True
         transport.write(data)
 
     async def read(self, parse: Callable[[bytes], tuple[T, int] | None], note: str = "") -> T:
         """Wait until `parse` finds a complete reply at the front of the buffer; consume and return it."""
         receiver, _ = self._live()
-        waited = False  # a reply already buffered (pipelining) costs no round trip of its own
         while True:
             if receiver.received > self.limits.max_session:
                 raise LimitExceeded(f"server sent more than {self.limits.max_session} bytes in one session")
@@ -170,7 +171,10 @@ class Session:
                 reply, used = result
                 self._record(Direction.SERVER, bytes(receiver.buffer[:used]), note)
                 del receiver.buffer[:used]
-                self.round_trips += waited
+                # A reply costs a round trip when it answers something new: the connection (greeting) or a
+                # request sent since the last reply. Pipelined replies share their request's round trip.
+                self.round_trips += self._awaiting
+                self._awaiting = False
                 return reply
             if len(receiver.buffer) > self.limits.max_reply:
                 raise LimitExceeded(f"reply longer than {self.limits.max_reply} bytes")
@@ -180,7 +184,6 @@ class Session:
                     self._record(Direction.SERVER, bytes(receiver.buffer), "incomplete reply before close")
                 raise TransportError(self._after_tls(ProbeStatus.CLOSED).value, f"server closed the connection{detail}")
             await self._wait(receiver)
-            waited = True
 
     async def _wait(self, receiver: _Receiver) -> None:
         remaining = self.remaining()
