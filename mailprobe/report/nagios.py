@@ -1,0 +1,133 @@
+"""The Nagios/Icinga plugin format (monitoring-plugins guidelines): a status line, perfdata, long output.
+
+    MAILPROBE WARNING - example.com: 2 medium (worst: medium); ... | 'smtp_connect_ms'=11.8ms;;;0 ...
+    [MEDIUM] TLS_CERT_EXPIRES_SOON mx2.example.com:25: Certificate expires soon
+
+Status: CRITICAL (2) if any finding is high or critical; WARNING (1) if any is medium; UNKNOWN (3) if nothing
+was measured (errors only, or an empty report); else OK (0). Perfdata labels are unique (qualified by host,
+then address and port, only when needed) and hold only [A-Za-z0-9_.:@-]; text never holds a `|`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from mailprobe.model import HandshakeResult, PortResult, PortState, ProbeStatus, Report, Severity
+from mailprobe.report import describe
+from mailprobe.report.escape import terminal_safe
+from mailprobe.report.summary import summarize
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+STATUS_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+# Certificate lifetime thresholds for the perfdata (alert when fewer days are left).
+CERT_WARN_DAYS = 21
+CERT_CRIT_DAYS = 7
+MAX_LONG_LINES = 25
+_LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.:@-]")
+T = TypeVar("T")
+
+
+def _text(value: str) -> str:
+    """One line of plugin output: escaped, and no `|` (it would start the perfdata)."""
+    return terminal_safe(value).replace("|", "\\x7c")
+
+
+def _label(text: str) -> str:
+    return _LABEL_UNSAFE.sub("_", text)
+
+
+def _unique_labels(variants: Sequence[Sequence[str]]) -> list[str]:
+    """For each item its label variants, shortest first: the first level at which all labels differ."""
+    if not variants:
+        return []
+    for level in range(len(variants[0])):
+        labels = [_label(v[level]) for v in variants]
+        if len(set(labels)) == len(labels):
+            return labels
+    labels = [_label(v[-1]) for v in variants]
+    return [f"{label}#{i}" if labels.count(label) > 1 else label for i, label in enumerate(labels, 1)]
+
+
+def _family(items: Sequence[T], variants: Callable[[T], Sequence[str]], value: Callable[[T], str]) -> list[str]:
+    labels = _unique_labels([variants(item) for item in items])
+    return [f"'{label}'={value(item)}" for label, item in zip(labels, items, strict=True)]
+
+
+def _port_variants(p: PortResult) -> tuple[str, ...]:
+    name = p.service.value if p.service else str(p.port)
+    return f"{name}_connect_ms", f"{p.host}_{name}_connect_ms", f"{p.address}_{p.port}_connect_ms"
+
+
+def _handshake_variants(metric: str) -> Callable[[HandshakeResult], tuple[str, ...]]:
+    def variants(h: HandshakeResult) -> tuple[str, ...]:
+        t = h.target
+        service = t.service.value
+        return f"{service}_{metric}", f"{t.host}_{service}_{metric}", f"{t.address}_{t.port}_{metric}"
+
+    return variants
+
+
+def _days_left(h: HandshakeResult) -> str:
+    days = h.tls.leaf.days_left if h.tls is not None and h.tls.leaf is not None else 0
+    return f"{days}d;{CERT_WARN_DAYS}:;{CERT_CRIT_DAYS}:"
+
+
+def perfdata(report: Report) -> str:
+    """Connect and handshake times of what answered, certificate days left, counts, total time."""
+    ports = [p for p in report.ports if p.state is PortState.OPEN]
+    handshakes = [h for h in report.handshakes if h.status is ProbeStatus.SUCCESS]
+    certs = [h for h in report.handshakes if h.tls is not None and h.tls.leaf is not None]
+    items = _family(ports, _port_variants, lambda p: f"{p.elapsed_ms:.1f}ms;;;0")
+    items += _family(handshakes, _handshake_variants("handshake_ms"), lambda h: f"{h.elapsed_ms:.1f}ms;;;0")
+    items += _family(certs, _handshake_variants("cert_days_left"), _days_left)
+    s = summarize(report)
+    items += [f"'findings_{severity.value}'={n};;;0" for severity, n in reversed(s.by_severity)]
+    items += [f"'errors'={s.errors};;;0", f"'elapsed_ms'={report.elapsed_ms:.1f}ms;;;0"]
+    return " ".join(items)
+
+
+def _status(report: Report) -> int:
+    s = summarize(report)
+    if not s.has_results:
+        return UNKNOWN
+    if s.count(Severity.CRITICAL) or s.count(Severity.HIGH):
+        return CRITICAL
+    if s.count(Severity.MEDIUM):
+        return WARNING
+    return OK
+
+
+def _targets(report: Report) -> str:
+    shown = list(report.targets[:3])
+    more = len(report.targets) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more > 0 else "") or "no targets"
+
+
+def nagios_status(report: Report) -> tuple[int, str]:
+    """The plugin exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) and its output (with a final newline)."""
+    code = _status(report)
+    if code == UNKNOWN:
+        errors = report.errors
+        reason = f"nothing measured: {errors[0]}" if errors else "nothing measured"
+        if len(errors) > 1:
+            reason += f" (and {len(errors) - 1} more errors)"
+        summary = f"{_targets(report)}: {reason}"
+    else:
+        summary = f"{_targets(report)}: {describe.summary_line(report)}"
+        worst = sorted(report.findings, key=lambda f: -f.severity.rank)[:1]
+        if code != OK and worst:
+            summary += f"; top: {worst[0].code} {worst[0].target}"
+    lines = [f"MAILPROBE {STATUS_NAMES[code]} - {_text(summary)} | {perfdata(report)}"]
+    shown = sorted((f for f in report.findings if f.severity is not Severity.INFO), key=lambda f: -f.severity.rank)
+    long = [f"[{f.severity.value.upper()}] {f.code} {f.target}: {f.title}" for f in shown]
+    long += [f"[ERROR] {error}" for error in report.errors]
+    if len(long) > MAX_LONG_LINES:
+        long = [*long[: MAX_LONG_LINES - 1], f"... and {len(long) - MAX_LONG_LINES + 1} more"]
+    lines += [_text(line) for line in long]
+    return code, "\n".join(lines) + "\n"
+
+
+def render(report: Report) -> str:
+    return nagios_status(report)[1]

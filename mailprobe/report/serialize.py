@@ -1,0 +1,224 @@
+"""Report <-> JSON-able dicts, lossless both ways (the JSON format, baselines and `mailprobe merge` use it).
+
+The mapping, documented in mailprobe/schema/report.schema.json:
+- dataclasses -> objects with their fields in model order; enums -> their value; tuples -> arrays;
+- bytes (transcript data) -> {"text": <terminal_safe display form>, "base64": <the exact bytes>};
+  only "base64" is read back;
+- key/value pairs (Report.meta, HandshakeResult.facts, MxHost.ptr, MxHost.fcrdns) -> an object when the
+  keys are unique (the normal case), else an array of [key, value] pairs so nothing is lost;
+- floats that are not finite -> the strings "inf", "-inf", "nan";
+- derived, read-only fields: "summary" (counts per severity, worst, ...), ignored when read back.
+`schema_version` comes first; a document with another version is refused with a UsageError.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import types
+from dataclasses import MISSING, fields, is_dataclass
+from enum import Enum
+from functools import cache
+from importlib import resources
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from mailprobe.errors import UsageError
+from mailprobe.model import SCHEMA_VERSION, HandshakeResult, MxHost, Report
+from mailprobe.report.escape import terminal_safe
+from mailprobe.report.summary import summarize
+
+DERIVED_KEYS = frozenset({"summary"})
+PAIR_FIELDS = frozenset({(Report, "meta"), (HandshakeResult, "facts"), (MxHost, "ptr"), (MxHost, "fcrdns")})
+# Top-level key order: what a reader wants first. Fields not listed follow in model order.
+_TOP_ORDER = (
+    "schema_version",
+    "tool_version",
+    "command",
+    "targets",
+    "started_at",
+    "elapsed_ms",
+    "profile",
+    "meta",
+    "summary",
+    "errors",
+)
+_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of to_jsonable's output, shipped as mailprobe/schema/report.schema.json."""
+    text = resources.files("mailprobe").joinpath("schema/report.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def to_jsonable(report: Report) -> dict[str, Any]:
+    """The report as plain dicts/lists/str/int/float/bool/None, ready for json.dumps."""
+    body = _encode(report)
+    body["summary"] = summarize(report).as_jsonable()
+    ordered = {key: body[key] for key in _TOP_ORDER}
+    ordered.update((key, value) for key, value in body.items() if key not in ordered)
+    return ordered
+
+
+def report_from_jsonable(data: Any) -> Report:
+    """The inverse of to_jsonable; a UsageError that names the path when the document does not fit."""
+    if not isinstance(data, dict):
+        raise UsageError("not a mailprobe report: expected a JSON object")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION or isinstance(version, bool):
+        raise UsageError(
+            f"unsupported report schema_version {version!r}: this mailprobe reads version {SCHEMA_VERSION}"
+        )
+    report = _decode(Report, data, "report")
+    assert isinstance(report, Report)
+    return report
+
+
+# --- encoding -------------------------------------------------------------------------------------------
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _non_finite_name(value)
+    if isinstance(value, bytes):
+        return {"text": terminal_safe(value), "base64": base64.b64encode(value).decode("ascii")}
+    if isinstance(value, tuple):
+        return [_encode(item) for item in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {}
+        for f in fields(value):
+            item = getattr(value, f.name)
+            out[f.name] = _encode_pairs(item) if (type(value), f.name) in PAIR_FIELDS else _encode(item)
+        return out
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def _non_finite_name(value: float) -> str:
+    if math.isnan(value):
+        return "nan"
+    return "inf" if value > 0 else "-inf"
+
+
+def _encode_pairs(pairs: tuple[tuple[str, Any], ...]) -> dict[str, Any] | list[list[Any]]:
+    keys = [key for key, _ in pairs]
+    if len(set(keys)) == len(keys):
+        return {key: _encode(value) for key, value in pairs}
+    return [[key, _encode(value)] for key, value in pairs]
+
+
+# --- decoding -------------------------------------------------------------------------------------------
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
+
+
+def _fail(path: str, expected: str, data: Any) -> UsageError:
+    return UsageError(f"bad report at {path}: expected {expected}, got {type(data).__name__} {_short(data)}")
+
+
+def _short(data: Any) -> str:
+    text = repr(data)
+    return terminal_safe(text if len(text) <= 40 else text[:37] + "...")
+
+
+def _decode(tp: Any, data: Any, path: str) -> Any:
+    origin = get_origin(tp)
+    if origin is Union or origin is types.UnionType:
+        return _decode_optional(tp, data, path)
+    if origin is tuple:
+        return _decode_tuple(get_args(tp), data, path)
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        try:
+            return tp(data)
+        except ValueError:
+            choices = ", ".join(repr(member.value) for member in tp)
+            raise _fail(path, f"one of {choices}", data) from None
+    if is_dataclass(tp) and isinstance(tp, type):
+        return _decode_dataclass(tp, data, path)
+    if tp is bool:
+        if not isinstance(data, bool):
+            raise _fail(path, "true or false", data)
+        return data
+    if tp is int:
+        if not isinstance(data, int) or isinstance(data, bool):
+            raise _fail(path, "an integer", data)
+        return data
+    if tp is float:
+        return _decode_float(data, path)
+    if tp is str:
+        if not isinstance(data, str):
+            raise _fail(path, "a string", data)
+        return data
+    if tp is bytes:
+        return _decode_bytes(data, path)
+    raise TypeError(f"no decoder for {tp!r} at {path}")
+
+
+def _decode_optional(tp: Any, data: Any, path: str) -> Any:
+    args = [arg for arg in get_args(tp) if arg is not type(None)]
+    if data is None and len(args) < len(get_args(tp)):
+        return None
+    if len(args) != 1:
+        raise TypeError(f"unsupported union {tp!r} at {path}")
+    return _decode(args[0], data, path)
+
+
+def _decode_tuple(args: tuple[Any, ...], data: Any, path: str) -> tuple[Any, ...]:
+    if not isinstance(data, list):
+        raise _fail(path, "an array", data)
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_decode(args[0], item, f"{path}[{i}]") for i, item in enumerate(data))
+    if len(data) != len(args):
+        raise _fail(path, f"an array of {len(args)} items", data)
+    return tuple(_decode(arg, item, f"{path}[{i}]") for i, (arg, item) in enumerate(zip(args, data, strict=True)))
+
+
+def _decode_pairs(tp: Any, data: Any, path: str) -> tuple[tuple[str, Any], ...]:
+    if isinstance(data, dict):  # the object form: keys were unique
+        data = [[key, value] for key, value in data.items()]
+    return _decode(tp, data, path)  # type: ignore[no-any-return]
+
+
+def _decode_dataclass(cls: type, data: Any, path: str) -> Any:
+    if not isinstance(data, dict):
+        raise _fail(path, "an object", data)
+    hints = _hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name not in data:
+            if f.default is MISSING and f.default_factory is MISSING:
+                raise UsageError(f"bad report at {path}: missing {f.name!r}")
+            continue
+        sub = f"{path}.{f.name}"
+        if (cls, f.name) in PAIR_FIELDS:
+            kwargs[f.name] = _decode_pairs(hints[f.name], data[f.name], sub)
+        else:
+            kwargs[f.name] = _decode(hints[f.name], data[f.name], sub)
+    return cls(**kwargs)
+
+
+def _decode_float(data: Any, path: str) -> float:
+    if isinstance(data, str) and data in _NON_FINITE:
+        return _NON_FINITE[data]
+    if not isinstance(data, (int, float)) or isinstance(data, bool):
+        raise _fail(path, "a number", data)
+    return float(data)
+
+
+def _decode_bytes(data: Any, path: str) -> bytes:
+    encoded = data.get("base64") if isinstance(data, dict) else None
+    if not isinstance(encoded, str):
+        raise _fail(path, 'an object with "base64"', data)
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise _fail(path, "valid base64", encoded) from None

@@ -1,0 +1,280 @@
+"""The renderers: golden files for structure, the registry, and each format's own promises.
+
+Regenerate the golden files after an intended change with MAILPROBE_UPDATE_GOLDEN=1, then review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import replace
+from html.parser import HTMLParser
+from itertools import takewhile
+from pathlib import Path
+
+import pytest
+
+from mailprobe.errors import UsageError
+from mailprobe.model import (
+    Direction,
+    Finding,
+    HandshakeResult,
+    PortResult,
+    PortState,
+    ProbeStatus,
+    Report,
+    Service,
+    Severity,
+    Target,
+    TranscriptEntry,
+)
+from mailprobe.report import FORMATS, render
+from mailprobe.report import table as table_format
+from mailprobe.report.grouping import group_by_target, host_part
+from mailprobe.report.samples import hostile_report, sample_report
+from mailprobe.report.transcript import render_transcript
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "report"
+SGR = re.compile(r"\x1b\[[0-9;]*m")
+CASES = {
+    "sample.table.txt": ("table", {}),
+    "sample.table-transcript.txt": ("table", {"transcript": True}),
+    "sample.json": ("json", {}),
+    "sample.jsonl": ("jsonl", {}),
+    "sample.junit.xml": ("junit", {}),
+    "sample.md": ("markdown", {}),
+    "sample.html": ("html", {"transcript": True}),
+    "sample.nagios.txt": ("nagios", {}),
+}
+
+
+def empty_report(**changes: object) -> Report:
+    return replace(Report("audit", ("example.com",), "2026-09-30T12:00:00Z", 5.0), **changes)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_golden(name: str) -> None:
+    fmt, options = CASES[name]
+    out = render(sample_report(), fmt, **options)  # type: ignore[arg-type]
+    path = GOLDEN / name
+    if os.environ.get("MAILPROBE_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(out, encoding="utf-8", newline="\n")
+    assert out == path.read_text(encoding="utf-8"), f"{name} differs; see the module docstring to regenerate"
+
+
+def test_every_format_is_registered_and_renders_an_empty_report() -> None:
+    assert FORMATS == ("table", "json", "jsonl", "junit", "markdown", "html", "nagios")
+    for fmt in FORMATS:
+        assert render(empty_report(), fmt).endswith("\n")
+
+
+def test_unknown_format_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="unknown format 'yaml'"):
+        render(sample_report(), "yaml")
+
+
+# --- table --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [sample_report, hostile_report])
+def test_table_fits_100_columns(make: object) -> None:
+    out = render(make(), "table", transcript=True, color=True)  # type: ignore[operator]
+    assert max(len(line) for line in SGR.sub("", out).splitlines()) <= table_format.WIDTH
+
+
+def test_table_colour_only_when_asked() -> None:
+    plain = render(sample_report(), "table")
+    coloured = render(sample_report(), "table", color=True)
+    assert "\x1b" not in plain
+    assert "\x1b[31mHIGH\x1b[0m" in coloured and "\x1b[33mMEDIUM\x1b[0m" in coloured
+    assert SGR.sub("", coloured) == plain
+
+
+def test_table_shows_the_starttls_story_and_certificate() -> None:
+    out = render(sample_report(), "table")
+    for expected in (
+        "added: AUTH PLAIN LOGIN; removed: STARTTLS",
+        "AUTH before TLS     (none)",
+        "NOT trusted: unable to get local issuer certificate",
+        "host match       NO (mx2.example.com)",
+        "2026-10-05T00:00:00Z (5 days left)",
+        "198.51.100.10 -> mx1.example.com (FCrDNS ok)",
+        "no-response (2 tries)",
+        "Summary: 1 high, 2 medium, 1 low, 1 info (worst: high)",
+    ):
+        assert expected in out, expected
+
+
+def test_table_appends_transcripts_only_when_asked() -> None:
+    assert "transcript:" not in render(sample_report(), "table")
+    out = render(sample_report(), "table", transcript=True)
+    assert "---- TLS TLSv1.3 TLS_AES_256_GCM_SHA384 ----  # handshake done" in out
+
+
+def test_table_wraps_long_capability_lists() -> None:
+    h = sample_report().handshakes[0]
+    many = tuple(replace(h.capabilities_before[0], keyword=f"X-EXTENSION-{i}") for i in range(30))
+    out = render(replace(sample_report(), handshakes=(replace(h, capabilities_before=many),)), "table")
+    lines = out.splitlines()
+    first = next(i for i, line in enumerate(lines) if line.startswith("  capabilities "))
+    cell = [lines[first][22:]]
+    cell += [line[22:] for line in takewhile(lambda line: line.startswith(" " * 22), lines[first + 1 :])]
+    assert len(cell) > 3 and all(len(line) <= 100 for line in lines)
+    assert " ".join(cell) == ", ".join(f"X-EXTENSION-{i}" for i in range(30))
+
+
+def test_expired_certificate_is_said_so() -> None:
+    h = sample_report().handshakes[0]
+    assert h.tls is not None and h.tls.leaf is not None
+    expired = replace(h, tls=replace(h.tls, chain=(replace(h.tls.leaf, days_left=-3),)))
+    assert "(EXPIRED 3 days ago)" in render(replace(sample_report(), handshakes=(expired,)), "table")
+
+
+# --- transcript ---------------------------------------------------------------------------------------
+
+
+def _handshake(*entries: TranscriptEntry) -> HandshakeResult:
+    target = Target("mx.example.com", "127.0.0.1", 2525, Service.SMTP)
+    return HandshakeResult(target, ProbeStatus.SUCCESS, "", 1.0, transcript=entries)
+
+
+def test_transcript_markers_timing_notes_and_tls_boundary() -> None:
+    out = render_transcript(
+        _handshake(
+            TranscriptEntry(Direction.SERVER, b"220 hi\r\n", 0.0),
+            TranscriptEntry(Direction.CLIENT, b"STARTTLS\r\n", 1.25, "upgrade"),
+            TranscriptEntry(Direction.TLS, b"TLSv1.3", 9.0),
+            TranscriptEntry(Direction.NOTE, b"3 bytes injected before TLS, discarded", 9.5),
+            TranscriptEntry(Direction.NOTE, b"", 9.9, "connection closed"),
+        )
+    )
+    assert out.splitlines() == [
+        "transcript: smtp mx.example.com 127.0.0.1:2525",
+        "    0.0 ms  S: 220 hi",
+        "    1.2 ms  C: STARTTLS  # upgrade",
+        "    9.0 ms  ---- TLS TLSv1.3 ----",
+        "    9.5 ms  NOTE: 3 bytes injected before TLS, discarded",
+        "    9.9 ms  NOTE: connection closed",
+    ]
+
+
+def test_transcript_shows_protocol_oddities() -> None:
+    out = render_transcript(_handshake(TranscriptEntry(Direction.SERVER, b"250-a\r\n250 b\nX\x00\x1b\xff", 2.0)))
+    assert out.splitlines()[1:] == ["    2.0 ms  S: 250-a", "            S: 250 b\\nX\\x00\\x1b\\xff (no CRLF)"]
+
+
+def test_transcript_cuts_long_lines_without_losing_a_character() -> None:
+    line = "250 " + "".join(chr(ord("a") + i % 26) for i in range(300))
+    entry = TranscriptEntry(Direction.SERVER, line.encode() + b"\r\n", 1.0, "n")
+    rows = render_transcript(_handshake(entry), width=80).splitlines()[1:]
+    assert all(len(row) <= 80 for row in rows) and len(rows) > 4
+    assert rows[-1] == " " * 12 + "# n"  # the note moves under a line that was cut
+    assert all(row.startswith(" " * 15) for row in rows[1:-1])  # continuations hang under the text
+    assert rows[0][12:] + "".join(row[15:] for row in rows[1:-1]) == "S: " + line
+
+
+def test_transcript_colour_only_when_asked() -> None:
+    h = _handshake(TranscriptEntry(Direction.CLIENT, b"QUIT\r\n", 1.0))
+    assert "\x1b" not in render_transcript(h)
+    assert "\x1b[36mC: QUIT\x1b[0m" in render_transcript(h, color=True)
+
+
+def test_empty_transcript_says_so() -> None:
+    assert "(no transcript recorded)" in render_transcript(_handshake())
+
+
+# --- grouping -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "host"),
+    [
+        ("mx1.example.com:25", "mx1.example.com"),
+        ("[2001:db8::1]:25", "2001:db8::1"),
+        ("a/smtp", "a"),
+        ("2001:db8::1", "2001:db8::1"),
+        ("example.com", "example.com"),
+    ],
+)
+def test_host_part(target: str, host: str) -> None:
+    assert host_part(target) == host
+
+
+def test_findings_join_their_host_by_name_address_or_bare_ipv6() -> None:
+    report = replace(
+        sample_report(),
+        findings=(
+            Finding("A", Severity.LOW, "MX1.example.com.", "t", "e", "f"),
+            Finding("B", Severity.LOW, "198.51.100.10:25", "t", "e", "f"),
+            Finding("C", Severity.LOW, "2001:db8::25:25", "t", "e", "f"),
+            Finding("D", Severity.LOW, "elsewhere.example", "t", "e", "f"),
+        ),
+    )
+    groups = {g.key: [f.code for f in g.findings] for g in group_by_target(report)}
+    assert groups == {
+        "example.com": [],
+        "mx1.example.com": ["A", "B"],
+        "mx2.example.com": ["C"],
+        "elsewhere.example": ["D"],
+    }
+
+
+# --- markdown, html, junit ----------------------------------------------------------------------------
+
+
+def test_markdown_tables_have_a_constant_number_of_cells() -> None:
+    for report in (sample_report(), hostile_report()):
+        table: list[int] = []
+        for line in [*render(report, "markdown").splitlines(), ""]:
+            if line.startswith("|"):
+                table.append(len(re.findall(r"(?<!\\)\|", line)))
+            elif table:
+                assert len(set(table)) == 1, table
+                table = []
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.attrs: list[tuple[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self.attrs.extend(attrs)
+
+
+def test_html_is_self_contained() -> None:
+    parser = _Tags()
+    parser.feed(render(sample_report(), "html", transcript=True))
+    assert "script" not in parser.tags and "link" not in parser.tags and "img" not in parser.tags
+    assert not [value for name, value in parser.attrs if name in ("src", "href")]
+    assert {"html", "head", "style", "body", "table", "details", "pre"} <= set(parser.tags)
+
+
+def test_junit_outcomes() -> None:
+    import xml.etree.ElementTree as ET
+
+    report = replace(
+        sample_report(),
+        ports=(*sample_report().ports, PortResult("h", "127.0.0.1", 1, PortState.ERROR, "bad address", 0.0)),
+        handshakes=(
+            *sample_report().handshakes,
+            replace(sample_report().handshakes[0], status=ProbeStatus.TLS_HANDSHAKE_ERROR, reason="alert 40"),
+        ),
+        errors=("example.org: resolver timeout",),
+    )
+    root = ET.fromstring(render(report, "junit"))
+    suites = {s.get("name"): s for s in root}
+    assert list(suites) == ["dns", "ports", "handshakes", "findings", "errors"]
+    assert (root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")) == ("15", "5", "2", "2")
+    failed = suites["handshakes"].findall("testcase/failure")
+    assert [f.get("type") for f in failed] == ["tls-handshake-error"]
+    assert failed[0].get("message") == "tls-handshake-error: alert 40"
+    finding = suites["findings"].find("testcase[@name='TLS_CERT_HOSTNAME_MISMATCH mx2.example.com:25']/failure")
+    assert finding is not None and finding.get("type") == "high"
+    assert "evidence: SAN old.example.net" in (finding.text or "")
+    info = suites["findings"].find("testcase[@name='MTA_STS_MISSING example.com']")
+    assert info is not None and info.find("failure") is None and info.find("system-out") is not None
+    assert suites["ports"].find("testcase[@name='h 127.0.0.1:1']/error") is not None
