@@ -538,6 +538,8 @@ def _sts_policy(record: DnsRecord) -> Iterator[Finding]:
     if record.status == "invalid":
         yield finding(STS_POLICY_INVALID, record.name, record.detail)
         return
+    if record.status in ("skipped-nonpublic", "blocked"):
+        return  # mailprobe chose not to fetch (non-public address, the safety guard): no verdict on the domain
     if record.status not in ("ok", "mx-mismatch"):
         yield finding(STS_FETCH_FAILED, record.name, f"{record.status}: {record.detail}")
         return

@@ -21,6 +21,7 @@ import contextlib
 import socket
 import struct
 from collections.abc import Coroutine, Mapping, Sequence
+from pathlib import Path
 
 import dns.exception
 import dns.flags
@@ -197,9 +198,7 @@ class DnsServer:
             return _formerr(data)
         question = query.question[0]
         self.queries.append((transport, question.name.to_text(), dns.rdatatype.to_text(question.rdtype)))
-        behaviour = self.behaviours.get((question.name, question.rdtype)) or self.behaviours.get(
-            (question.name, None)
-        )
+        behaviour = self.behaviours.get((question.name, question.rdtype)) or self.behaviours.get((question.name, None))
         if behaviour == "drop":
             return None
         if self.delay:
@@ -314,3 +313,49 @@ def _formerr(data: bytes) -> bytes | None:
         return None
     # Echo the id, set QR and FORMERR; no question (we could not parse it).
     return data[:2] + struct.pack("!HHHHH", 0x8000 | dns.rcode.FORMERR, 0, 0, 0, 0)
+
+
+def _zone_argument(text: str) -> tuple[str, str]:
+    """`ORIGIN=FILE`, or `FILE` named after its zone (`example.test.zone`), as the lab's NSD names them."""
+    origin, sep, path = text.partition("=")
+    if not sep:
+        path = text
+        origin = Path(path).name.removesuffix(".zone")
+    return origin, Path(path).read_text()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Serve zone files until SIGTERM/SIGINT: `python -m mailprobe.demo.dns_server --zone FILE ...`.
+
+    Prints `ready PORT` on stdout once both sockets listen (the lab starts it in a namespace this way).
+    """
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m mailprobe.demo.dns_server", description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--zone", action="append", default=[], type=_zone_argument, help="ORIGIN=FILE or NAME.zone")
+    parser.add_argument("--behaviour", action="append", default=[], help="NAME[/TYPE]=BEHAVIOUR")
+    parser.add_argument("--udp-max", type=int, default=512)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before every answer")
+    args = parser.parse_args(argv)
+    behaviours = dict(item.split("=", 1) for item in args.behaviour)
+
+    async def serve() -> None:
+        server = DnsServer(args.zone, args.host, args.port, behaviours, args.udp_max, delay=args.delay)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        port = await server.start()
+        print(f"ready {port}", flush=True)
+        await stop.wait()
+        await server.stop()
+
+    asyncio.run(serve())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

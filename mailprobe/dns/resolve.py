@@ -368,7 +368,8 @@ async def _spf(client: DnsClient, domain: str) -> list[DnsRecord]:
     if not record.valid:
         return [DnsRecord("SPF", domain, texts[0], "invalid", "; ".join(record.errors))]
     lookups, problems, complete = await _count_spf_lookups(client, domain, record)
-    detail = f"{'' if complete else 'at least '}{lookups} DNS lookups (limit {spf.MAX_LOOKUPS})"
+    plural = "" if lookups == 1 else "s"
+    detail = f"{'' if complete else 'at least '}{lookups} DNS lookup{plural} (limit {spf.MAX_LOOKUPS})"
     if lookups > spf.MAX_LOOKUPS:
         return [DnsRecord("SPF", domain, texts[0], "lookup-limit", f"{detail}: a permerror")]
     if problems:

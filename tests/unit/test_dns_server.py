@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import dns.asyncquery
 import dns.exception
@@ -38,9 +42,7 @@ mail A 127.0.0.9
 """
 
 
-async def ask(
-    port: int, name: str, rdtype: str, tcp: bool = False, timeout: float = 2.0
-) -> dns.message.Message:
+async def ask(port: int, name: str, rdtype: str, tcp: bool = False, timeout: float = 2.0) -> dns.message.Message:
     query = dns.message.make_query(name, rdtype)
     if tcp:
         return await dns.asyncquery.tcp(query, "127.0.0.1", port=port, timeout=timeout)
@@ -210,3 +212,28 @@ def test_ipv6_loopback() -> None:
             assert texts(answer) == ["::1"]
 
     asyncio.run(main())
+
+
+def test_command_line_serves_zone_files_until_sigterm(tmp_path: Path) -> None:
+    zone_file = tmp_path / "example.test.zone"
+    zone_file.write_text(ZONE.replace("$ORIGIN example.test.\n", ""))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mailprobe.demo.dns_server", "--zone", str(zone_file),
+         "--behaviour", "mx1.example.test/A=servfail"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("ready ")
+        port = int(line.split()[1])
+
+        async def check() -> None:
+            assert texts(await ask(port, "example.test", "MX")) == ["10 mx1.example.test.", "20 alias.example.test."]
+            assert (await ask(port, "mx1.example.test", "A", tcp=True)).rcode() == dns.rcode.SERVFAIL
+
+        asyncio.run(check())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
