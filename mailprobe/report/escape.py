@@ -20,7 +20,7 @@ _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 # Characters XML 1.0 allows (section 2.2); everything else must not reach an XML document.
 _XML_FORBIDDEN = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 # Markdown syntax (code spans, links, HTML, emphasis, table pipes, strikethrough) and GitHub/GitLab references
-# (@user, #issue, !merge-request, ~label, %milestone, $snippet/math, &epic); "\\" first, so escapes stay escapes.
+# (@user, #issue, !merge-request, ~label, %milestone, $snippet/math, &epic), and the backslash itself.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&!@#$%])")
 
 
