@@ -32,13 +32,31 @@ def scan_order(targets: Sequence[tuple[str, str]], ports: Sequence[int]) -> Iter
                 yield item
 
 
+def raw_fallback_reason(cfg: Config) -> str | None:
+    """Why a raw scan (cfg.raw) will run in connect mode instead, or None when raw mode will be used."""
+    if not cfg.raw:
+        return None
+    from mailprobe.net.raw import raw_unavailable_reason
+
+    reason = raw_unavailable_reason()
+    return None if reason is None else f"--raw: {reason}; using connect mode"
+
+
 async def scan(targets: Sequence[tuple[str, str]], ports: Sequence[int], cfg: Config) -> AsyncIterator[PortResult]:
     """Probe every port on every (host, address); yield each PortResult as soon as it is known.
 
-    A target the safety guard refuses, or that is not an address, yields an ERROR result; the rest go on.
+    With cfg.raw and raw sockets available, SYN probes (net/raw.py) are used instead; without them the
+    connect mode runs (`raw_fallback_reason` says why, for the user). A target the safety guard refuses,
+    or that is not an address, yields an ERROR result; the rest go on.
     """
     work = list(scan_order(targets, ports))
     if not work:
+        return
+    if cfg.raw and raw_fallback_reason(cfg) is None:
+        from mailprobe.net.raw import syn_scan
+
+        for result in await syn_scan(targets, ports, cfg):
+            yield result
         return
     timing = RttEstimator(cfg.limits.connect_timeout)
     per_host = HostLimiter(max(cfg.limits.per_host, SCAN_PER_HOST))

@@ -138,3 +138,17 @@ def test_scan_yields_as_results_come(listener: int, full_listener: int) -> None:
 def test_scan_order_is_target_by_target_without_duplicates() -> None:
     order = list(scan_order([("a", "1"), ("b", "2"), ("a", "1")], [25, 587]))
     assert order == [("a", "1", 25), ("a", "1", 587), ("b", "2", 25), ("b", "2", 587)]
+
+
+def test_raw_mode_without_privileges_falls_back_to_connect(listener: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    import mailprobe.net.raw
+    from mailprobe.probes.ports import raw_fallback_reason
+
+    assert raw_fallback_reason(Config()) is None  # connect mode asked for: nothing to explain
+    monkeypatch.setattr(mailprobe.net.raw, "raw_unavailable_reason", lambda: "raw probes need root (test)")
+    cfg = replace(Config(), raw=True)
+    assert raw_fallback_reason(cfg) == "--raw: raw probes need root (test); using connect mode"
+    [result] = asyncio.run(scan_all([("lo", "127.0.0.1")], [listener], cfg))
+    assert (result.state, result.reason, result.ttl) == (PortState.OPEN, "syn-ack", None)
