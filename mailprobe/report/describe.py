@@ -96,10 +96,14 @@ def handshake_rows(h: HandshakeResult) -> list[tuple[str, str]]:
         rows.append(("STARTTLS", h.starttls.value + reply))
     if h.capabilities_before:
         rows.append(("capabilities", caps_text(h.capabilities_before)))
-    if h.capabilities_after:
+    if h.capabilities_after and h.starttls is StartTlsOutcome.NOT_APPLICABLE:
+        rows.append(("capabilities", caps_text(h.capabilities_after) + "  (over implicit TLS)"))
+    elif h.capabilities_after:
         rows.append(("after STARTTLS", caps_text(h.capabilities_after)))
         rows.append(("STARTTLS diff", caps_diff(h.capabilities_before, h.capabilities_after)))
-    if h.auth_before_tls or h.auth_after_tls:
+    if h.starttls is StartTlsOutcome.NOT_APPLICABLE and h.auth_after_tls:
+        rows.append(("AUTH", " ".join(h.auth_after_tls)))
+    elif h.auth_before_tls or h.auth_after_tls:
         rows.append(("AUTH before TLS", " ".join(h.auth_before_tls) or "(none)"))
         rows.append(("AUTH after TLS", " ".join(h.auth_after_tls) or "(none)"))
     if h.plaintext_login_before_tls:

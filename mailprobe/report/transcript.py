@@ -62,10 +62,17 @@ def _entry_lines(entry: TranscriptEntry, color: bool, width: int | None) -> list
 
 
 def _cut(text: str, width: int) -> list[str]:
-    """Exact pieces of at most `width` characters; continuation pieces are 3 shorter (they hang)."""
-    if len(text) <= width:
-        return [text]
-    return [text[:width]] + [text[i : i + width - 3] for i in range(width, len(text), width - 3)]
+    """Pieces of at most `width` characters, broken after a space where one is near (nothing is lost: the
+    space stays at the end of its piece); continuation pieces are 3 shorter (they hang)."""
+    pieces: list[str] = []
+    rest, room = text, width
+    while len(rest) > room:
+        space = rest.rfind(" ", 0, room)
+        cut = space + 1 if space >= room // 2 else room
+        pieces.append(rest[:cut])
+        rest, room = rest[cut:], width - 3
+    pieces.append(rest)
+    return pieces
 
 
 def _wire_lines(data: bytes) -> list[str]:
