@@ -1,0 +1,584 @@
+"""The real-server lab: Postfix, Dovecot, NSD and nginx in network namespaces, behind a switchable router.
+
+Topology (documentation addresses only; no namespace has a route out of the machine)::
+
+    client ns                    router ns                         servers ns
+    198.51.100.10/24    eth0 ── cli0  198.51.100.1    srv0 ── eth0  203.0.113.25  mx1.lab.test   Postfix 25 587 465
+    2001:db8:100::10/64          2001:db8:100::1  203.0.113.1         (+ ::25)     Dovecot 110 995 143 993
+    (mailprobe runs here)        2001:db8:100::1  2001:db8:113::1  203.0.113.26  smarthost.isp.test  Postfix 25
+                                 nftables `inet mplab`               203.0.113.53  ns.lab.test   NSD 53
+                                                                     203.0.113.80  web.lab.test  nginx 443
+                                                                     (each also at 2001:db8:113::<same>)
+
+srv0 ── eth0 is a veth pair, or with a round-trip time (``rtt_ms`` / env ``LAB_RTT_MS``) two TAP devices
+joined by tests/lab/delay.py, which holds each frame rtt/2 per direction (the kernel here has no netem).
+
+Use::
+
+    from labnet import Lab          # tests/lab on sys.path (pytest does this for tests/lab)
+    with Lab.up(rtt_ms=0) as lab:   # LabUnavailable(reason) when not root or packages are missing
+        lab.set_policy("drop-25")
+        done = lab.mailprobe("ports", lab.mail4, "--ca-file", lab.ca_file)
+
+API:
+    Lab.up(rtt_ms: float | None = None) -> Lab    None: env LAB_RTT_MS, else 0. A few seconds.
+    lab.down() -> None                            idempotent; also safe after a partial start
+    with Lab.up() as lab: ...                     down() on exit
+    lab.client_ns, lab.router_ns, lab.servers_ns  namespace names (per run: mp<pid>-<n>-<role>)
+    lab.domain = "lab.test"; lab.mail4/mail6 (mx1.lab.test), lab.smarthost4/smarthost6, lab.dns4/dns6,
+    lab.web4/web6, lab.client4/client6, lab.router4/router6 (server side); lab.rtt_ms
+    lab.ca_file                                   PEM of the lab CA (pass as --ca-file)
+    lab.pki                                       labpki.Pki: cert/key paths and TLSA hashes per server
+    lab.run_client(argv, timeout=60, env=None) -> CompletedProcess[str]
+                                                  argv in the client ns, MAILPROBE_ALLOW_ONLY set, cwd = repo
+    lab.mailprobe(*args, timeout=60) -> CompletedProcess[str]   `sys.executable -m mailprobe *args` there
+    lab.netcheck(jobs, timeout=60) -> list[dict]  tests/lab/netcheck.py jobs in the client ns (see there)
+    lab.set_policy(name) -> None                  router forward policy, replaced atomically:
+        open       everything passes
+        drop-25    TCP to port 25 silently dropped (connect times out)
+        reset-25   TCP to port 25 answered with a RST from the router (ECONNREFUSED)
+        icmp-25    TCP to port 25 rejected with ICMP/ICMPv6 administratively prohibited
+                   (EHOSTUNREACH on IPv4, EACCES on IPv6)
+        dnat-25    TCP to port 25 of any server address rewritten to the smarthost (203.0.113.26 /
+                   2001:db8:113::26), which greets "220 smtp.isp.test ESMTP ISP-Relay"
+        drop-mail  every mail port (25 465 587 110 995 143 993) dropped; 443 and DNS still pass
+    lab.policy                                    the current policy name
+    lab.add_addresses(ns, addresses) -> None      extra addresses ("client" or "servers", or a ns name);
+                                                  only inside 198.51.100.0/24, 2001:db8:100::/64 (client)
+                                                  or 203.0.113.0/24, 2001:db8:113::/64 (servers)
+    lab.log_tail(daemon) -> str                   end of a daemon's log, for failure messages
+    lab.start_seconds, lab.stop_seconds           how long up() and down() took
+    lab.forced                                    daemons that ignored SIGTERM for 2.5 s and got SIGKILL
+
+Servers: mx1 Postfix smtpd on 25 (STARTTLS), 587 (STARTTLS required, AUTH only after TLS, SASL via
+Dovecot), 465 (implicit TLS); Dovecot POP3 110/995 and IMAP 143/993 (STARTTLS/STLS, plaintext auth only
+after TLS). Neither delivers mail. Test account probe@lab.test / lab-password (Dovecot passwd-file).
+Smarthost Postfix on 25 only. NSD serves every tests/lab/zones/NAME.zone as zone NAME. nginx serves
+https://NAME/ from tests/lab/www/NAME/ for every directory there, each with its own lab-CA certificate;
+other SNI names get web.lab.test's certificate and a 404.
+
+Zone files use literal addresses; these placeholders are replaced at lab start, and any other {UPPERCASE}
+token is an error: {MAIL4} {MAIL6} {SMARTHOST4} {SMARTHOST6} {DNS4} {DNS6} {WEB4} {WEB6} {CLIENT4}
+{CLIENT6} {MX1_SPKI_SHA256} {MX1_CERT_SHA256} {SMARTHOST_SPKI_SHA256} {SMARTHOST_CERT_SHA256}
+{CA_SPKI_SHA256} {CA_CERT_SHA256} (hex SHA-256, as TLSA 3 1 1 / 3 0 1 / 2 1 1 / 2 0 1 data).
+
+Inside the client and servers namespaces /etc/resolv.conf points at the lab DNS (ip netns exec bind-mounts
+/etc/netns/<ns>/resolv.conf), so even a program that uses the system resolver there asks only the lab.
+Every daemon runs in the foreground from its own config in a temp dir and is stopped by PID. Namespaces
+of a lab whose process died are removed at the next start. MAILPROBE_LAB_KEEP=1 keeps the temp dir
+(configs and logs) after down().
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ipaddress
+import itertools
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from pathlib import Path
+from types import TracebackType
+
+import labservers
+from labpki import Pki, make_pki
+from labservers import Daemon
+
+LAB_DIR = Path(__file__).resolve().parent
+REPO = LAB_DIR.parent.parent
+ZONES_DIR = LAB_DIR / "zones"
+WWW_DIR = LAB_DIR / "www"
+# Same networks as tests/conftest.py: loopback and the documentation ranges, nothing else.
+SAFE_NETWORKS = "127.0.0.0/8,::1/128,198.51.100.0/24,203.0.113.0/24,2001:db8::/32"
+NETNS_ETC = Path("/etc/netns")
+_NAME = re.compile(r"^mp(\d+)-\d+-(client|router|servers)$")
+_PLACEHOLDER = re.compile(r"\{([A-Z][A-Z0-9_]*)\}")
+_SEQUENCE = itertools.count()
+_LIVE: weakref.WeakSet[Lab] = weakref.WeakSet()
+READY_TIMEOUT = 20.0
+STOP_GRACE = 2.5  # seconds between SIGTERM and SIGKILL at teardown (Dovecot alone takes about 1 s)
+MAIL_PORTS = (25, 465, 587, 110, 995, 143, 993)
+
+# Router forward rules per policy; {srv} is the router's server-side device. Applied with the nat rules
+# below in one `nft -f` transaction, so a switch is atomic.
+_FORWARD = {
+    "open": [],
+    "drop-25": ['oifname "{srv}" tcp dport 25 drop'],
+    "reset-25": ['oifname "{srv}" tcp dport 25 reject with tcp reset'],
+    "icmp-25": ['oifname "{srv}" tcp dport 25 reject with icmpx type admin-prohibited'],
+    "dnat-25": [],
+    "drop-mail": ['oifname "{srv}" tcp dport {{ 25, 465, 587, 110, 995, 143, 993 }} drop'],
+}
+_PREROUTING = {
+    "dnat-25": [
+        'iifname "{cli}" ip daddr 203.0.113.0/24 tcp dport 25 dnat ip to {smarthost4}',
+        'iifname "{cli}" ip6 daddr 2001:db8:113::/64 tcp dport 25 dnat ip6 to {smarthost6}',
+    ],
+}
+POLICIES = tuple(_FORWARD)
+
+
+class LabUnavailable(Exception):
+    """The lab cannot run on this machine (not root, packages missing, no namespaces)."""
+
+
+class LabError(RuntimeError):
+    """The lab was expected to work but did not (a daemon died, a command failed)."""
+
+
+def _sh(argv: list[str], *, stdin: str | None = None, timeout: float = 30) -> str:
+    done = subprocess.run(argv, input=stdin, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise LabError(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip() or done.stdout}")
+    return done.stdout
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _netns_list() -> list[str]:
+    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def _kill_netns_processes(ns: str) -> None:
+    """SIGKILL whatever still runs in one of our namespaces (children of daemons we started)."""
+    for _ in range(20):
+        out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, check=False)
+        pids = [int(p) for p in out.stdout.split() if p.isdigit() and int(p) != os.getpid()]
+        if not pids:
+            return
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        time.sleep(0.05)
+
+
+def _remove_netns(ns: str) -> None:
+    _kill_netns_processes(ns)
+    if ns in _netns_list():
+        _sh(["ip", "netns", "delete", ns])
+    shutil.rmtree(NETNS_ETC / ns, ignore_errors=True)
+
+
+def cleanup_stale() -> list[str]:
+    """Remove namespaces (and their leftovers) of labs whose owning process is gone. Returns their names."""
+    removed = []
+    names = set(_netns_list())
+    if NETNS_ETC.is_dir():
+        names |= {p.name for p in NETNS_ETC.iterdir()}
+    for ns in sorted(names):
+        match = _NAME.match(ns)
+        if match and int(match.group(1)) != os.getpid() and not _pid_alive(int(match.group(1))):
+            _remove_netns(ns)
+            removed.append(ns)
+    for tmp in Path(tempfile.gettempdir()).glob("mplab-*-*-*"):
+        owner = tmp.name.split("-")[1]
+        if owner.isdigit() and int(owner) != os.getpid() and not _pid_alive(int(owner)):
+            shutil.rmtree(tmp, ignore_errors=True)
+    return removed
+
+
+def missing_requirements(rtt_ms: float = 0.0) -> str | None:
+    """Why the lab cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "the lab needs root (network namespaces, nftables, real daemons)"
+    for tool in ("ip", "nft"):
+        if shutil.which(tool) is None:
+            return f"{tool} not found: run tests/lab/install-deps.sh"
+    for path in (labservers.POSTFIX_MASTER, labservers.DOVECOT, labservers.NSD, labservers.NGINX):
+        if not os.access(path, os.X_OK):
+            return f"{path} not found: run tests/lab/install-deps.sh"
+    if rtt_ms > 0 and not os.path.exists("/dev/net/tun"):
+        return "/dev/net/tun missing: the delayed link needs TAP devices"
+    return None
+
+
+def _listening(pid: int) -> set[tuple[str, str, int]]:
+    """Bound sockets (proto, address, port) in the network namespace of `pid`, from /proc."""
+    found = set()
+    for proto, table, state in (("tcp", "tcp", "0A"), ("tcp", "tcp6", "0A"), ("udp", "udp", "07"),
+                                ("udp", "udp6", "07")):
+        try:
+            lines = Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] != state:
+                continue
+            hex_address, hex_port = fields[1].split(":")
+            raw = bytes.fromhex(hex_address)
+            raw = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))  # host-order words
+            found.add((proto, str(ipaddress.ip_address(raw)), int(hex_port, 16)))
+    return found
+
+
+class Lab:
+    domain = "lab.test"
+    client4, client6 = "198.51.100.10", "2001:db8:100::10"
+    router4, router6 = "203.0.113.1", "2001:db8:113::1"
+    mail4, mail6 = "203.0.113.25", "2001:db8:113::25"
+    smarthost4, smarthost6 = "203.0.113.26", "2001:db8:113::26"
+    dns4, dns6 = "203.0.113.53", "2001:db8:113::53"
+    web4, web6 = "203.0.113.80", "2001:db8:113::80"
+    # Device names, local to each namespace.
+    _CLIENT_DEV, _ROUTER_CLIENT_DEV, _ROUTER_SERVER_DEV, _SERVER_DEV = "eth0", "cli0", "srv0", "eth0"
+
+    def __init__(self, rtt_ms: float = 0.0) -> None:
+        run = f"{os.getpid()}-{next(_SEQUENCE)}"
+        self._tmp_prefix = f"mplab-{run}-"
+        prefix = f"mp{run}"
+        self.client_ns, self.router_ns, self.servers_ns = (f"{prefix}-{r}" for r in ("client", "router",
+                                                                                      "servers"))
+        self.rtt_ms = float(rtt_ms)
+        self.policy = "open"
+        self.tmpdir: Path | None = None
+        self.pki: Pki | None = None
+        self.ca_file = ""
+        self.start_seconds = 0.0
+        self.stop_seconds = 0.0
+        self.forced: list[str] = []  # daemons that needed SIGKILL at teardown
+        self._namespaces: list[str] = []
+        self._daemons: list[tuple[Daemon, subprocess.Popen[bytes]]] = []
+        self._wire: subprocess.Popen[bytes] | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------------------
+
+    @classmethod
+    def up(cls, rtt_ms: float | None = None) -> Lab:
+        if rtt_ms is None:
+            rtt_ms = float(os.environ.get("LAB_RTT_MS") or 0)
+        reason = missing_requirements(rtt_ms)
+        if reason:
+            raise LabUnavailable(reason)
+        lab = cls(rtt_ms)
+        _LIVE.add(lab)
+        try:
+            lab._start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                lab.down()
+            raise
+        return lab
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.down()
+
+    def _start(self) -> None:
+        began = time.monotonic()
+        cleanup_stale()
+        self.tmpdir = Path(tempfile.mkdtemp(prefix=self._tmp_prefix))
+        self.tmpdir.chmod(0o755)  # daemons drop privileges and must reach their dirs
+        sites = sorted(p.name for p in WWW_DIR.iterdir() if p.is_dir()) if WWW_DIR.is_dir() else []
+        self.pki = make_pki(self.tmpdir / "pki", [
+            ("mx1.lab.test", "mail.lab.test"),
+            ("smarthost.isp.test", "smtp.isp.test"),
+            ("web.lab.test",),
+            *[(site,) for site in sites if site != "web.lab.test"],
+        ])
+        self.ca_file = self.pki.ca_file
+        self._build_network()
+        daemons = self._configure(sites)
+        for daemon in daemons:
+            self._spawn(daemon)
+        self._wait_ready()
+        self.start_seconds = time.monotonic() - began
+
+    def down(self) -> None:
+        """Stop every daemon by PID, remove the namespaces and the temp dir. Safe to call twice."""
+        began = time.monotonic()
+        errors: list[str] = []
+        for _, proc in self._daemons:
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE
+        for daemon, proc in self._daemons:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                # Dovecot stopped just after its start can wait forever for an anvil process stuck on
+                # its config socket. The group is ours (own session: pgid == pid) and its state throwaway.
+                self.forced.append(daemon.name)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self._daemons = []
+        if self._wire is not None:
+            if self._wire.poll() is None:
+                self._wire.terminate()
+            try:
+                self._wire.wait(5)
+            except subprocess.TimeoutExpired:
+                self._wire.kill()
+                self._wire.wait()
+            if self._wire.stdout is not None:
+                self._wire.stdout.close()
+            self._wire = None
+        for ns in reversed(self._namespaces):
+            try:
+                _remove_netns(ns)
+            except LabError as exc:
+                errors.append(str(exc))
+        self._namespaces = []
+        if self.tmpdir is not None and not os.environ.get("MAILPROBE_LAB_KEEP"):
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+        _LIVE.discard(self)
+        self.stop_seconds = time.monotonic() - began
+        if errors:
+            raise LabError("lab teardown: " + "; ".join(errors))
+
+    # ---- network ---------------------------------------------------------------------------------------
+
+    def _ip_batch(self, ns: str, commands: list[str]) -> None:
+        _sh(["ip", "-n", ns, "-batch", "-"], stdin="\n".join(commands) + "\n")
+
+    def _build_network(self) -> None:
+        for ns in (self.client_ns, self.router_ns, self.servers_ns):
+            try:
+                _sh(["ip", "netns", "add", ns])
+            except LabError as exc:
+                raise LabUnavailable(f"cannot create network namespaces: {exc}") from exc
+            self._namespaces.append(ns)
+            sysctls = ["net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"]
+            if ns == self.router_ns:
+                sysctls += ["net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"]
+            _sh(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", *sysctls])
+        for ns in (self.client_ns, self.servers_ns):
+            (NETNS_ETC / ns).mkdir(parents=True, exist_ok=True)
+            (NETNS_ETC / ns / "resolv.conf").write_text(
+                f"# mailprobe lab: only the lab DNS\nnameserver {self.dns4}\nnameserver {self.dns6}\n"
+            )
+        _sh(["ip", "link", "add", self._ROUTER_CLIENT_DEV, "netns", self.router_ns, "type", "veth",
+             "peer", "name", self._CLIENT_DEV, "netns", self.client_ns])
+        if self.rtt_ms > 0:
+            self._start_wire()
+        else:
+            _sh(["ip", "link", "add", self._ROUTER_SERVER_DEV, "netns", self.router_ns, "type", "veth",
+                 "peer", "name", self._SERVER_DEV, "netns", self.servers_ns])
+        self._ip_batch(self.client_ns, [
+            "link set lo up",
+            f"link set {self._CLIENT_DEV} up",
+            f"addr add {self.client4}/24 dev {self._CLIENT_DEV}",
+            f"addr add {self.client6}/64 dev {self._CLIENT_DEV} nodad",
+            "route add default via 198.51.100.1",
+            "route add ::/0 via 2001:db8:100::1",
+        ])
+        self._ip_batch(self.router_ns, [
+            "link set lo up",
+            f"link set {self._ROUTER_CLIENT_DEV} up",
+            f"link set {self._ROUTER_SERVER_DEV} up",
+            f"addr add 198.51.100.1/24 dev {self._ROUTER_CLIENT_DEV}",
+            f"addr add 2001:db8:100::1/64 dev {self._ROUTER_CLIENT_DEV} nodad",
+            f"addr add {self.router4}/24 dev {self._ROUTER_SERVER_DEV}",
+            f"addr add {self.router6}/64 dev {self._ROUTER_SERVER_DEV} nodad",
+        ])
+        servers = [self.mail4, self.smarthost4, self.dns4, self.web4]
+        servers6 = [self.mail6, self.smarthost6, self.dns6, self.web6]
+        self._ip_batch(self.servers_ns, [
+            "link set lo up",
+            f"link set {self._SERVER_DEV} up",
+            *[f"addr add {a}/24 dev {self._SERVER_DEV}" for a in servers],
+            *[f"addr add {a}/64 dev {self._SERVER_DEV} nodad" for a in servers6],
+            f"route add default via {self.router4}",
+            f"route add ::/0 via {self.router6}",
+        ])
+        _sh(["ip", "netns", "exec", self.router_ns, "nft", "-f", "-"], stdin=(
+            "table inet mplab {\n"
+            "  chain forward { type filter hook forward priority filter; policy accept; }\n"
+            "  chain prerouting { type nat hook prerouting priority dstnat; policy accept; }\n"
+            "}\n"
+        ))
+
+    def _start_wire(self) -> None:
+        assert self.tmpdir is not None
+        log = open(self.tmpdir / "delay.log", "wb")  # noqa: SIM115 - the child keeps it
+        with log:
+            self._wire = subprocess.Popen(
+                [sys.executable, str(LAB_DIR / "delay.py"), "--delay-ms", str(self.rtt_ms / 2),
+                 self.router_ns, self._ROUTER_SERVER_DEV, self.servers_ns, self._SERVER_DEV],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
+            )
+        assert self._wire.stdout is not None
+        ready, _, _ = select.select([self._wire.stdout], [], [], 10)
+        line = self._wire.stdout.readline() if ready else b""
+        if line.strip() != b"ready":
+            raise LabError(f"delay wire did not start: {(self.tmpdir / 'delay.log').read_text()[-2000:]}")
+
+    def set_policy(self, name: str) -> None:
+        """Replace the router's forward (and nat) rules with policy `name`, atomically."""
+        if name not in _FORWARD:
+            raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}")
+        values = {"srv": self._ROUTER_SERVER_DEV, "cli": self._ROUTER_CLIENT_DEV,
+                  "smarthost4": self.smarthost4, "smarthost6": self.smarthost6}
+        script = ["flush chain inet mplab forward", "flush chain inet mplab prerouting"]
+        script += [f"add rule inet mplab forward {r.format(**values)}" for r in _FORWARD[name]]
+        script += [f"add rule inet mplab prerouting {r.format(**values)}" for r in _PREROUTING.get(name, [])]
+        _sh(["ip", "netns", "exec", self.router_ns, "nft", "-f", "-"], stdin="\n".join(script) + "\n")
+        self.policy = name
+
+    def add_addresses(self, ns: str, addresses: list[str]) -> None:
+        """Give the client or servers namespace more addresses (e.g. scan targets) on its one link."""
+        roles = {"client": self.client_ns, "servers": self.servers_ns}
+        ns = roles.get(ns, ns)
+        allowed = {
+            self.client_ns: (ipaddress.ip_network("198.51.100.0/24"), ipaddress.ip_network("2001:db8:100::/64")),
+            self.servers_ns: (ipaddress.ip_network("203.0.113.0/24"), ipaddress.ip_network("2001:db8:113::/64")),
+        }
+        if ns not in allowed:
+            raise ValueError(f"add_addresses: {ns!r} is not the client or servers namespace")
+        commands = []
+        for text in addresses:
+            address = ipaddress.ip_address(text)
+            net = next((n for n in allowed[ns] if address in n), None)
+            if net is None:
+                raise ValueError(f"{address} is outside {ns}'s networks {[str(n) for n in allowed[ns]]}")
+            commands.append(f"addr add {address}/{net.prefixlen} dev eth0"
+                            + (" nodad" if address.version == 6 else ""))
+        if commands:
+            self._ip_batch(ns, commands)
+
+    # ---- daemons ---------------------------------------------------------------------------------------
+
+    def _zones(self, root: Path) -> dict[str, Path]:
+        assert self.pki is not None
+        mx1, smarthost = self.pki.certs["mx1.lab.test"], self.pki.certs["smarthost.isp.test"]
+        values = {
+            "MAIL4": self.mail4, "MAIL6": self.mail6, "SMARTHOST4": self.smarthost4,
+            "SMARTHOST6": self.smarthost6, "DNS4": self.dns4, "DNS6": self.dns6, "WEB4": self.web4,
+            "WEB6": self.web6, "CLIENT4": self.client4, "CLIENT6": self.client6,
+            "MX1_SPKI_SHA256": mx1.spki_sha256, "MX1_CERT_SHA256": mx1.cert_sha256,
+            "SMARTHOST_SPKI_SHA256": smarthost.spki_sha256, "SMARTHOST_CERT_SHA256": smarthost.cert_sha256,
+            "CA_SPKI_SHA256": self.pki.ca_spki_sha256, "CA_CERT_SHA256": self.pki.ca_cert_sha256,
+        }
+        zones = {}
+        root.mkdir(parents=True, exist_ok=True)
+        for source in sorted(ZONES_DIR.glob("*.zone")):
+            text = source.read_text()
+
+            def fill(match: re.Match[str], source: Path = source) -> str:
+                if match.group(1) not in values:
+                    raise LabError(f"{source.name}: unknown placeholder {match.group(0)}")
+                return values[match.group(1)]
+
+            target = root / source.name
+            target.write_text(_PLACEHOLDER.sub(fill, text))
+            zones[source.name.removesuffix(".zone")] = target
+        return zones
+
+    def _configure(self, sites: list[str]) -> list[Daemon]:
+        assert self.tmpdir is not None and self.pki is not None
+        tmp, certs = self.tmpdir, self.pki.certs
+        mx1 = labservers.postfix(
+            tmp / "postfix-mx1", name="mx1", hostname="mx1.lab.test", banner="$myhostname ESMTP",
+            addresses=[self.mail4, self.mail6], cert=certs["mx1.lab.test"], relay_domain="lab.test",
+            submission=True,
+        )
+        smarthost = labservers.postfix(
+            tmp / "postfix-smarthost", name="smarthost", hostname="smarthost.isp.test",
+            banner="smtp.isp.test ESMTP ISP-Relay", addresses=[self.smarthost4, self.smarthost6],
+            cert=certs["smarthost.isp.test"], relay_domain="isp.test", submission=False,
+        )
+        dovecot = labservers.dovecot(
+            tmp / "dovecot", addresses=[self.mail4, self.mail6], cert=certs["mx1.lab.test"],
+            auth_socket=tmp / "postfix-mx1" / "queue" / "private" / "auth",
+        )
+        nsd = labservers.nsd(tmp / "nsd", addresses=[self.dns4, self.dns6], zones=self._zones(tmp / "nsd"))
+        nginx = labservers.nginx(
+            tmp / "nginx", addresses=[self.web4, self.web6],
+            sites={site: (WWW_DIR / site, certs[site]) for site in sites},
+            default_cert=certs["web.lab.test"],
+        )
+        # Dovecot first: mx1's submission service asks it for SASL.
+        return [nsd, dovecot, mx1, smarthost, nginx]
+
+    def _spawn(self, daemon: Daemon) -> None:
+        assert self.tmpdir is not None
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+        with open(self.tmpdir / f"{daemon.name}.out", "wb") as out:
+            proc = subprocess.Popen(
+                ["ip", "netns", "exec", self.servers_ns, *daemon.argv],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                start_new_session=True,  # its own group, so Ctrl-C reaches us and we stop it by PID
+            )
+        self._daemons.append((daemon, proc))
+
+    def _wait_ready(self) -> None:
+        """Poll the servers namespace's socket tables until every daemon listens (no fixed sleeps)."""
+        wanted = {(proto, str(ipaddress.ip_address(a)), port)
+                  for daemon, _ in self._daemons for proto, a, port in daemon.listens}
+        deadline = time.monotonic() + READY_TIMEOUT
+        missing = wanted
+        while time.monotonic() < deadline:
+            for daemon, proc in self._daemons:
+                if proc.poll() is not None:
+                    raise LabError(f"{daemon.name} exited with {proc.returncode}:\n{self.log_tail(daemon.name)}")
+            missing = wanted - _listening(self._daemons[0][1].pid)
+            if not missing:
+                return
+            time.sleep(0.01)
+        raise LabError(f"not listening after {READY_TIMEOUT:.0f} s: {sorted(missing)}")
+
+    def log_tail(self, name: str, size: int = 3000) -> str:
+        """The end of a daemon's log file and of its stdout/stderr (name as in Daemon.name)."""
+        parts = []
+        for daemon, _ in self._daemons:
+            if daemon.name == name:
+                for path in (daemon.log_file, str(self.tmpdir / f"{name}.out") if self.tmpdir else ""):
+                    with contextlib.suppress(OSError):
+                        parts.append(f"--- {path}\n{Path(path).read_text(errors='replace')[-size:]}")
+        return "\n".join(parts)
+
+    # ---- client side -----------------------------------------------------------------------------------
+
+    def run_client(self, argv: list[str], timeout: float = 60,
+                   env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        """Run argv in the client namespace with MAILPROBE_ALLOW_ONLY set (env entries override)."""
+        full_env = dict(os.environ)
+        full_env["MAILPROBE_ALLOW_ONLY"] = SAFE_NETWORKS
+        full_env.update(env or {})
+        return subprocess.run(
+            ["ip", "netns", "exec", self.client_ns, *argv], capture_output=True, text=True,
+            timeout=timeout, env=full_env, cwd=REPO, stdin=subprocess.DEVNULL, check=False,
+        )
+
+    def mailprobe(self, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """`python -m mailprobe *args` (this interpreter, i.e. the venv's) in the client namespace."""
+        return self.run_client([sys.executable, "-m", "mailprobe", *args], timeout=timeout)
+
+    def netcheck(self, jobs: list[dict[str, object]], timeout: float = 60) -> list[dict[str, object]]:
+        """Run tests/lab/netcheck.py jobs concurrently in the client namespace; one result per job."""
+        done = self.run_client([sys.executable, str(LAB_DIR / "netcheck.py"), json.dumps(jobs)],
+                               timeout=timeout)
+        if done.returncode != 0:
+            raise LabError(f"netcheck failed ({done.returncode}): {done.stderr[-3000:]}")
+        results: list[dict[str, object]] = json.loads(done.stdout)
+        return results
+
+
+@atexit.register
+def _down_all() -> None:
+    for lab in list(_LIVE):
+        with contextlib.suppress(Exception):
+            lab.down()
