@@ -18,6 +18,7 @@ from mailprobe.errors import UsageError
 from mailprobe.model import (
     DomainDns,
     HandshakeResult,
+    MxHost,
     MxStatus,
     PortResult,
     PortState,
@@ -90,12 +91,10 @@ async def _hosts_for(spec: Spec, cfg: Config, stages: Stages) -> tuple[_Hosts, D
         return hosts, None
     if stages.dns and spec.port is None:
         domain = await dns.resolve_domain(spec.host, cfg)
+        origin = "implicit-mx" if domain.status is MxStatus.IMPLICIT else "mx"
         for mx in domain.mx:
-            for address in mx.addresses:
-                # Non-public addresses from DNS are not probed by default (the DNS checks report them).
-                if cfg.allow_nonpublic or dns.is_public(address):
-                    origin = "implicit-mx" if domain.status is MxStatus.IMPLICIT else "mx"
-                    hosts.entries.append((mx.name, address, origin))
+            # Non-public addresses from DNS are not probed by default (the DNS checks report them).
+            hosts.entries.extend((mx.name, address, origin) for address in dns.probe_addresses(mx, cfg))
         return hosts, domain
     addresses = await dns.resolve_host(spec.host, cfg)
     if not addresses:
@@ -134,6 +133,8 @@ async def audit_target(text: str, cfg: Config, stages: Stages, limiter: Limiter 
             ports = await _reach(entries, scan_ports, cfg)
             open_ports = {(p.address, p.port) for p in ports if p.state is PortState.OPEN}
             targets = [t for t in targets if (t.address, t.port) in open_ports]
+        if domain is not None and stages.handshake:
+            targets += await _srv_targets(domain, cfg, {(t.address, t.port) for t in targets})
         if stages.handshake and targets:
             handshakes = list(await asyncio.gather(*(limiter.run_handshake(t, cfg) for t in targets)))
     except UsageError as exc:
@@ -157,6 +158,27 @@ async def audit_target(text: str, cfg: Config, stages: Stages, limiter: Limiter 
         return replace(report, findings=tuple(judge(report, cfg)))
     except Exception as exc:  # the engine boundary: a broken check must not lose the results
         return replace(report, errors=(*report.errors, f"{text}: checks failed: {exc!r}"))
+
+
+async def _srv_targets(domain: DomainDns, cfg: Config, known: set[tuple[str, int]]) -> list[Target]:
+    """Services the domain announces with SRV records (RFC 6186/8314) that the MX probing did not cover."""
+    from mailprobe import dns
+
+    found: list[Target] = []
+    for host, port, name in dns.srv_targets(domain):
+        try:
+            service = Service(name)
+        except ValueError:
+            continue
+        if service not in cfg.services:
+            continue
+        addresses = await dns.resolve_host(host, cfg)
+        allowed = dns.probe_addresses(MxHost(0, host, addresses), cfg)
+        for address in allowed:
+            if (address, port) not in known:
+                known.add((address, port))
+                found.append(Target(host, address, port, service, "srv"))
+    return found
 
 
 async def _reach(entries: Sequence[tuple[str, str, str]], ports: Sequence[int], cfg: Config) -> list[PortResult]:
