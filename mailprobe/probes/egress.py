@@ -332,12 +332,6 @@ async def resolve_target(name: str, cfg: Config) -> tuple[list[str], str]:
     """Addresses of a target (an address stands for itself); an error text instead when there are none."""
     if is_address(name):
         return [name], ""
-    from mailprobe import dns
-
-    resolve_host = getattr(dns, "resolve_host", None)
-    if resolve_host is not None:
-        addresses = list(await resolve_host(name, cfg))
-        return addresses, "" if addresses else f"{name}: the name has no address (no A/AAAA)"
     from mailprobe.dns.client import DnsClient
 
     client = DnsClient.from_config(cfg)
@@ -346,7 +340,7 @@ async def resolve_target(name: str, cfg: Config) -> tuple[list[str], str]:
     addresses = [str(rdata.address) for answer in answers for rdata in answer.records]  # type: ignore[attr-defined]
     if addresses:
         return addresses, ""
-    reasons = "; ".join(f"{a.rdtype} {a.outcome.value}" for a in answers)
+    reasons = "; ".join(f"{a.rdtype} {a.outcome.value}{f': {a.reason}' if a.reason else ''}" for a in answers)
     return [], f"{name}: does not resolve ({reasons})"
 
 

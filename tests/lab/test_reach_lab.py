@@ -216,3 +216,10 @@ def test_trace_shows_where_port_25_parts_from_the_control_port(
     assert words in result["summary"]
     assert result["hops"][0]["probe"]["kind"] == "time-exceeded"
     assert result["hops"][0]["probe"]["responder"] == "198.51.100.1"
+
+
+def test_egress_reports_an_unresolvable_target_and_goes_on(reach_lab: Any) -> None:
+    reach_lab.set_policy("open")
+    code, result = egress(reach_lab, "--target", "nosuch.lab.test", "--target", "mx1.lab.test", "--control-port", "587")
+    assert (result["verdict"], code) == ("open", 0), result
+    assert result["evidence"][0].startswith("nosuch.lab.test: does not resolve (A nxdomain")
