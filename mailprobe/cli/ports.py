@@ -59,7 +59,13 @@ def ports(
     if port_list is not None:
         options["scan_ports"] = parse_port_list(port_list)
     if raw:
+        from mailprobe.config import Config
+        from mailprobe.probes.ports import raw_fallback_reason
+
         options["raw"] = True
+        reason = raw_fallback_reason(Config(raw=True))
+        if reason:  # said once, up front; the scan itself falls back to connect mode
+            typer.echo(f"mailprobe: {reason}", err=True)
     raise typer.Exit(
         run_batch(
             command="ports",
