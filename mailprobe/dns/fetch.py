@@ -8,7 +8,7 @@ import ssl
 from dataclasses import dataclass
 
 from mailprobe.config import Config
-from mailprobe.dns.client import DnsClient
+from mailprobe.dns.client import Answer, DnsClient
 from mailprobe.dns.mtasts import POLICY_BYTES, HttpParseError, parse_http_response
 from mailprobe.dns.names import nonpublic_reason
 from mailprobe.errors import UnsafeTargetError
@@ -41,11 +41,20 @@ def tls_context(cfg: Config) -> ssl.SSLContext:
     return context
 
 
-async def fetch_policy(domain: str, client: DnsClient, cfg: Config, port: int = 443) -> Fetched:
+async def lookup_policy_host(domain: str, client: DnsClient, cfg: Config) -> list[Answer]:
+    """A/AAAA of mta-sts.DOMAIN (DNS only: resolve_domain asks beside the TXT record to save a round trip)."""
+    families = [t for t, on in (("A", cfg.ipv4), ("AAAA", cfg.ipv6)) if on]
+    return list(await asyncio.gather(*(client.query(f"mta-sts.{domain}", t) for t in families)))
+
+
+async def fetch_policy(
+    domain: str, client: DnsClient, cfg: Config, port: int = 443, answers: list[Answer] | None = None
+) -> Fetched:
+    """GET the policy over HTTPS from the first address that answers; `answers`: lookup_policy_host's result."""
     host = f"mta-sts.{domain}"
     url = policy_url(domain, port)
-    families = [t for t, on in (("A", cfg.ipv4), ("AAAA", cfg.ipv6)) if on]
-    answers = await asyncio.gather(*(client.query(host, t) for t in families))
+    if answers is None:
+        answers = await lookup_policy_host(domain, client, cfg)
     addresses = [rdata.to_text() for answer in answers for rdata in answer.records]
     if not addresses:
         failures = [a for a in answers if not a.outcome.is_negative]

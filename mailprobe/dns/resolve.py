@@ -18,7 +18,7 @@ import dns.reversename
 from mailprobe.config import Config
 from mailprobe.dns import dkim, dmarc, mtasts, spf
 from mailprobe.dns.client import Answer, DnsClient, Outcome
-from mailprobe.dns.fetch import fetch_policy
+from mailprobe.dns.fetch import fetch_policy, lookup_policy_host
 from mailprobe.dns.names import looks_like_ip_literal, nonpublic_reason, normal_name, validate_domain
 from mailprobe.errors import ResolverError
 from mailprobe.model import DnsRecord, DomainDns, MxHost, MxStatus, Service
@@ -457,10 +457,14 @@ async def _tagged_txt(
 
 async def _mta_sts(client: DnsClient, domain: str, cfg: Config, port: int) -> list[DnsRecord]:
     name = f"_mta-sts.{domain}"
-    txt = await _tagged_txt(client, name, "MTA-STS", mtasts.is_sts_txt, mtasts.parse_sts_txt)
+    # The policy host's address is asked beside the TXT record (DNS only); nothing connects unless TXT is valid.
+    txt, answers = await asyncio.gather(
+        _tagged_txt(client, name, "MTA-STS", mtasts.is_sts_txt, mtasts.parse_sts_txt),
+        lookup_policy_host(domain, client, cfg),
+    )
     if txt[0].status != "ok":
         return txt  # RFC 8461 3.3: no valid TXT record, no policy fetch
-    fetched = await fetch_policy(domain, client, cfg, port)
+    fetched = await fetch_policy(domain, client, cfg, port, answers)
     if fetched.status != "ok":
         return [*txt, DnsRecord("MTA-STS-POLICY", fetched.url, "", fetched.status, fetched.detail)]
     policy = mtasts.parse_sts_policy(fetched.body)

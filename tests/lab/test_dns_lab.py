@@ -1,0 +1,335 @@
+"""The DNS stage against the lab's real NSD (zones in tests/lab/zones) and nginx (MTA-STS policies in
+tests/lab/www), from the client namespace. One zone per case the DNS issue lists.
+
+NSD answers every question it can, so the cases it cannot produce (SERVFAIL, a server that never answers)
+come from mailprobe's own DnsServer run as a subprocess in the servers namespace at FLAKY_DNS, serving
+tests/lab/zones/flaky.test.zone with per-name failures. REFUSED, NXDOMAIN and truncation come from NSD.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from labnet import Lab
+
+ZONES = Path(__file__).resolve().parent / "zones"
+FLAKY_DNS = "203.0.113.54"
+
+# Runs in the client namespace: resolve several domains concurrently, print DomainDns + findings as JSON.
+RESOLVE = """
+import asyncio, dataclasses, json, sys
+from mailprobe.checks.dns import check_dns
+from mailprobe.config import Config, Limits, Resolver
+from mailprobe.dns import resolve_domain
+
+args = json.loads(sys.argv[1])
+cfg = Config(
+    resolver=Resolver(args["resolver"]), ca_file=args["ca_file"], allow_nonpublic=True,
+    dkim_selectors=tuple(args["dkim"]), dnsbl_zones=tuple(args["dnsbl"]),
+    limits=Limits(connect_timeout=args["timeout"]),
+)
+
+async def main():
+    results = await asyncio.gather(*(resolve_domain(d, cfg) for d in args["domains"]))
+    out = {}
+    for domain, d in zip(args["domains"], results):
+        item = dataclasses.asdict(d)
+        item["findings"] = [dataclasses.asdict(f) for f in check_dns(d)]
+        out[domain] = item
+    print(json.dumps(out))
+
+asyncio.run(main())
+"""
+
+DOMAINS = (
+    "good.test", "nullmx.test", "nomx.test", "nomail.test", "cnamemx.test", "dangling.test", "iplit.test",
+    "private.test", "nosuch.good.test", "example.invalid", "spfbroken.test", "spfmulti.test", "spflimit.test",
+    "stsbad.test", "stsnocert.test", "dane-ok.test", "dane-bad.test", "big.test",
+)  # fmt: skip
+
+
+def resolve_in_lab(
+    lab: Lab, domains: tuple[str, ...], resolver: str, *, timeout: float = 3.0, dnsbl: tuple[str, ...] = ()
+) -> dict[str, dict[str, Any]]:
+    args = {"domains": domains, "resolver": resolver, "ca_file": lab.ca_file, "dkim": ["mail2024"],
+            "dnsbl": list(dnsbl), "timeout": timeout}  # fmt: skip
+    done = lab.run_client([sys.executable, "-c", RESOLVE, json.dumps(args)], timeout=60)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, dict[str, Any]] = json.loads(done.stdout)
+    return result
+
+
+@pytest.fixture(scope="module")
+def pictures(lab: Lab) -> dict[str, dict[str, Any]]:
+    return resolve_in_lab(lab, DOMAINS, lab.dns4)
+
+
+def records(d: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    return [r for r in d["records"] if r["kind"] == kind]
+
+
+def status_of(d: dict[str, Any], kind: str) -> str:
+    (record,) = records(d, kind)
+    return str(record["status"])
+
+
+def codes(d: dict[str, Any]) -> set[str]:
+    return {f["code"] for f in d["findings"]}
+
+
+# --- MX outcomes ---------------------------------------------------------------------------------------
+
+
+def test_good_domain_has_everything_right(pictures: dict[str, dict[str, Any]], lab: Lab) -> None:
+    d = pictures["good.test"]
+    assert d["status"] == "found"
+    (mx,) = d["mx"]
+    assert (mx["preference"], mx["name"], set(mx["addresses"])) == (10, "mx1.lab.test", {lab.mail4, lab.mail6})
+    assert {tuple(p) for p in mx["ptr"]} == {(lab.mail4, "mx1.lab.test"), (lab.mail6, "mx1.lab.test")}
+    assert all(confirmed for _, confirmed in mx["fcrdns"]) and len(mx["fcrdns"]) == 2
+    for kind in ("SPF", "DMARC", "MTA-STS", "MTA-STS-POLICY", "TLS-RPT", "DKIM"):
+        assert status_of(d, kind) == "ok", records(d, kind)
+    (policy,) = records(d, "MTA-STS-POLICY")
+    assert policy["name"] == "https://mta-sts.good.test/.well-known/mta-sts.txt"
+    assert policy["detail"] == "mode=enforce max_age=604800 mx=mx1.lab.test,*.good.test"  # text/plain from nginx
+    assert records(d, "DKIM")[0]["detail"] == "rsa 2048 bits"
+    srv = {(r["name"], r["value"]) for r in records(d, "SRV") if r["status"] == "ok"}
+    assert srv == {("_submission._tcp.good.test", "0 1 587 mail.lab.test."),
+                   ("_imaps._tcp.good.test", "0 1 993 mail.lab.test.")}  # fmt: skip
+    # The lab's addresses are documentation ranges (noted, allowed here) and NSD does not sign: nothing else.
+    assert {f["severity"] for f in d["findings"]} == {"info"}, d["findings"]
+    assert codes(d) == {"MX-NONPUBLIC", "DNSSEC-UNAUTHENTICATED"}
+
+
+@pytest.mark.parametrize(
+    ("domain", "status", "code"),
+    [
+        ("nullmx.test", "null", "MX-NULL"),
+        ("nomail.test", "nodata", "MX-NONE"),
+        ("nosuch.good.test", "nxdomain", "MX-NXDOMAIN"),
+        ("example.invalid", "refused", "MX-REFUSED"),  # NSD is not authoritative for it
+    ],
+)
+def test_domains_without_mx_hosts(pictures: dict[str, dict[str, Any]], domain: str, status: str, code: str) -> None:
+    d = pictures[domain]
+    assert (d["status"], d["mx"]) == (status, [])
+    assert code in codes(d)
+
+
+def test_no_mx_falls_back_to_the_domain_address(pictures: dict[str, dict[str, Any]], lab: Lab) -> None:
+    d = pictures["nomx.test"]
+    assert d["status"] == "implicit"
+    assert [(m["preference"], m["name"], set(m["addresses"])) for m in d["mx"]] == [
+        (0, "nomx.test", {lab.mail4, lab.mail6})
+    ]
+    assert "MX-IMPLICIT" in codes(d)
+
+
+@pytest.mark.parametrize(
+    ("domain", "host_status", "code"),
+    [
+        ("cnamemx.test", "cname", "MX-CNAME"),
+        ("dangling.test", "dangling", "MX-DANGLING"),
+        ("iplit.test", "ip-literal", "MX-IP-LITERAL"),
+        ("private.test", "nonpublic", "MX-NONPUBLIC"),
+    ],
+)
+def test_mx_target_problems(pictures: dict[str, dict[str, Any]], domain: str, host_status: str, code: str) -> None:
+    (mx,) = pictures[domain]["mx"]
+    assert mx["status"] == host_status
+    assert code in codes(pictures[domain])
+
+
+def test_target_details(pictures: dict[str, dict[str, Any]], lab: Lab) -> None:
+    (cname,) = pictures["cnamemx.test"]["mx"]
+    assert cname["cname_target"] == "mx1.lab.test" and set(cname["addresses"]) == {lab.mail4, lab.mail6}
+    (literal,) = pictures["iplit.test"]["mx"]
+    assert (literal["name"], literal["addresses"]) == ("203.0.113.25", [])  # a name, never an address
+    (private,) = pictures["private.test"]["mx"]
+    assert private["addresses"] == ["127.0.0.25"]
+    evidence = [f["evidence"] for f in pictures["private.test"]["findings"] if f["code"] == "MX-NONPUBLIC"]
+    assert evidence == ["mx.private.test -> 127.0.0.25 (loopback)"]
+
+
+def test_truncated_answer_is_retried_over_tcp(pictures: dict[str, dict[str, Any]], lab: Lab) -> None:
+    assert records(pictures["big.test"], "SPF")[0]["value"] == "v=spf1 mx -all"
+    script = (
+        "import asyncio\n"
+        "from mailprobe.config import Resolver\n"
+        "from mailprobe.dns.client import DnsClient\n"
+        f"client = DnsClient(Resolver({lab.dns4!r}), 3.0)\n"
+        "answer = asyncio.run(client.query('big.test', 'TXT'))\n"
+        "print(answer.outcome.value, answer.used_tcp, len(answer.records))\n"
+    )
+    done = lab.run_client([sys.executable, "-c", script])
+    assert done.stdout.split() == ["ok", "True", "9"], done.stderr[-2000:]
+
+
+# --- policy records ------------------------------------------------------------------------------------
+
+
+def test_broken_spf_and_dmarc(pictures: dict[str, dict[str, Any]]) -> None:
+    broken = pictures["spfbroken.test"]
+    assert (status_of(broken, "SPF"), status_of(broken, "DMARC")) == ("invalid", "invalid")
+    assert {"SPF-SYNTAX", "DMARC-SYNTAX"} <= codes(broken)
+    multi = pictures["spfmulti.test"]
+    assert {r["status"] for r in records(multi, "SPF") + records(multi, "DMARC")} == {"multiple"}
+    assert {"SPF-MULTIPLE", "DMARC-MULTIPLE"} <= codes(multi)
+    limit = pictures["spflimit.test"]
+    assert status_of(limit, "SPF") == "lookup-limit"
+    assert records(limit, "SPF")[0]["detail"].startswith("at least 12 DNS lookups")
+    assert {"SPF-TOO-MANY-LOOKUPS", "SPF-SOFTFAIL-ALL", "DMARC-POLICY-NONE", "DMARC-NO-RUA"} <= codes(limit)
+
+
+def test_mta_sts_policy_that_does_not_match_the_mx(pictures: dict[str, dict[str, Any]]) -> None:
+    d = pictures["stsbad.test"]
+    (policy,) = records(d, "MTA-STS-POLICY")
+    assert policy["status"] == "mx-mismatch"
+    assert policy["detail"].endswith("MX not in policy: mx1.lab.test")
+    (mismatch,) = [f for f in d["findings"] if f["code"] == "MTA-STS-MX-MISMATCH"]
+    assert mismatch["severity"] == "high"  # mode enforce: senders refuse the host
+
+
+def test_mta_sts_policy_without_a_certificate_for_its_name(pictures: dict[str, dict[str, Any]]) -> None:
+    d = pictures["stsnocert.test"]
+    (policy,) = records(d, "MTA-STS-POLICY")
+    assert policy["status"] == "tls-error"  # nginx answers with web.lab.test's certificate
+    assert "certificate not valid for mta-sts.stsnocert.test" in policy["detail"]
+    assert "MTA-STS-FETCH-FAILED" in codes(d)
+
+
+def test_tlsa_records_are_published(pictures: dict[str, dict[str, Any]], lab: Lab) -> None:
+    assert lab.pki is not None
+    ok = records(pictures["dane-ok.test"], "TLSA")
+    assert [(r["name"], r["value"]) for r in ok] == [
+        ("_25._tcp.mx.dane-ok.test", f"3 1 1 {lab.pki.certs['mx1.lab.test'].spki_sha256}")
+    ]
+    assert len(records(pictures["dane-bad.test"], "TLSA")) == 2
+
+
+@pytest.mark.parametrize(("domain", "mismatch"), [("dane-ok.test", False), ("dane-bad.test", True)])
+def test_dane_against_the_certificate_served_on_port_25(lab: Lab, domain: str, mismatch: bool) -> None:
+    done = lab.mailprobe(
+        "audit", domain, "--resolver", lab.dns4, "--ca-file", lab.ca_file, "--allow-nonpublic", "-4",
+        "--fail-on", "never", "--json", timeout=120,
+    )  # fmt: skip
+    assert done.stdout, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    smtp = [h for h in report["handshakes"] if h["target"]["port"] == 25]
+    assert smtp and smtp[0]["tls"] is not None
+    found = [f for f in report["findings"] if f["code"] == "DANE-MISMATCH"]
+    assert bool(found) is mismatch, found
+
+
+def test_dkim_and_dnsbl(lab: Lab) -> None:
+    d = resolve_in_lab(lab, ("good.test",), lab.dns4, dnsbl=("bl.test",))["good.test"]
+    listed = {(r["value"], r["status"]): r["detail"] for r in records(d, "DNSBL")}
+    assert listed == {
+        (lab.mail4, "listed"): "bl.test: 127.0.0.2 — listed in the lab blocklist: see https://bl.test/203.0.113.25",
+        (lab.mail6, "ok"): "not listed in bl.test",
+    }
+    assert [f["target"] for f in d["findings"] if f["code"] == "DNSBL-LISTED"] == [lab.mail4]
+
+
+# --- failures NSD cannot produce: mailprobe's DnsServer in the servers namespace --------------------------
+
+
+@pytest.fixture(scope="module")
+def flaky_dns(lab: Lab) -> Iterator[str]:
+    lab.add_addresses("servers", [FLAKY_DNS])
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", lab.servers_ns, sys.executable, "-m", "mailprobe.demo.dns_server",
+         "--host", FLAKY_DNS, "--port", "53", "--zone", str(ZONES / "flaky.test.zone"),
+         "--behaviour", "servfail.flaky.test=servfail", "--behaviour", "silent.flaky.test=drop"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip() == "ready 53", proc.stderr.read() if proc.stderr else ""
+        yield FLAKY_DNS
+    finally:
+        proc.terminate()  # by PID: the one we started
+        proc.communicate(timeout=10)
+
+
+def test_servfail_and_timeout_never_fall_back(lab: Lab, flaky_dns: str) -> None:
+    domains = ("servfail.flaky.test", "silent.flaky.test", "ok.flaky.test")
+    got = resolve_in_lab(lab, domains, flaky_dns, timeout=1.0)
+    assert {d: got[d]["status"] for d in domains} == {
+        "servfail.flaky.test": "servfail",  # it has an A record: a failure must not become an implicit MX
+        "silent.flaky.test": "timeout",
+        "ok.flaky.test": "found",
+    }
+    assert "MX-SERVFAIL" in codes(got["servfail.flaky.test"]) and got["servfail.flaky.test"]["mx"] == []
+    assert "MX-TIMEOUT" in codes(got["silent.flaky.test"])
+
+
+# --- the mx command --------------------------------------------------------------------------------------
+
+
+def test_mx_command_json_and_table(lab: Lab) -> None:
+    done = lab.mailprobe("mx", "good.test", "cnamemx.test", "--resolver", lab.dns4, "--json", "--fail-on", "never")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert [(d["domain"], d["status"]) for d in report["dns"]] == [("good.test", "found"), ("cnamemx.test", "found")]
+    assert "MX-CNAME" in {f["code"] for f in report["findings"]}
+    table = lab.mailprobe("mx", "good.test", "--resolver", lab.dns4, "--fail-on", "never")
+    assert table.returncode == 0 and "mx1.lab.test" in table.stdout and "v=spf1 mx -all" in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("bad..domain", "--resolver", Lab.dns4), "empty label"),
+        (("a" * 64 + ".test", "--resolver", Lab.dns4), "max 63"),
+        (("good.test", "--resolver", "203.0.113.99", "--timeout", "1"), "did not answer"),
+        (("good.test", "--resolver", f"{Lab.mail4}:25", "--timeout", "1"), "resolver 203.0.113.25:25"),
+        (("good.test", "--resolver", f"{Lab.dns4}:5353", "--timeout", "1"), "resolver 203.0.113.53:5353"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(lab: Lab, args: tuple[str, ...], message: str) -> None:
+    done = lab.mailprobe("mx", *args)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+# --- speed: the dependency chains run side by side --------------------------------------------------------
+
+TIMED = """
+import asyncio, json, sys, time
+from mailprobe.config import Config, Resolver
+from mailprobe.dns import resolve_domain
+from mailprobe.dns.client import DnsClient
+
+cfg = Config(resolver=Resolver(sys.argv[1]), dkim_selectors=("mail2024",))
+
+async def main():
+    client = DnsClient.from_config(cfg)
+    await client.query("dane-ok.test", "SOA")  # warm up (neighbour caches)
+    client.log.clear()
+    started = time.perf_counter()
+    await resolve_domain("dane-ok.test", cfg, client=client)
+    wall = (time.perf_counter() - started) * 1000
+    print(json.dumps({"wall": wall, "sum": sum(q.elapsed_ms for q in client.log), "queries": len(client.log)}))
+
+asyncio.run(main())
+"""
+
+
+def test_whole_picture_costs_the_longest_chain_not_the_sum(delayed_lab: Lab) -> None:
+    done = delayed_lab.run_client([sys.executable, "-c", TIMED, delayed_lab.dns4])
+    assert done.returncode == 0, done.stderr[-2000:]
+    timing = json.loads(done.stdout)
+    rtt = delayed_lab.rtt_ms
+    # MX -> A/AAAA -> PTR -> A/AAAA of the PTR name: four round trips, whatever the number of queries.
+    assert timing["queries"] > 20 and timing["sum"] > 20 * rtt
+    assert 4 * rtt <= timing["wall"] < 6 * rtt, timing
