@@ -438,7 +438,7 @@ def _mx_host(d: DomainDns, host: MxHost, nonpublic_allowed: bool) -> Iterator[Fi
         yield finding(MX_CNAME, host.name, f"{label} is a CNAME for {host.cname_target}")
     if host.status == "dangling":
         yield finding(MX_DANGLING, host.name, f"{label}: no A/AAAA record")
-    elif host.status in ("timeout", "servfail", "refused", "error", "nxdomain", "nodata"):
+    elif host.status in ("timeout", "servfail", "refused", "error", "referral"):
         yield finding(MX_LOOKUP_FAILED, host.name, f"{label}: address lookup {host.status}")
     for address in host.addresses:
         reason = nonpublic_reason(address)

@@ -29,6 +29,7 @@ import dns.message
 import dns.name
 import dns.rcode
 import dns.rdataclass
+import dns.rdataset
 import dns.rdatatype
 import dns.rrset
 import dns.zone
@@ -248,6 +249,12 @@ class DnsServer:
         name = qname
         seen: set[dns.name.Name] = set()
         while True:
+            cut = _delegation(zone, name)
+            if cut is not None:  # below a zone cut: refer, do not answer (no AA)
+                if name == qname:
+                    response.flags &= ~(dns.flags.AA | dns.flags.AD)
+                response.authority.append(dns.rrset.from_rdata_list(cut[0], cut[1].ttl, list(cut[1])))
+                return
             node = None if force_nxdomain else zone.get_node(name)
             if node is None:
                 if force_nxdomain or not _has_descendants(zone, name):
@@ -286,6 +293,18 @@ class _UdpProtocol(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:  # ICMP errors for earlier answers: nothing to do
         pass
+
+
+def _delegation(zone: dns.zone.Zone, name: dns.name.Name) -> tuple[dns.name.Name, dns.rdataset.Rdataset] | None:
+    """The NS set of a zone cut at or above `name` (below the origin), if any."""
+    assert zone.origin is not None
+    cut = name
+    while cut != zone.origin and cut.is_subdomain(zone.origin):
+        ns = zone.get_rdataset(cut, dns.rdatatype.NS)
+        if ns is not None:
+            return cut, ns
+        cut = cut.parent()
+    return None
 
 
 def _has_descendants(zone: dns.zone.Zone, name: dns.name.Name) -> bool:

@@ -40,6 +40,7 @@ class Outcome(str, Enum):
     REFUSED = "refused"
     TIMEOUT = "timeout"
     CNAME_LOOP = "cname-loop"
+    REFERRAL = "referral"  # an authoritative server pointing elsewhere: the resolver does not recurse
     ERROR = "error"  # another rcode, a reply that is not DNS, a network error
 
     @property
@@ -170,6 +171,12 @@ class DnsClient:
                 return done(Outcome.REFUSED, "REFUSED")
             if rcode != dns.rcode.NOERROR:
                 return done(Outcome.ERROR, dns.rcode.to_text(rcode))
+            referral = _referral(response, current)
+            if referral is not None:  # an authoritative server pointing elsewhere: not "no data"
+                return done(
+                    Outcome.REFERRAL,
+                    f"{self.resolver} referred {_text(current)} to {referral} (not a recursive resolver)",
+                )
             if current == asked or _soa_covers(response, current):
                 return done(Outcome.NODATA, f"no {rdtype.upper()} record at {_text(current)}")
             # The chain left the answering server's zone (an authoritative server stops there): ask again.
@@ -236,6 +243,16 @@ def _find(
     for rrset in response.answer:
         if rrset.name == name and rrset.rdtype == rdtype and len(rrset) > 0:
             return rrset
+    return None
+
+
+def _referral(response: dns.message.Message, name: dns.name.Name) -> str | None:
+    """The delegated zone when this is a referral (no AA, no SOA, NS records for an ancestor of `name`)."""
+    if response.flags & dns.flags.AA or any(r.rdtype == dns.rdatatype.SOA for r in response.authority):
+        return None
+    for rrset in response.authority:
+        if rrset.rdtype == dns.rdatatype.NS and name.is_subdomain(rrset.name):
+            return _text(rrset.name)
     return None
 
 

@@ -40,6 +40,7 @@ _OUTCOME_STATUS = {
     Outcome.REFUSED: MxStatus.REFUSED,
     Outcome.TIMEOUT: MxStatus.TIMEOUT,
     Outcome.CNAME_LOOP: MxStatus.ERROR,
+    Outcome.REFERRAL: MxStatus.ERROR,
     Outcome.ERROR: MxStatus.ERROR,
 }
 

@@ -105,6 +105,7 @@ a.loop CNAME b.loop.test.
 b.loop CNAME a.loop.test.
 aliasdomain CNAME good.test.
 slowhost MX 10 mx.slowhost.test.
+delegated NS ns1.other.example.
 
 ; SPF and DMARC variants
 spfmulti TXT "v=spf1 -all"
@@ -347,6 +348,15 @@ def test_mx_host_lookup_timeout() -> None:
     assert d.mx[0].status == "timeout"
     assert "MX-LOOKUP-FAILED" in codes(d)
     assert "MX-DANGLING" not in codes(d)
+
+
+def test_a_referral_is_not_taken_for_no_data() -> None:
+    """An authoritative server asked for a delegated name answers with a referral: never an implicit MX."""
+    for domain in ("delegated.test", "mail.delegated.test"):
+        d = resolve(domain)
+        assert d.status is MxStatus.ERROR and d.mx == ()
+        assert "referred " + domain + " to delegated.test (not a recursive resolver)" in d.reason
+        assert "MX-ERROR" in codes(d)
 
 
 def test_domain_that_is_an_alias() -> None:

@@ -33,6 +33,8 @@ outside CNAME mail.elsewhere.test.
 loop1 CNAME loop2
 loop2 CNAME loop1
 _imap._tcp SRV 0 1 143 mx1
+child NS ns.child
+ns.child A 127.0.0.53
 big TXT "{a}" "{b}" "{c}"
 """.format(a="a" * 200, b="b" * 200, c="c" * 200)
 
@@ -105,6 +107,16 @@ def test_nxdomain_and_nodata_carry_the_soa() -> None:
         assert nodata.authority[0].rdtype == dns.rdatatype.SOA
         empty_non_terminal = await ask(port, "_tcp.example.test", "SRV")
         assert empty_non_terminal.rcode() == dns.rcode.NOERROR
+
+    run(body)
+
+
+def test_names_below_a_zone_cut_get_a_referral() -> None:
+    async def body(server: DnsServer, port: int) -> None:
+        referral = await ask(port, "www.child.example.test", "A")
+        assert referral.rcode() == dns.rcode.NOERROR and not referral.answer
+        assert not referral.flags & dns.flags.AA
+        assert [(r.name.to_text(), r.rdtype) for r in referral.authority] == [("child.example.test.", dns.rdatatype.NS)]
 
     run(body)
 
