@@ -34,6 +34,8 @@ PR_SET_PDEATHSIG = 1
 MAX_FRAME = 65536
 # Frames waiting in one direction before new ones are dropped, like a full router queue.
 MAX_QUEUED = 20000
+# epoll waits in whole milliseconds, rounded up; releasing frames due within half of one centres the error.
+EARLY_S = 0.0005
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -86,7 +88,7 @@ class Wire:
 
     def _flush(self, now: float) -> None:
         for fd, queue in self.queues.items():
-            while queue and queue[0][0] <= now:
+            while queue and queue[0][0] <= now + EARLY_S:
                 _, frame = queue.popleft()
                 # A TAP write only fails when the device is down: the frame is lost, as on a wire.
                 with contextlib.suppress(OSError):
@@ -97,7 +99,7 @@ class Wire:
             now = time.monotonic()
             self._flush(now)
             heads = [queue[0][0] for queue in self.queues.values() if queue]
-            timeout = max(0.0, min(heads) - now) if heads else None
+            timeout = max(0.0, min(heads) - now - EARLY_S) if heads else None
             for key, _ in self.selector.select(timeout):
                 self._read_all(key.fd, time.monotonic())
 
