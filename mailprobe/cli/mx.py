@@ -22,6 +22,8 @@ def mx(
     fmt: c.FormatOpt = "table",
     output: c.OutputOpt = None,
     fail_on: c.FailOnOpt = "",
+    ca_file: c.CaFileOpt = None,
+    allow_nonpublic: c.NonPublicOpt = False,
     dkim_selector: Annotated[
         list[str] | None, typer.Option("--dkim-selector", help="DKIM selector to look up.")
     ] = None,
@@ -32,7 +34,13 @@ def mx(
     """MX (preference order, implicit, null), addresses, PTR, SRV and policy records (SPF, DMARC, MTA-STS, ...)."""
     from mailprobe.cli.batch import run_batch
 
-    options = dict(resolver=resolver, timeout=timeout, dkim_selectors=tuple(dkim_selector or ()))
+    options = dict(
+        resolver=resolver,
+        timeout=timeout,
+        ca_file=ca_file,
+        allow_nonpublic=allow_nonpublic,
+        dkim_selectors=tuple(dkim_selector or ()),
+    )
     if dnsbl:
         options["dnsbl_zones"] = tuple(dnsbl)
     raise typer.Exit(

@@ -155,7 +155,7 @@ class Session:
     async def send(self, data: bytes, note: str = "") -> None:
         receiver, transport = self._live()
         if receiver.eof or transport.is_closing():
-            raise TransportError(self._after_tls(ProbeStatus.CLOSED).value, "server closed the connection")
+            raise TransportError(ProbeStatus.CLOSED.value, "server closed the connection")
         self._record(Direction.CLIENT, data, note)
         self._awaiting = True
         transport.write(data)
@@ -182,7 +182,7 @@ class Session:
                 detail = f" ({receiver.error})" if receiver.error else ""
                 if receiver.buffer:
                     self._record(Direction.SERVER, bytes(receiver.buffer), "incomplete reply before close")
-                raise TransportError(self._after_tls(ProbeStatus.CLOSED).value, f"server closed the connection{detail}")
+                raise TransportError(ProbeStatus.CLOSED.value, f"server closed the connection{detail}")
             await self._wait(receiver)
 
     async def _wait(self, receiver: _Receiver) -> None:
@@ -196,12 +196,7 @@ class Session:
         except asyncio.TimeoutError as exc:
             if timeout < self.limits.read_timeout:
                 raise TransportError(ProbeStatus.SESSION_TIMEOUT.value, "session deadline reached") from exc
-            raise TransportError(
-                self._after_tls(ProbeStatus.IO_TIMEOUT).value, f"no reply within {timeout:g} s"
-            ) from exc
-
-    def _after_tls(self, status: ProbeStatus) -> ProbeStatus:
-        return ProbeStatus.POST_TLS_ERROR if self.tls is not None and status is ProbeStatus.CLOSED else status
+            raise TransportError(ProbeStatus.IO_TIMEOUT.value, f"no reply within {timeout:g} s") from exc
 
     # -- TLS ---------------------------------------------------------------------------------------------------------
 

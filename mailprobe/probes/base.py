@@ -47,6 +47,9 @@ class Draft:
     reason: str = "handshake completed"
 
 
+_DIALOGUE_FAILURES = (ProbeStatus.CLOSED, ProbeStatus.IO_TIMEOUT)
+
+
 class Stop(Exception):
     """A probe ends the dialogue early on purpose (e.g. 421 greeting); status and reason are set in the draft."""
 
@@ -126,8 +129,9 @@ class MailProbe:
             pass
         except TransportError as exc:
             d.status, d.reason = ProbeStatus(exc.status), exc.reason
-            if session is not None and session.tls is None and d.starttls is StartTlsOutcome.OK:
-                d.status = ProbeStatus.POST_TLS_ERROR
+            if session is not None and session.tls is not None and d.status in _DIALOGUE_FAILURES:
+                # Kept apart from failures before TLS: the encrypted dialogue is what broke.
+                d.status, d.reason = ProbeStatus.POST_TLS_ERROR, f"after TLS: {d.status.value}: {d.reason}"
             if d.status is ProbeStatus.TLS_HANDSHAKE_ERROR and self.target.service.implicit_tls:
                 d.reason += await self._plaintext_hint()
             if d.status is ProbeStatus.IO_TIMEOUT and not d.greeting_code and not self.target.service.implicit_tls:

@@ -4,8 +4,8 @@ The mapping, documented in mailprobe/schema/report.schema.json:
 - dataclasses -> objects with their fields in model order; enums -> their value; tuples -> arrays;
 - bytes (transcript data) -> {"text": <terminal_safe display form>, "base64": <the exact bytes>};
   only "base64" is read back;
-- key/value pairs (Report.meta, HandshakeResult.facts, MxHost.ptr, MxHost.fcrdns) -> an object when the
-  keys are unique (the normal case), else an array of [key, value] pairs so nothing is lost;
+- key/value pairs (Report.meta, HandshakeResult.facts) -> an object when the keys are unique (the normal
+  case), else an array of [key, value] pairs so nothing is lost; MxHost.ptr/fcrdns are always arrays of pairs;
 - floats that are not finite -> the strings "inf", "-inf", "nan";
 - derived, read-only fields: "summary" (counts per severity, worst, ...), ignored when read back.
 `schema_version` comes first; a document with another version is refused with a UsageError.
@@ -25,12 +25,14 @@ from importlib import resources
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from mailprobe.errors import UsageError
-from mailprobe.model import SCHEMA_VERSION, HandshakeResult, MxHost, Report
+from mailprobe.model import SCHEMA_VERSION, HandshakeResult, Report
 from mailprobe.report.escape import terminal_safe
 from mailprobe.report.summary import summarize
 
 DERIVED_KEYS = frozenset({"summary"})
-PAIR_FIELDS = frozenset({(Report, "meta"), (HandshakeResult, "facts"), (MxHost, "ptr"), (MxHost, "fcrdns")})
+# Named facts read best as objects; MxHost.ptr/fcrdns stay [address, value] arrays (one address may have
+# several PTR names, and a fixed shape is easier on consumers).
+PAIR_FIELDS = frozenset({(Report, "meta"), (HandshakeResult, "facts")})
 # Top-level key order: what a reader wants first. Fields not listed follow in model order.
 _TOP_ORDER = (
     "schema_version",

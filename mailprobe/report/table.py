@@ -64,7 +64,11 @@ def _group(group: TargetGroup, color: bool, transcript: bool) -> list[str]:
             rows = [
                 [terminal_safe(r.kind), terminal_safe(r.status), "\n".join(terminal_safe(c) for c in _record(r))]
                 for r in dns.records
+                if not (r.kind == "SRV" and r.status == "missing")
             ]
+            absent = [r.detail or r.name for r in dns.records if r.kind == "SRV" and r.status == "missing"]
+            if absent:  # six empty SRV rows say less than one line
+                rows.append(["SRV", "missing", "no SRV record for: " + terminal_safe(", ".join(absent))])
             out.append("Policy records")
             out.append(_table(("kind", "verdict", "name / value / detail"), rows))
         if dns.findings_hint:

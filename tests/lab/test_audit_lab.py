@@ -66,12 +66,7 @@ def test_postfix_banner_and_capabilities_before_and_after_tls(audit: dict[str, A
     assert "STARTTLS" not in caps(smtp, "after") and smtp["starttls"] == "ok"
     submission = hs[587]
     assert submission["auth_before_tls"] == [] and {"PLAIN", "LOGIN"} <= set(submission["auth_after_tls"])
-    mail = (
-        dict(submission["facts"])["mail_before_tls"]
-        if isinstance(submission["facts"], list)
-        else submission["facts"]["mail_before_tls"]
-    )
-    assert mail.startswith("530")  # Postfix on 587 requires STARTTLS before MAIL
+    assert submission["facts"]["mail_before_tls"].startswith("530")  # Postfix on 587 requires STARTTLS before MAIL
     assert hs[465]["starttls"] == "not-applicable" and hs[465]["tls"]["verified"]
 
 
