@@ -258,7 +258,7 @@ async def _host_details(
     """PTR + forward confirmation and blocklists per address, TLSA of the host: all at once."""
     want_tlsa = bool(addresses) and status != "ip-literal"
     reverse, listings, tlsa = await asyncio.gather(
-        asyncio.gather(*(_reverse(client, address) for address in addresses)),
+        asyncio.gather(*(_reverse(client, address, {name: addresses}) for address in addresses)),
         asyncio.gather(*(_dnsbl(client, address, zone) for address in addresses for zone in cfg.dnsbl_zones)),
         _tlsa(client, name) if want_tlsa else _nothing(),
     )
@@ -294,17 +294,25 @@ def _addresses(*answers: Answer) -> tuple[str, ...]:
     return tuple(rdata.to_text() for answer in answers if answer.outcome is Outcome.OK for rdata in answer.records)
 
 
-async def _reverse(client: DnsClient, address: str) -> tuple[tuple[str, ...], bool, str]:
-    """(PTR names, forward-confirmed, failure outcome or "")."""
+async def _reverse(
+    client: DnsClient, address: str, known: dict[str, tuple[str, ...]]
+) -> tuple[tuple[str, ...], bool, str]:
+    """(PTR names, forward-confirmed, failure outcome or "").
+
+    `known` holds forward answers already in hand (the MX host's own addresses): when the PTR names the MX
+    host, as it does on a well-run server, the forward check needs no further query (one round trip saved).
+    """
     answer = await client.query(dns.reversename.from_address(address).to_text(), "PTR")
     if answer.outcome.is_negative:
         return (), False, ""
     if answer.outcome is not Outcome.OK:
         return (), False, answer.outcome.value
     names = tuple(sorted(normal_name(r.target.to_text()) for r in answer.records))  # type: ignore[attr-defined]
+    wanted = ipaddress.ip_address(address)
+    if any(wanted in {ipaddress.ip_address(a) for a in known.get(n, ())} for n in names):
+        return names, True, ""
     family = "AAAA" if ":" in address else "A"
     forwards = await asyncio.gather(*(client.query(n, family) for n in names if n))
-    wanted = ipaddress.ip_address(address)
     confirmed = any(ipaddress.ip_address(r.to_text()) == wanted for fwd in forwards for r in fwd.records)
     return names, confirmed, ""
 
