@@ -6,7 +6,9 @@ Topology (documentation addresses only; no namespace has a route out of the mach
     198.51.100.10/24    eth0 ── cli0  198.51.100.1    srv0 ── eth0  203.0.113.25  mx1.lab.test   Postfix 25 587 465
     2001:db8:100::10/64          2001:db8:100::1  203.0.113.1         (+ ::25)     Dovecot 110 995 143 993
     (mailprobe runs here)        2001:db8:100::1  2001:db8:113::1  203.0.113.26  smarthost.isp.test  Postfix 25
-                                 nftables `inet mplab`               203.0.113.53  ns.lab.test   NSD 53
+                                 nftables `inet mplab`               203.0.113.27  bad.lab.test   Postfix 25 587 465
+                                                                     (misconfigured) Dovecot 110 995 143 993
+                                                                     203.0.113.53  ns.lab.test   NSD 53
                                                                      203.0.113.80  web.lab.test  nginx 443
                                                                      (each also at 2001:db8:113::<same>)
 
@@ -25,10 +27,12 @@ API:
     lab.down() -> None                            idempotent; also safe after a partial start
     with Lab.up() as lab: ...                     down() on exit
     lab.client_ns, lab.router_ns, lab.servers_ns  namespace names (per run: mp<pid>-<n>-<role>)
-    lab.domain = "lab.test"; lab.mail4/mail6 (mx1.lab.test), lab.smarthost4/smarthost6, lab.dns4/dns6,
-    lab.web4/web6, lab.client4/client6, lab.router4/router6 (server side); lab.rtt_ms
+    lab.domain = "lab.test"; lab.mail4/mail6 (mx1.lab.test), lab.bad4/bad6 (bad.lab.test, the misconfigured
+    host), lab.smarthost4/smarthost6, lab.dns4/dns6, lab.web4/web6, lab.client4/client6, lab.router4/router6
+    (server side); lab.rtt_ms
     lab.ca_file                                   PEM of the lab CA (pass as --ca-file)
-    lab.pki                                       labpki.Pki: cert/key paths and TLSA hashes per server
+    lab.pki                                       labpki.Pki: cert/key paths and TLSA hashes per server, keyed
+                                                  by first name; also "wrong.example.test", bad:465's cert
     lab.run_client(argv, timeout=60, env=None) -> CompletedProcess[str]
                                                   argv in the client ns, MAILPROBE_ALLOW_ONLY set, cwd = repo
     lab.mailprobe(*args, timeout=60) -> CompletedProcess[str]   `sys.executable -m mailprobe *args` there
@@ -46,20 +50,34 @@ API:
     lab.add_addresses(ns, addresses) -> None      extra addresses ("client" or "servers", or a ns name);
                                                   only inside 198.51.100.0/24, 2001:db8:100::/64 (client)
                                                   or 203.0.113.0/24, 2001:db8:113::/64 (servers)
-    lab.log_tail(daemon) -> str                   end of a daemon's log, for failure messages
+    lab.log_tail(daemon, size=3000) -> str        end of a daemon's log, for failure messages; daemons: nsd,
+                                                  dovecot, dovecot-bad, postfix-mx1, postfix-bad,
+                                                  postfix-smarthost, nginx
     lab.start_seconds, lab.stop_seconds           how long up() and down() took
     lab.forced                                    daemons that ignored SIGTERM for 2.5 s and got SIGKILL
 
 Servers: mx1 Postfix smtpd on 25 (STARTTLS), 587 (STARTTLS required, AUTH only after TLS, SASL via
 Dovecot), 465 (implicit TLS); Dovecot POP3 110/995 and IMAP 143/993 (STARTTLS/STLS, plaintext auth only
 after TLS). Neither delivers mail. Test account probe@lab.test / lab-password (Dovecot passwd-file).
-Smarthost Postfix on 25 only. NSD serves every tests/lab/zones/NAME.zone as zone NAME. nginx serves
-https://NAME/ from tests/lab/www/NAME/ for every directory there, each with its own lab-CA certificate;
-other SNI names get web.lab.test's certificate and a 404.
+Smarthost Postfix on 25 only.
+bad.lab.test (MX of zone badmail.test), its own Postfix and Dovecot, configured wrong on purpose:
+    25   no STARTTLS, VRFY on (EHLO lists VRFY; VRFY answers 252), an open relay (mynetworks = everyone:
+         RCPT to any domain gets 250) that still delivers nothing: every transport is Postfix's error(8)
+         agent (relay/default under the name `nowhere`, as one named `error` makes smtpd refuse the RCPT)
+         and its SMTP client does no DNS
+    587  STARTTLS offered, but AUTH PLAIN LOGIN offered before it and MAIL FROM accepted before it
+    465  implicit TLS with a self-signed certificate for wrong.example.test that expired 30 days before
+         lab start (lab.pki.certs["wrong.example.test"])
+    143  IMAP without LOGINDISABLED before STARTTLS (AUTH=PLAIN AUTH=LOGIN in clear); 110 POP3 offers USER
+         before STLS (Dovecot disable_plaintext_auth = no)
+    587, 993, 995 serve a valid lab-CA certificate for bad.lab.test, so the certificate faults are 465's alone.
+NSD serves every tests/lab/zones/NAME.zone as zone NAME. nginx serves https://NAME/ from tests/lab/www/NAME/
+for every directory there, each with its own lab-CA certificate; other SNI names get web.lab.test's
+certificate and a 404.
 
 Zone files use literal addresses; these placeholders are replaced at lab start, and any other {UPPERCASE}
-token is an error: {MAIL4} {MAIL6} {SMARTHOST4} {SMARTHOST6} {DNS4} {DNS6} {WEB4} {WEB6} {CLIENT4}
-{CLIENT6} {MX1_SPKI_SHA256} {MX1_CERT_SHA256} {SMARTHOST_SPKI_SHA256} {SMARTHOST_CERT_SHA256}
+token is an error: {MAIL4} {MAIL6} {BAD4} {BAD6} {SMARTHOST4} {SMARTHOST6} {DNS4} {DNS6} {WEB4} {WEB6}
+{CLIENT4} {CLIENT6} {MX1_SPKI_SHA256} {MX1_CERT_SHA256} {SMARTHOST_SPKI_SHA256} {SMARTHOST_CERT_SHA256}
 {CA_SPKI_SHA256} {CA_CERT_SHA256} (hex SHA-256, as TLSA 3 1 1 / 3 0 1 / 2 1 1 / 2 0 1 data).
 
 Inside the client and servers namespaces /etc/resolv.conf points at the lab DNS (ip netns exec bind-mounts
@@ -73,6 +91,8 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
+import datetime as dt
 import ipaddress
 import itertools
 import json
@@ -90,7 +110,7 @@ from pathlib import Path
 from types import TracebackType
 
 import labservers
-from labpki import Pki, make_pki
+from labpki import Pki, make_pki, make_self_signed
 from labservers import Daemon
 
 LAB_DIR = Path(__file__).resolve().parent
@@ -235,6 +255,7 @@ class Lab:
     client4, client6 = "198.51.100.10", "2001:db8:100::10"
     router4, router6 = "203.0.113.1", "2001:db8:113::1"
     mail4, mail6 = "203.0.113.25", "2001:db8:113::25"
+    bad4, bad6 = "203.0.113.27", "2001:db8:113::27"
     smarthost4, smarthost6 = "203.0.113.26", "2001:db8:113::26"
     dns4, dns6 = "203.0.113.53", "2001:db8:113::53"
     web4, web6 = "203.0.113.80", "2001:db8:113::80"
@@ -291,12 +312,17 @@ class Lab:
         self.tmpdir = Path(tempfile.mkdtemp(prefix=self._tmp_prefix))
         self.tmpdir.chmod(0o755)  # daemons drop privileges and must reach their dirs
         sites = sorted(p.name for p in WWW_DIR.iterdir() if p.is_dir()) if WWW_DIR.is_dir() else []
-        self.pki = make_pki(self.tmpdir / "pki", [
+        pki = make_pki(self.tmpdir / "pki", [
             ("mx1.lab.test", "mail.lab.test"),
+            ("bad.lab.test",),
             ("smarthost.isp.test", "smtp.isp.test"),
             ("web.lab.test",),
             *[(site,) for site in sites if site != "web.lab.test"],
         ])
+        now = dt.datetime.now(dt.timezone.utc)
+        expired = make_self_signed(self.tmpdir / "pki", ("wrong.example.test",),
+                                   not_before=now - dt.timedelta(days=400), not_after=now - dt.timedelta(days=30))
+        self.pki = dataclasses.replace(pki, certs={**pki.certs, "wrong.example.test": expired})
         self.ca_file = self.pki.ca_file
         self._build_network()
         daemons = self._configure(sites)
@@ -394,8 +420,8 @@ class Lab:
             f"addr add {self.router4}/24 dev {self._ROUTER_SERVER_DEV}",
             f"addr add {self.router6}/64 dev {self._ROUTER_SERVER_DEV} nodad",
         ])
-        servers = [self.mail4, self.smarthost4, self.dns4, self.web4]
-        servers6 = [self.mail6, self.smarthost6, self.dns6, self.web6]
+        servers = [self.mail4, self.bad4, self.smarthost4, self.dns4, self.web4]
+        servers6 = [self.mail6, self.bad6, self.smarthost6, self.dns6, self.web6]
         self._ip_batch(self.servers_ns, [
             "link set lo up",
             f"link set {self._SERVER_DEV} up",
@@ -465,9 +491,9 @@ class Lab:
         assert self.pki is not None
         mx1, smarthost = self.pki.certs["mx1.lab.test"], self.pki.certs["smarthost.isp.test"]
         values = {
-            "MAIL4": self.mail4, "MAIL6": self.mail6, "SMARTHOST4": self.smarthost4,
-            "SMARTHOST6": self.smarthost6, "DNS4": self.dns4, "DNS6": self.dns6, "WEB4": self.web4,
-            "WEB6": self.web6, "CLIENT4": self.client4, "CLIENT6": self.client6,
+            "MAIL4": self.mail4, "MAIL6": self.mail6, "BAD4": self.bad4, "BAD6": self.bad6,
+            "SMARTHOST4": self.smarthost4, "SMARTHOST6": self.smarthost6, "DNS4": self.dns4, "DNS6": self.dns6,
+            "WEB4": self.web4, "WEB6": self.web6, "CLIENT4": self.client4, "CLIENT6": self.client6,
             "MX1_SPKI_SHA256": mx1.spki_sha256, "MX1_CERT_SHA256": mx1.cert_sha256,
             "SMARTHOST_SPKI_SHA256": smarthost.spki_sha256, "SMARTHOST_CERT_SHA256": smarthost.cert_sha256,
             "CA_SPKI_SHA256": self.pki.ca_spki_sha256, "CA_CERT_SHA256": self.pki.ca_cert_sha256,
@@ -504,14 +530,24 @@ class Lab:
             tmp / "dovecot", addresses=[self.mail4, self.mail6], cert=certs["mx1.lab.test"],
             auth_socket=tmp / "postfix-mx1" / "queue" / "private" / "auth",
         )
+        bad = labservers.postfix_misconfigured(
+            tmp / "postfix-bad", name="bad", hostname="bad.lab.test", banner="$myhostname ESMTP",
+            addresses=[self.bad4, self.bad6], cert=certs["bad.lab.test"], smtps_cert=certs["wrong.example.test"],
+            relay_domain="badmail.test",
+        )
+        dovecot_bad = labservers.dovecot(
+            tmp / "dovecot-bad", addresses=[self.bad4, self.bad6], cert=certs["bad.lab.test"],
+            auth_socket=tmp / "postfix-bad" / "queue" / "private" / "auth", name="dovecot-bad",
+            plaintext_auth=True,
+        )
         nsd = labservers.nsd(tmp / "nsd", addresses=[self.dns4, self.dns6], zones=self._zones(tmp / "nsd"))
         nginx = labservers.nginx(
             tmp / "nginx", addresses=[self.web4, self.web6],
             sites={site: (WWW_DIR / site, certs[site]) for site in sites},
             default_cert=certs["web.lab.test"],
         )
-        # Dovecot first: mx1's submission service asks it for SASL.
-        return [nsd, dovecot, mx1, smarthost, nginx]
+        # Dovecot first: the submission services ask it for SASL.
+        return [nsd, dovecot, dovecot_bad, mx1, bad, smarthost, nginx]
 
     def _spawn(self, daemon: Daemon) -> None:
         assert self.tmpdir is not None

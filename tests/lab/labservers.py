@@ -1,4 +1,4 @@
-"""Configuration for the lab's real servers: Postfix (twice), Dovecot, NSD and nginx.
+"""Configuration for the lab's real servers: Postfix (three times), Dovecot (twice), NSD and nginx.
 
 Each function writes one server's configuration under its own directory of the lab's temp dir (never the
 system's /etc/postfix, /etc/dovecot, ...) and returns a Daemon: the argv that runs it in the foreground, the
@@ -84,15 +84,75 @@ _SUBMISSION = """\
 """
 
 
-def postfix(
-    root: Path, *, name: str, hostname: str, banner: str, addresses: list[str], cert: ServerCert,
-    relay_domain: str, submission: bool,
-) -> Daemon:
-    """A Postfix instance: smtpd on 25 with STARTTLS; with `submission` also 587 (STARTTLS, AUTH only
-    after TLS, SASL from Dovecot at <queue>/private/auth) and 465 (implicit TLS). It delivers nothing:
-    every transport is `error`, so it never opens a connection of its own."""
+_BAD_SERVICES = """\
+25        inet  n       -       n       -       -       smtpd
+587       inet  n       -       n       -       -       smtpd
+  -o syslog_name=postfix/submission
+  -o smtpd_tls_security_level=may
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+465       inet  n       -       n       -       -       smtpd
+  -o syslog_name=postfix/smtps
+  -o smtpd_tls_wrappermode=yes
+  -o smtpd_tls_security_level=encrypt
+  -o smtpd_tls_chain_files={smtps_chain}
+  -o smtpd_sasl_auth_enable=yes
+  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
+nowhere   unix  -       -       n       -       -       error
+"""
+NO_DELIVERY = "error:the lab delivers no mail"
+NOWHERE = "nowhere:the lab delivers no mail"  # the error(8) agent, bad's master.cf names it `nowhere`
+
+
+def _postfix_settings(root: Path, *, name: str, hostname: str, banner: str, addresses: list[str],
+                      cert: ServerCert, relay_domain: str) -> dict[str, str]:
+    """main.cf of a well-configured instance that can deliver nothing: every transport is `error`, so it
+    never opens a connection of its own (and never looks up a remote domain)."""
+    return {
+        "compatibility_level": "3.6",
+        "queue_directory": str(root / "queue"),
+        "data_directory": str(root / "data"),
+        "mail_owner": "postfix",
+        "setgid_group": "postdrop",
+        "maillog_file": str(root / "maillog"),
+        "maillog_file_prefixes": str(root),
+        "syslog_name": f"postfix-{name}",
+        "myhostname": hostname,
+        "mydomain": relay_domain,
+        "myorigin": "$myhostname",
+        "mydestination": "",
+        "relay_domains": relay_domain,
+        "mynetworks": "127.0.0.0/8 [::1]/128",
+        "inet_interfaces": ", ".join(addresses),
+        "inet_protocols": "all",
+        "alias_maps": "",
+        "alias_database": "",
+        "biff": "no",
+        "append_dot_mydomain": "no",
+        "smtpd_banner": banner,
+        "disable_vrfy_command": "yes",
+        "smtpd_relay_restrictions": "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination",
+        "smtpd_tls_chain_files": cert.key_and_chain_file,
+        "smtpd_tls_security_level": "may",
+        "smtpd_tls_auth_only": "yes",
+        "smtpd_tls_loglevel": "1",
+        "smtpd_sasl_auth_enable": "no",
+        "smtpd_sasl_type": "dovecot",
+        "smtpd_sasl_path": "private/auth",
+        # Benchmarks open many sessions at once; a lab has no abusive clients to limit.
+        "default_process_limit": "200",
+        "smtpd_client_connection_count_limit": "0",
+        "default_transport": NO_DELIVERY,
+        "relay_transport": NO_DELIVERY,
+        "local_transport": NO_DELIVERY,
+        "virtual_transport": NO_DELIVERY,
+        "smtp_dns_support_level": "disabled",
+    }
+
+
+def _postfix_instance(root: Path, name: str, settings: dict[str, str], services: str,
+                      addresses: list[str], ports: list[int]) -> Daemon:
     conf, queue, data = root / "conf", root / "queue", root / "data"
-    log = root / "maillog"
     _mkdir(queue, 0o755)
     for sub in ("active", "bounce", "corrupt", "defer", "deferred", "flush", "hold", "incoming",
                 "private", "saved", "trace"):
@@ -101,48 +161,7 @@ def postfix(
     _mkdir(queue / "public", 0o710, "postfix", "postdrop")
     _mkdir(queue / "pid", 0o755)
     _mkdir(data, 0o700, "postfix")
-    _write(conf / "main.cf", f"""\
-compatibility_level = 3.6
-queue_directory = {queue}
-data_directory = {data}
-mail_owner = postfix
-setgid_group = postdrop
-maillog_file = {log}
-maillog_file_prefixes = {root}
-syslog_name = postfix-{name}
-myhostname = {hostname}
-mydomain = {relay_domain}
-myorigin = $myhostname
-mydestination =
-relay_domains = {relay_domain}
-mynetworks = 127.0.0.0/8 [::1]/128
-inet_interfaces = {", ".join(addresses)}
-inet_protocols = all
-alias_maps =
-alias_database =
-biff = no
-append_dot_mydomain = no
-smtpd_banner = {banner}
-disable_vrfy_command = yes
-smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
-smtpd_tls_chain_files = {cert.key_and_chain_file}
-smtpd_tls_security_level = may
-smtpd_tls_auth_only = yes
-smtpd_tls_loglevel = 1
-smtpd_sasl_auth_enable = no
-smtpd_sasl_type = dovecot
-smtpd_sasl_path = private/auth
-# Benchmarks open many sessions at once; a lab has no abusive clients to limit.
-default_process_limit = 200
-smtpd_client_connection_count_limit = 0
-default_transport = error:the lab delivers no mail
-relay_transport = error:the lab delivers no mail
-""")
-    services = "25        inet  n       -       n       -       -       smtpd\n"
-    ports = [25]
-    if submission:
-        services += _SUBMISSION
-        ports += [587, 465]
+    _write(conf / "main.cf", "".join(f"{key} = {value}".rstrip() + "\n" for key, value in settings.items()))
     _write(conf / "master.cf", services + _POSTFIX_INTERNAL)
     # Postfix re-reads a config file written less than a second ago, 300 ms at a time, to avoid reading it
     # half-written; back-date both files so the instance starts at once.
@@ -150,11 +169,62 @@ relay_transport = error:the lab delivers no mail
     for written in ("main.cf", "master.cf"):
         os.utime(conf / written, (past, past))
     listens = [("tcp", address, port) for address in addresses for port in ports]
-    return Daemon(f"postfix-{name}", [POSTFIX_MASTER, "-c", str(conf), "-d"], listens, str(log))
+    return Daemon(f"postfix-{name}", [POSTFIX_MASTER, "-c", str(conf), "-d"], listens, settings["maillog_file"])
 
 
-def dovecot(root: Path, *, addresses: list[str], cert: ServerCert, auth_socket: Path) -> Daemon:
-    """Dovecot with POP3 110/995 and IMAP 143/993; plaintext auth only after TLS; one test user."""
+def postfix(
+    root: Path, *, name: str, hostname: str, banner: str, addresses: list[str], cert: ServerCert,
+    relay_domain: str, submission: bool,
+) -> Daemon:
+    """A Postfix instance: smtpd on 25 with STARTTLS; with `submission` also 587 (STARTTLS, AUTH only
+    after TLS, SASL from Dovecot at <queue>/private/auth) and 465 (implicit TLS). It delivers nothing:
+    every transport is `error`, so it never opens a connection of its own."""
+    settings = _postfix_settings(root, name=name, hostname=hostname, banner=banner, addresses=addresses,
+                                 cert=cert, relay_domain=relay_domain)
+    services = "25        inet  n       -       n       -       -       smtpd\n"
+    ports = [25]
+    if submission:
+        services += _SUBMISSION
+        ports += [587, 465]
+    return _postfix_instance(root, name, settings, services, addresses, ports)
+
+
+def postfix_misconfigured(
+    root: Path, *, name: str, hostname: str, banner: str, addresses: list[str], cert: ServerCert,
+    smtps_cert: ServerCert, relay_domain: str,
+) -> Daemon:
+    """A Postfix instance with the classic mistakes, for the checks to find:
+
+    25   no STARTTLS (smtpd_tls_security_level = none), VRFY on, an open relay (mynetworks = every address)
+         that still delivers nothing: every transport is the error(8) agent (relay and default under the
+         name `nowhere`, so RCPT is accepted), and its SMTP client does no DNS;
+    587  STARTTLS offered (with `cert`) but AUTH PLAIN LOGIN offered before it (smtpd_tls_auth_only = no)
+         and MAIL accepted before it (level may); SASL from Dovecot at <queue>/private/auth;
+    465  implicit TLS with `smtps_cert` (the lab uses an expired self-signed one for another name).
+    """
+    settings = _postfix_settings(root, name=name, hostname=hostname, banner=banner, addresses=addresses,
+                                 cert=cert, relay_domain=relay_domain)
+    settings.update({
+        "disable_vrfy_command": "no",
+        # Postfix refuses a bare `permit` here; the classic open relay is a mynetworks that covers everyone.
+        "mynetworks": "0.0.0.0/0 [::]/0",
+        "smtpd_relay_restrictions": "permit_mynetworks, reject_unauth_destination",
+        "smtpd_tls_security_level": "none",
+        "smtpd_tls_auth_only": "no",
+        # smtpd rejects at RCPT time a recipient whose transport is named `error`; the same error(8)
+        # agent under another name lets the relay accept RCPT while whatever is queued still bounces.
+        "default_transport": NOWHERE,
+        "relay_transport": NOWHERE,
+    })
+    services = _BAD_SERVICES.format(smtps_chain=smtps_cert.key_and_chain_file)
+    return _postfix_instance(root, name, settings, services, addresses, [25, 587, 465])
+
+
+def dovecot(root: Path, *, addresses: list[str], cert: ServerCert, auth_socket: Path, name: str = "dovecot",
+            plaintext_auth: bool = False) -> Daemon:
+    """Dovecot with POP3 110/995 and IMAP 143/993 and one test user. Plaintext auth (LOGIN, USER, AUTH
+    PLAIN) only after TLS, unless `plaintext_auth`: then IMAP on 143 has no LOGINDISABLED and POP3 on 110
+    offers USER before STLS (disable_plaintext_auth = no)."""
     log = root / "dovecot.log"
     (root / "mail").mkdir(parents=True, exist_ok=True)
     users = root / "users"
@@ -166,7 +236,7 @@ def dovecot(root: Path, *, addresses: list[str], cert: ServerCert, auth_socket: 
     _write(conf, f"""\
 base_dir = {root}/run
 state_dir = {root}/state
-instance_name = mplab-{root.parent.name}
+instance_name = mplab-{root.parent.name}-{name}
 protocols = imap pop3
 listen = {", ".join(addresses)}
 log_path = {log}
@@ -175,7 +245,7 @@ ssl = yes
 ssl_cert = <{cert.cert_file}
 ssl_key = <{cert.key_file}
 {dh}ssl_min_protocol = TLSv1.2
-disable_plaintext_auth = yes
+disable_plaintext_auth = {"no" if plaintext_auth else "yes"}
 first_valid_uid = 1
 auth_mechanisms = plain login
 mail_location = maildir:{root}/mail/%u
@@ -214,7 +284,7 @@ service auth {{
 }}
 """)
     listens = [("tcp", address, port) for address in addresses for port in (110, 995, 143, 993)]
-    return Daemon("dovecot", [DOVECOT, "-F", "-c", str(conf)], listens, str(log))
+    return Daemon(name, [DOVECOT, "-F", "-c", str(conf)], listens, str(log))
 
 
 def nsd(root: Path, *, addresses: list[str], zones: dict[str, Path]) -> Daemon:

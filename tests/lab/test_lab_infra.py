@@ -50,6 +50,30 @@ def test_every_mail_port_greets_on_both_address_families(lab: Lab) -> None:
             assert result["version"] in ("TLSv1.2", "TLSv1.3")
 
 
+
+def test_misconfigured_host_greets_on_both_address_families(lab: Lab) -> None:
+    """bad.lab.test: its own Postfix and Dovecot answer; 993/995 verify for bad.lab.test with the lab CA, 465
+    serves a certificate no client can verify, and IMAP greets without LOGINDISABLED."""
+    greetings = {25: "220 bad.lab.test ESMTP", 587: "220 bad.lab.test ESMTP", 110: "+OK Dovecot", 143: "* OK"}
+    jobs: dict[str, dict[str, object]] = {}
+    for host in (lab.bad4, lab.bad6):
+        for port in greetings:
+            jobs[f"{host} {port}"] = {"op": "connect", "host": host, "port": port, "read": True}
+        for port, protocol in ((995, "pop3"), (993, "imap"), (465, "smtp")):
+            jobs[f"{host} {port}"] = {**tls_job(lab, host, port, protocol, starttls=False), "sni": "bad.lab.test"}
+    results = by_key(lab, jobs)
+    for host in (lab.bad4, lab.bad6):
+        for port, greeting in greetings.items():
+            result = results[f"{host} {port}"]
+            assert result["outcome"] == "open", (host, port, result)
+            assert str(result["banner"]).startswith(greeting), (host, port, result)
+        assert "LOGINDISABLED" not in str(results[f"{host} 143"]["banner"])
+        for port in (995, 993):
+            result = results[f"{host} {port}"]
+            assert result["outcome"] == "ok" and result["peer_names"] == ["bad.lab.test"], (host, port, result)
+        smtps = results[f"{host} 465"]
+        assert smtps["outcome"] == "error" and "CERTIFICATE_VERIFY_FAILED" in str(smtps["error"]), smtps
+
 def test_starttls_everywhere_and_auth_only_after_tls(lab: Lab) -> None:
     results = by_key(lab, {
         "smtp": tls_job(lab, lab.mail4, 25, "smtp", starttls=True),
