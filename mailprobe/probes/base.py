@@ -11,10 +11,12 @@ import asyncio
 import ipaddress
 import ssl
 import time
+import typing
+from collections.abc import Awaitable
 from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
-from mailprobe.config import Config
+from mailprobe.config import Config, Limits
 from mailprobe.errors import LimitExceeded, ProtocolViolation, TransportError
 from mailprobe.model import (
     Capability,
@@ -50,6 +52,20 @@ class Draft:
 _DIALOGUE_FAILURES = (ProbeStatus.CLOSED, ProbeStatus.IO_TIMEOUT)
 
 
+class Opener(typing.Protocol):
+    """How a probe gets a session: Session.open, or a scripted stand-in in tests."""
+
+    def __call__(
+        self,
+        address: str,
+        port: int,
+        limits: Limits,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> Awaitable[Session]: ...
+
+
 class Stop(Exception):
     """A probe ends the dialogue early on purpose (e.g. 421 greeting); status and reason are set in the draft."""
 
@@ -60,10 +76,12 @@ class MailProbe:
     protocol: ClassVar[Protocol]
     tls_keyword: ClassVar[str]  # capability that offers STARTTLS/STLS
 
-    def __init__(self, target: Target, cfg: Config) -> None:
+    def __init__(self, target: Target, cfg: Config, opener: Opener | None = None) -> None:
         self.target = target
         self.cfg = cfg
         self.limits = cfg.limits
+        # Injected I/O: tests replay recorded dialogues through a scripted opener; the default connects.
+        self.open_session: Opener = opener or Session.open
 
     # -- steps a protocol implements ---------------------------------------------------------------------------------
 
@@ -106,7 +124,7 @@ class MailProbe:
         session: Session | None = None
         try:
             implicit = self.target.service.implicit_tls
-            session = await Session.open(
+            session = await self.open_session(
                 self.target.address,
                 self.target.port,
                 self.limits,
@@ -196,7 +214,7 @@ class MailProbe:
     async def _reach_tls(self, context: ssl.SSLContext, limit: float) -> Session:
         """A fresh session up to an established TLS layer with `context` (for legacy-version tests)."""
         limits = self.limits
-        session = await Session.open(
+        session = await self.open_session(
             self.target.address,
             self.target.port,
             limits,
@@ -234,7 +252,7 @@ class MailProbe:
     async def _plaintext_hint(self) -> str:
         """After a failed implicit-TLS handshake: does the port speak plaintext instead?"""
         try:
-            session = await Session.open(self.target.address, self.target.port, self.limits)
+            session = await self.open_session(self.target.address, self.target.port, self.limits)
         except TransportError:
             return ""
         session.deadline = time.monotonic() + min(2.0, self.limits.read_timeout)
@@ -250,7 +268,7 @@ class MailProbe:
     async def _tls_hint(self) -> str:
         """After a silent plaintext port: is it waiting for a TLS ClientHello (implicit TLS)?"""
         try:
-            session = await Session.open(
+            session = await self.open_session(
                 self.target.address,
                 self.target.port,
                 self.limits,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mailprobe.config import Config
 from mailprobe.model import HandshakeResult, Protocol, Target
-from mailprobe.probes.base import MailProbe
+from mailprobe.probes.base import MailProbe, Opener
 from mailprobe.probes.imap import ImapProbe
 from mailprobe.probes.pop3 import Pop3Probe
 from mailprobe.probes.smtp import SmtpProbe
@@ -16,6 +16,6 @@ PROBES: dict[Protocol, type[MailProbe]] = {
 }
 
 
-async def handshake(target: Target, cfg: Config) -> HandshakeResult:
+async def handshake(target: Target, cfg: Config, opener: Opener | None = None) -> HandshakeResult:
     """Run the handshake for the target's service. Expected failures come back as statuses, not exceptions."""
-    return await PROBES[target.service.protocol](target, cfg).run()
+    return await PROBES[target.service.protocol](target, cfg, opener).run()
