@@ -170,6 +170,15 @@ def _label(h: HandshakeResult) -> str:
     return f"{host}:{h.target.port}/{h.target.service.value}"
 
 
+def _vrfy_answers(reply: str, h: HandshakeResult) -> bool:
+    """250/251 confirm a mailbox. 252 is "cannot verify, will accept" (RFC 5321 3.5.3) from servers that refuse
+    to tell, but a server that advertises VRFY (Postfix with disable_vrfy_command = no) answers 252 for the
+    addresses it knows, so there 252 means enabled too."""
+    code = reply[:3]
+    advertised = any(c.keyword == "VRFY" for c in (*h.capabilities_before, *h.capabilities_after))
+    return code in ("250", "251") or (code == "252" and advertised)
+
+
 def _positive(reply: str | None) -> bool:
     return reply is not None and reply[:1] in ("2", "3")
 
@@ -214,7 +223,7 @@ def check_handshake(h: HandshakeResult) -> Iterator[Finding]:
     if mail and _positive(mail):
         yield finding(SUBMISSION_TLS_NOT_REQUIRED, where, f"MAIL FROM:<> → {mail}")
     vrfy = h.fact("vrfy")
-    if vrfy and vrfy[:3] in ("250", "251"):
+    if vrfy and _vrfy_answers(vrfy, h):
         yield finding(SMTP_VRFY, where, f"VRFY postmaster → {vrfy}")
     expn = h.fact("expn")
     if expn and expn[:3] in ("250", "251"):

@@ -135,10 +135,6 @@ def test_the_relay_test_never_sends_a_message(bad: tuple[int, Report], lab: Lab)
     assert not [line for line in log.splitlines() if "/qmgr[" in line or " status=" in line]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "mailprobe/checks/handshake.py check_handshake counts VRFY as enabled only on 250/251; Postfix with "
-    "disable_vrfy_command = no answers '252 2.0.0 postmaster' (and lists VRFY in EHLO), with VRFY off "
-    "'502 5.5.1 VRFY command is disabled'"))
 def test_bad_port_25_has_vrfy_on(bad: tuple[int, Report], lab: Lab) -> None:
     _, report = bad
     smtp = by_port(report, lab.bad4)[25]

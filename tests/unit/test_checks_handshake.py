@@ -73,3 +73,31 @@ async def test_pipelined_mail_and_rset_cost_one_round_trip(pki: DemoPki) -> None
     # connect, greeting, EHLO, MAIL+RSET, STARTTLS, TLS, EHLO, VRFY, EXPN
     assert result.round_trips == 9
     assert result.fact("mail_before_tls") is not None
+
+
+@pytest.mark.parametrize(
+    ("reply", "advertised", "enabled"),
+    [
+        ("250 2.1.5 <postmaster@example.test>", False, True),
+        ("252 2.0.0 postmaster", True, True),  # Postfix with disable_vrfy_command = no
+        ("252 Cannot VRFY user, but will accept message and attempt delivery", False, False),  # refuses to tell
+        ("502 5.5.1 VRFY command is disabled", True, False),
+    ],
+)
+def test_vrfy_enabled(reply: str, advertised: bool, enabled: bool) -> None:
+    from mailprobe.checks.handshake import check_handshake
+    from mailprobe.model import Capability, StartTlsOutcome
+
+    target = Target("mx", "203.0.113.25", 25, Service.SMTP)
+    caps = (Capability("VRFY"),) if advertised else ()
+    h = HandshakeResult(
+        target,
+        ProbeStatus.SUCCESS,
+        "ok",
+        1.0,
+        greeting_code="220",
+        capabilities_before=caps,
+        starttls=StartTlsOutcome.NOT_ATTEMPTED,
+        facts=(("vrfy", reply),),
+    )
+    assert ("SMTP-VRFY-ENABLED" in {f.code for f in check_handshake(h)}) is enabled
