@@ -355,6 +355,7 @@ events {{
 http {{
   access_log {root}/access.log;
   server_tokens off;
+  ssl_protocols TLSv1.2 TLSv1.3;
   types {{
     text/plain txt;
     text/html html;
