@@ -60,14 +60,11 @@ V4_RANGE = f"{V4[0]}-{V4[-1]}"
 
 
 def _engine_in_flight() -> int:
-    """mailprobe.engine.audit_stream's default concurrency: the CLI does not change it."""
-    import inspect
-
+    """How many targets the engine works on at once (Limits.targets_in_flight; the CLI keeps the default)."""
     sys.path.insert(0, str(REPO))
-    from mailprobe.engine import audit_stream
+    from mailprobe.config import Limits
 
-    default = inspect.signature(audit_stream).parameters["concurrency"].default
-    return int(default) if isinstance(default, int) else 0
+    return Limits().targets_in_flight
 
 
 IN_FLIGHT = _engine_in_flight()

@@ -77,14 +77,11 @@ def dnat_rules(extra: list[str]) -> str:
 
 
 def engine_in_flight() -> int:
-    """mailprobe.engine.audit_stream's default concurrency (hosts in flight): the CLI does not change it."""
-    import inspect
-
+    """Hosts the engine works on at once (Limits.targets_in_flight; the CLI keeps the default)."""
     sys.path.insert(0, str(REPO))
-    from mailprobe.engine import audit_stream
+    from mailprobe.config import Limits
 
-    default = inspect.signature(audit_stream).parameters["concurrency"].default
-    return int(default) if isinstance(default, int) else 0
+    return Limits().targets_in_flight
 
 
 def timed(lab: Any, argv: list[str], timeout: float = 300) -> tuple[float, subprocess.CompletedProcess[str]]:

@@ -17,6 +17,7 @@ class Limits:
     max_session: int = 256 * 1024
     per_host: int = 8  # sessions per address at once: the 7 services in parallel, each its own daemon
     global_concurrency: int = 256  # capped further by the fd limit at run time
+    targets_in_flight: int = 32  # targets worked on at once in a batch (each holds its results until done)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -35,6 +36,9 @@ class Stages:
     dns: bool = True
     ports: bool = True
     handshake: bool = True
+
+
+_COLLECT_EVERY = 32  # targets between forced garbage collections in a batch
 
 
 class Limiter:
@@ -188,13 +192,14 @@ async def _reach(entries: Sequence[tuple[str, str, str]], ports: Sequence[int], 
     return [result async for result in scan(pairs, ports, cfg)]
 
 
-async def audit_stream(
-    texts: Iterable[str], cfg: Config, stages: Stages, concurrency: int = 16
-) -> AsyncIterator[Report]:
-    """Reports one target at a time, as they finish, with at most `concurrency` targets in flight.
+async def audit_stream(texts: Iterable[str], cfg: Config, stages: Stages) -> AsyncIterator[Report]:
+    """Reports one target at a time, as they finish, with at most `targets_in_flight` targets at once.
 
-    Reading the input lazily keeps memory flat however long the target list is.
+    Reading the input lazily keeps memory flat however long the target list is; sessions are further
+    bounded by the global and per-host limits.
     """
+    concurrency = max(1, cfg.limits.targets_in_flight)
+    finished = 0
     limiter = Limiter(cfg)
     pending: set[asyncio.Task[Report]] = set()
     source = iter(texts)
@@ -210,6 +215,12 @@ async def audit_stream(
             return
         done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
         for task in done:
+            finished += 1
+            if finished % _COLLECT_EVERY == 0:
+                # asyncio's SSL protocol objects of failed handshakes sit in reference cycles holding
+                # 256 KiB buffers each (CPython gh-109534); the legacy-TLS probes make many. Collecting
+                # now and then keeps memory flat instead of waiting for the allocation-count trigger.
+                gc.collect()
             yield task.result()
 
 

@@ -118,7 +118,11 @@ class Session:
         session.round_trips += 1
         session.note(f"connected to {address} port {port}")
         if tls_context is not None:
-            await session.start_tls(tls_context, server_hostname)
+            try:
+                await session.start_tls(tls_context, server_hostname)
+            except BaseException:  # a failed (or cancelled) handshake must not leave the socket open
+                session.close()
+                raise
         return session
 
     async def __aenter__(self) -> Session:

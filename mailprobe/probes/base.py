@@ -50,6 +50,7 @@ class Draft:
 
 
 _DIALOGUE_FAILURES = (ProbeStatus.CLOSED, ProbeStatus.IO_TIMEOUT)
+_LEGACY = {"TLSv1.0": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1}
 
 
 class Opener(typing.Protocol):
@@ -82,6 +83,7 @@ class MailProbe:
         self.limits = cfg.limits
         # Injected I/O: tests replay recorded dialogues through a scripted opener; the default connects.
         self.open_session: Opener = opener or Session.open
+        self._legacy: asyncio.Future[list[bool]] | None = None
 
     # -- steps a protocol implements ---------------------------------------------------------------------------------
 
@@ -132,6 +134,8 @@ class MailProbe:
                 server_hostname=self.server_name,
             )
             d.starttls = StartTlsOutcome.NOT_APPLICABLE if implicit else StartTlsOutcome.NOT_ATTEMPTED
+            if implicit:
+                self._start_legacy()
             await self.greet(session, d)
             caps = await self.capabilities(session, d, after_tls=implicit)
             self.record_auth(d, caps, after_tls=implicit)
@@ -161,9 +165,7 @@ class MailProbe:
         finally:
             if session is not None:
                 session.close()
-        tls = self._tls(session)
-        if tls is not None and d.status is ProbeStatus.SUCCESS and self.cfg.check_legacy_tls:
-            tls = await self._with_legacy(tls)
+        tls = await self._with_legacy(self._tls(session), keep=d.status is ProbeStatus.SUCCESS)
         return HandshakeResult(
             target=self.target,
             status=d.status,
@@ -190,6 +192,7 @@ class MailProbe:
         if not any(cap.keyword == self.tls_keyword for cap in d.before):
             d.starttls = StartTlsOutcome.NOT_OFFERED
             return
+        self._start_legacy()  # separate sessions, alongside this one: they cost no wall time of their own
         if not await self.ask_starttls(s, d):
             d.starttls = StartTlsOutcome.REFUSED
             return
@@ -211,43 +214,61 @@ class MailProbe:
 
     # -- separate short sessions -------------------------------------------------------------------------------------
 
-    async def _reach_tls(self, context: ssl.SSLContext, limit: float) -> Session:
-        """A fresh session up to an established TLS layer with `context` (for legacy-version tests)."""
-        limits = self.limits
+    async def _reach_tls(self, context: ssl.SSLContext, limit: float, opened: list[Session]) -> None:
+        """A fresh session up to an established TLS layer with `context` (for legacy-version tests).
+
+        Sessions go into `opened` as soon as they exist, so the caller closes them whatever happens.
+        """
+        implicit = self.target.service.implicit_tls
         session = await self.open_session(
             self.target.address,
             self.target.port,
-            limits,
-            tls_context=context if self.target.service.implicit_tls else None,
+            self.limits,
+            tls_context=context if implicit else None,
             server_hostname=self.server_name,
         )
+        opened.append(session)
         session.deadline = min(session.deadline, time.monotonic() + limit)
-        if not self.target.service.implicit_tls:
+        if not implicit:
             d = Draft()
             await self.greet(session, d)
             await self.capabilities(session, d, after_tls=False)
             if not await self.ask_starttls(session, d):
-                session.close()
                 raise TransportError(ProbeStatus.PROTOCOL_ERROR.value, "STARTTLS refused")
             await session.start_tls(context, self.server_name)
-        return session
 
     async def _accepts(self, version: ssl.TLSVersion) -> bool:
         try:
             context = client_context(minimum=version, maximum=version)
         except (ssl.SSLError, ValueError):
             return False  # this OpenSSL cannot even offer it
+        opened: list[Session] = []
         try:
-            session = await self._reach_tls(context, limit=self.limits.read_timeout)
+            await self._reach_tls(context, self.limits.read_timeout, opened)
         except (TransportError, ProtocolViolation, LimitExceeded, Stop):
             return False
-        session.close()
+        finally:
+            for session in opened:
+                session.close()
         return True
 
-    async def _with_legacy(self, tls: TlsFacts) -> TlsFacts:
-        legacy = {"TLSv1.0": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1}
-        accepted = await asyncio.gather(*(self._accepts(v) for v in legacy.values()))
-        return replace(tls, legacy_versions=tuple(name for name, ok in zip(legacy, accepted, strict=True) if ok))
+    def _start_legacy(self) -> None:
+        if self.cfg.check_legacy_tls and self._legacy is None:
+            self._legacy = asyncio.ensure_future(
+                asyncio.gather(*(self._accepts(version) for version in _LEGACY.values()))
+            )
+
+    async def _with_legacy(self, tls: TlsFacts | None, keep: bool) -> TlsFacts | None:
+        """Collect the legacy-version probes started during the session; drop them if TLS never worked."""
+        task, self._legacy = self._legacy, None
+        if task is None:
+            return tls
+        if tls is None or not keep:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            return tls
+        accepted = await task
+        return replace(tls, legacy_versions=tuple(name for name, ok in zip(_LEGACY, accepted, strict=True) if ok))
 
     async def _plaintext_hint(self) -> str:
         """After a failed implicit-TLS handshake: does the port speak plaintext instead?"""
