@@ -575,7 +575,7 @@ def test_check_resolver_silent_and_not_dns() -> None:
 
 
 def test_resolver_outside_the_guard_is_refused_before_sending() -> None:
-    cfg = Config(resolver=Resolver("192.0.2.53"))  # never contacted: the guard refuses first
+    cfg = Config(resolver=Resolver("198.18.0.53"))  # never contacted: the guard refuses first
     with pytest.raises(UnsafeTargetError):
         asyncio.run(resolve_domain("good.test", cfg))
     with pytest.raises(UnsafeTargetError):

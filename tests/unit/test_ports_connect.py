@@ -90,7 +90,7 @@ def test_silent_port_is_filtered_after_one_retry(full_listener: int) -> None:
 
 def test_guard_refuses_before_sending() -> None:
     with pytest.raises(UnsafeTargetError):
-        asyncio.run(probe_port("192.0.2.1", 25, 1.0))
+        asyncio.run(probe_port("198.18.0.1", 25, 1.0))
 
 
 def test_service_comes_from_config(listener: int) -> None:
@@ -101,7 +101,7 @@ def test_service_comes_from_config(listener: int) -> None:
 
 def test_scan_mixes_states_and_reports_bad_targets(listener: int, free_port: int, full_listener: int) -> None:
     cfg = Config(limits=Limits(connect_timeout=1.0))
-    targets = [("a", "127.0.0.1"), ("bad", "not-an-address"), ("outside", "192.0.2.7")]
+    targets = [("a", "127.0.0.1"), ("bad", "not-an-address"), ("outside", "198.18.0.7")]
     results = asyncio.run(scan_all(targets, [listener, free_port, full_listener], cfg))
     states = {(r.host, r.port): r.state for r in results}
     assert states[("a", listener)] is PortState.OPEN
