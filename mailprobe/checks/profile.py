@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 
 from mailprobe.checks.catalogue import define, finding
 from mailprobe.checks.handshake import _label
+from mailprobe.checks.reach import check_egress, check_mx_port25, check_ports
 from mailprobe.model import Finding, PortState, Report, Severity, StartTlsOutcome
 from mailprobe.profiles import TLS_VERSIONS, Profile
 
@@ -74,18 +76,18 @@ _BLOCK_CODES = ("PORT-", "PORT25-", "EGRESS-")
 def apply_profile(report: Report, prof: Profile) -> Iterator[Finding]:
     expect = prof.expect
     blocked = set(expect.blocked_ports)
-    for item in report.findings:
-        port = _port_of(item.target)
-        if port in blocked and item.code.startswith(_BLOCK_CODES):
-            continue
-        yield item
+    if blocked:
+        # A block the profile expects is a pass: judge the ports again without the expected-blocked ones.
+        ports = [p for p in report.ports if p.port not in blocked or p.state is PortState.OPEN]
+        kept = [f for f in report.findings if not f.code.startswith(_BLOCK_CODES)]
+        kept += check_ports(ports) + check_mx_port25(replace(report, ports=tuple(ports)))
+        if 25 not in blocked and report.egress is not None:
+            kept += check_egress(report.egress)
+    else:
+        kept = list(report.findings)
+    yield from kept
     yield from _ports(report, prof)
     yield from _handshakes(report, prof)
-
-
-def _port_of(target: str) -> int | None:
-    match = re.search(r":(\d+)(?:/[a-z0-9]+)?$", target)
-    return int(match.group(1)) if match else None
 
 
 def _ports(report: Report, prof: Profile) -> Iterator[Finding]:

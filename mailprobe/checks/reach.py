@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mailprobe.checks.catalogue import FindingKind, define, finding
-from mailprobe.model import EgressResult, Finding, PortResult, PortState, Severity
+from mailprobe.model import EgressResult, Finding, PortResult, PortState, Report, Severity
 
 PORT_CLOSED = define(
     "PORT-CLOSED", Severity.INFO, "Port closed",
@@ -57,6 +57,14 @@ EGRESS_INCONCLUSIVE = define(
     "Run again with other destinations (--target), or with --raw as root for more evidence.",
 )  # fmt: skip
 
+MX_PORT25 = define(
+    "PORT25-MX-NOT-OPEN", Severity.HIGH, "An MX host does not accept connections on port 25",
+    "Other mail servers deliver to the MX hosts on port 25 only; an MX address where 25 is closed, filtered or "
+    "unreachable makes senders retry elsewhere or give up.",
+    "Open port 25 on the MX host (firewall, listener), or remove the address from the MX host's DNS.",
+    "MX 10 mx1.example.org -> 203.0.113.25: port 25 filtered (no-response)",
+)  # fmt: skip
+
 _BY_STATE: dict[PortState, FindingKind] = {
     PortState.CLOSED: PORT_CLOSED,
     PortState.FILTERED: PORT_FILTERED,
@@ -91,6 +99,16 @@ def check_ports(results: Sequence[PortResult]) -> list[Finding]:
         title = f"{kind.title}: {ports}"
         findings.append(finding(kind, target, evidence, title=title))
     return findings
+
+
+def check_mx_port25(report: Report) -> list[Finding]:
+    """Port 25 of every probed MX address must be open (judged only where port 25 was probed)."""
+    mx_addresses = {(mx.name, address) for d in report.dns for mx in d.mx for address in mx.addresses}
+    return [
+        finding(MX_PORT25, _target(r), f"port 25 {r.state.value} ({r.reason})")
+        for r in report.ports
+        if r.port == 25 and r.state is not PortState.OPEN and (r.host, r.address) in mx_addresses
+    ]
 
 
 def check_egress(e: EgressResult) -> list[Finding]:

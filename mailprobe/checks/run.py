@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from mailprobe.checks.dns import check_dns
 from mailprobe.checks.handshake import check_banner_ptr, check_handshake, check_pop3_expire
-from mailprobe.checks.reach import check_ports
+from mailprobe.checks.reach import check_mx_port25, check_ports
 from mailprobe.checks.tls import check_tls
 from mailprobe.config import Config
 from mailprobe.dns import check_dane
@@ -27,6 +27,7 @@ def _all(report: Report) -> Iterator[Finding]:
         yield from check_dns(domain)
         yield from check_dane(domain, report.handshakes)
     yield from check_ports(report.ports)
+    yield from check_mx_port25(report)
     for handshake in report.handshakes:
         yield from check_handshake(handshake)
         yield from check_pop3_expire(handshake)

@@ -142,3 +142,29 @@ def test_unknown_domain_and_unresolvable_host(lab: Lab) -> None:
     missing = lab.mailprobe("handshake", "nohost.lab.test", "--resolver", lab.dns4, timeout=60)
     assert missing.returncode == 2
     assert "no address" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_port25_blocked_on_the_way_and_a_profile_that_expects_it(lab: Lab, tmp_path: Path) -> None:
+    lab.set_policy("drop-25")
+    args = (
+        "audit",
+        "lab.test",
+        "--resolver",
+        lab.dns4,
+        "--ca-file",
+        lab.ca_file,
+        "--allow-nonpublic",
+        "--timeout",
+        "1",
+    )
+    code, report = run_json(lab, *args)
+    blocked = [f for f in report["findings"] if f["code"] == "PORT25-MX-NOT-OPEN"]
+    assert code == 1 and blocked and all(f["severity"] == "high" for f in blocked)
+    assert {p["state"] for p in report["ports"] if p["port"] == 25} == {"filtered"}
+
+    profile = tmp_path / "ci-runner.toml"
+    profile.write_text('name = "ci-runner"\n[run]\nfail_on = "high"\n[expect]\nexpect_blocked = [25]\n')
+    code, report = run_json(lab, *args, "--profile", str(profile))
+    codes = {f["code"] for f in report["findings"]}
+    assert "PORT25-MX-NOT-OPEN" not in codes and "PROFILE-EXPECTED-BLOCKED" in codes
+    assert code == 0, report["findings"]

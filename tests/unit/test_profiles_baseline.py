@@ -14,7 +14,6 @@ from mailprobe.model import (
     Capability,
     CertFacts,
     DomainDns,
-    Finding,
     HandshakeResult,
     MxHost,
     MxStatus,
@@ -146,16 +145,30 @@ smtp = '^mx1\\.'
 
 
 def test_expected_blocked_port_is_a_pass(tmp_path: Path) -> None:
+    from mailprobe.checks.run import judge
+    from mailprobe.config import Config
+
     prof = load_profile(str(write(tmp_path, "[expect]\nexpect_blocked = [25]\n")))
-    blocked = Finding("PORT-FILTERED", Severity.HIGH, "203.0.113.25:25", "filtered", "no-response", "fix")
-    other = Finding("PORT-FILTERED", Severity.HIGH, "203.0.113.25:587", "filtered", "no-response", "fix")
+    mx = MxHost(10, "mx.example.test", ("203.0.113.25",))
     report = _report(
-        ports=(PortResult("mx", "203.0.113.25", 25, PortState.FILTERED, "no-response", 1000.0),),
-        findings=(blocked, other),
+        dns=(DomainDns("example.test", MxStatus.FOUND, "ok", 1.0, mx=(mx,)),),
+        ports=(
+            PortResult("mx.example.test", "203.0.113.25", 25, PortState.FILTERED, "no-response", 1000.0),
+            PortResult("mx.example.test", "203.0.113.25", 587, PortState.FILTERED, "no-response", 1000.0),
+        ),
     )
-    result = list(apply_profile(report, prof))
-    assert other in result and blocked not in result
-    assert [f.code for f in result if f.severity is Severity.INFO] == ["PROFILE-EXPECTED-BLOCKED"]
+    report = replace(report, findings=tuple(judge(report, Config())))
+    before = {f.code: f for f in report.findings}
+    assert "PORT25-MX-NOT-OPEN" in before and "25" in before["PORT-FILTERED"].title  # judged without a profile
+
+    after = list(apply_profile(report, prof))
+    codes = [f.code for f in after]
+    assert "PORT25-MX-NOT-OPEN" not in codes
+    (filtered,) = [f for f in after if f.code == "PORT-FILTERED"]
+    assert "587" in filtered.title and "25," not in filtered.title  # 587 still counts, 25 does not
+    assert [f.code for f in after if f.code.startswith("PROFILE-")] == ["PROFILE-EXPECTED-BLOCKED"]
+    assert [f.code for f in after if f.code.startswith("MX-")] == [c for c in before if c.startswith("MX-")]
+
     now_open = _report(ports=(PortResult("mx", "203.0.113.25", 25, PortState.OPEN, "syn-ack", 1.0),))
     assert [f.code for f in apply_profile(now_open, prof)] == ["PROFILE-BLOCKED-PORT-OPEN"]
 
