@@ -22,7 +22,6 @@ from mailprobe.model import (
     ProbeStatus,
     Report,
     Service,
-    Severity,
     StartTlsOutcome,
     Target,
     TlsFacts,
