@@ -141,7 +141,7 @@ PROTOCOL_ERROR = define(
 )
 HANDSHAKE_FAILED = define(
     "HANDSHAKE-FAILED",
-    Severity.MEDIUM,
+    Severity.HIGH,
     "Handshake did not complete",
     "The port accepted a connection but the dialogue did not complete (timeout or closed).",
     "Check the server log; slow greetings and early disconnects often mean overload or a blocking filter.",

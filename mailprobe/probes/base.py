@@ -292,7 +292,8 @@ class MailProbe:
             session = await self.open_session(
                 self.target.address,
                 self.target.port,
-                self.limits,
+                # A TLS server answers a ClientHello within a round trip: a short wait is enough here.
+                replace(self.limits, read_timeout=min(1.0, self.limits.read_timeout)),
                 tls_context=client_context(),
                 server_hostname=self.server_name,
             )
