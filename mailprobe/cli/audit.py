@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -38,15 +37,9 @@ def audit(
     dkim_selector: Annotated[
         list[str] | None, typer.Option("--dkim-selector", help="DKIM selector to look up.")
     ] = None,
-    baseline: Annotated[
-        Path | None, typer.Option("--baseline", help="An earlier JSON report: every change becomes a finding.")
-    ] = None,
-    report_dir: Annotated[
-        Path | None, typer.Option("--report", help="Also write JSON + Markdown + HTML into DIR (e.g. reports/).")
-    ] = None,
-    shard: Annotated[
-        str | None, typer.Option("--shard", help="I/N: take a deterministic share of the targets.")
-    ] = None,
+    baseline: c.BaselineOpt = None,
+    report_dir: c.ReportOpt = None,
+    shard: c.ShardOpt = None,
 ) -> None:
     """Resolve, reach, handshake and judge: everything mailprobe knows about a mail domain or host."""
     from mailprobe.cli.batch import run_batch

@@ -52,6 +52,13 @@ InputOpt = Annotated[
     Path | None, typer.Option("--input", "-i", help="Read targets from FILE ('-' for stdin), one per line, # comments.")
 ]
 ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Profile name or path (see `mailprobe profiles`).")]
+ReportOpt = Annotated[
+    Path | None, typer.Option("--report", help="Also write JSON + Markdown + HTML into DIR (e.g. reports/).")
+]
+BaselineOpt = Annotated[
+    Path | None, typer.Option("--baseline", help="An earlier JSON report: every change becomes a finding.")
+]
+ShardOpt = Annotated[str | None, typer.Option("--shard", help="I/N: take a deterministic share of the targets.")]
 Ipv4Opt = Annotated[bool, typer.Option("-4", help="IPv4 only.")]
 Ipv6Opt = Annotated[bool, typer.Option("-6", help="IPv6 only.")]
 

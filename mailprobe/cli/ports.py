@@ -45,12 +45,12 @@ def ports(
     fmt: c.FormatOpt = "table",
     output: c.OutputOpt = None,
     fail_on: c.FailOnOpt = "",
+    report_dir: c.ReportOpt = None,
+    baseline: c.BaselineOpt = None,
+    shard: c.ShardOpt = None,
     ipv4_only: c.Ipv4Opt = False,
     ipv6_only: c.Ipv6Opt = False,
     raw: Annotated[bool, typer.Option("--raw", help="SYN probes with scapy (root): TTL, IP ID, ICMP source.")] = False,
-    shard: Annotated[
-        str | None, typer.Option("--shard", help="I/N: take a deterministic share of the targets.")
-    ] = None,
 ) -> None:
     """Probe the seven mail ports (or --ports) on every address of every target, IPv4 and IPv6."""
     from mailprobe.cli.batch import run_batch
@@ -71,12 +71,14 @@ def ports(
             command="ports",
             targets=targets,
             input_file=input_file,
+            shard=shard,
             fmt=fmt,
             json_flag=json_flag,
             output_path=output,
+            report_dir=report_dir,
+            baseline=baseline,
             fail_on=fail_on,
             config_options=options,
             stages=("ports",),
-            shard=shard,
         )
     )
