@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mailprobe.dns.tags import TagRecord
+
 POLICIES = ("none", "quarantine", "reject")
 _VERSION = re.compile(r"^\s*v\s*=\s*DMARC1\s*(;|$)")
 _TAG = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -13,21 +15,8 @@ KNOWN_TAGS = ("v", "p", "sp", "rua", "ruf", "pct", "adkim", "aspf", "fo", "rf", 
 
 
 @dataclass(frozen=True, slots=True)
-class DmarcRecord:
-    text: str
-    tags: tuple[tuple[str, str], ...]
-    errors: tuple[str, ...]
+class DmarcRecord(TagRecord):
     warnings: tuple[str, ...]
-
-    @property
-    def valid(self) -> bool:
-        return not self.errors
-
-    def tag(self, name: str) -> str | None:
-        for key, value in self.tags:
-            if key == name:
-                return value
-        return None
 
     @property
     def policy(self) -> str | None:

@@ -5,30 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mailprobe.dns.tags import TagRecord
+
 MAX_AGE_LIMIT = 31_557_600  # RFC 8461 3.2: one year
 POLICY_BYTES = 64 * 1024  # RFC 8461 3.3: senders may refuse bigger policies
 MODES = ("enforce", "testing", "none")
 _ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _MX_PATTERN = re.compile(r"^(\*\.)?([a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)(\.[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?)*\.?$")
-
-
-@dataclass(frozen=True, slots=True)
-class TagRecord:
-    """A `v=...; k=v; ...` TXT record (MTA-STS, TLS-RPT)."""
-
-    text: str
-    tags: tuple[tuple[str, str], ...]
-    errors: tuple[str, ...]
-
-    @property
-    def valid(self) -> bool:
-        return not self.errors
-
-    def tag(self, name: str) -> str | None:
-        for key, value in self.tags:
-            if key == name:
-                return value
-        return None
 
 
 def _tags(text: str) -> tuple[list[tuple[str, str]], list[str]]:

@@ -20,6 +20,7 @@ from mailprobe.dns import dkim, dmarc, mtasts, spf
 from mailprobe.dns.client import Answer, DnsClient, Outcome
 from mailprobe.dns.fetch import fetch_policy, lookup_policy_host
 from mailprobe.dns.names import looks_like_ip_literal, nonpublic_reason, normal_name, validate_domain
+from mailprobe.dns.tags import TagRecord
 from mailprobe.errors import ResolverError
 from mailprobe.model import DnsRecord, DomainDns, MxHost, MxStatus, Service
 from mailprobe.net import guard
@@ -446,7 +447,7 @@ async def _tagged_txt(
     name: str,
     kind: str,
     is_kind: Callable[[str], bool],
-    parse: Callable[[str], mtasts.TagRecord],
+    parse: Callable[[str], TagRecord],
 ) -> list[DnsRecord]:
     """A `v=...` TXT record (MTA-STS, TLS-RPT): missing, multiple, invalid or ok."""
     answer = await _txt_of(client, name)
