@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import re
 import ssl
-import sys
 import time
-from collections.abc import Awaitable, Iterator
-from typing import TypeVar
+from collections.abc import Iterator
 
 import dns.asyncquery
 import dns.message
 import dns.rdatatype
 import dns.reversename
 import pytest
+from streams import Stream, close, line, needs_stream_start_tls, open_stream, run
 
 from mailprobe.demo.imap_server import ImapServer
 from mailprobe.demo.lab import DemoEndpoints, DemoLab
@@ -28,19 +28,6 @@ from mailprobe.model import Service
 from mailprobe.net import guard
 
 MX = "mx.demo.mailprobe.test"
-T = TypeVar("T")
-Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-
-needs_stream_start_tls = pytest.mark.skipif(
-    sys.version_info < (3, 11), reason="StreamWriter.start_tls needs Python 3.11"
-)
-
-
-def run(coro: Awaitable[T], timeout: float = 10.0) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(coro, timeout)
-
-    return asyncio.run(bounded())
 
 
 @pytest.fixture(scope="module")
@@ -52,18 +39,7 @@ def pki() -> Iterator[DemoPki]:
 # --- client helpers ---------------------------------------------------------------------------------
 
 
-async def connect(port: int, tls: ssl.SSLContext | None = None) -> Stream:
-    return await asyncio.open_connection("127.0.0.1", port, ssl=tls, server_hostname=MX if tls else None)
-
-
-async def close(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(OSError, ssl.SSLError):
-        await writer.wait_closed()
-
-
-async def line(reader: asyncio.StreamReader) -> bytes:
-    return await asyncio.wait_for(reader.readline(), 5)
+connect = functools.partial(open_stream, name=MX)
 
 
 async def smtp_reply(reader: asyncio.StreamReader) -> list[bytes]:

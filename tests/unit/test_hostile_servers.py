@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ssl
-import sys
 import time
-from collections.abc import Awaitable, Iterator
-from typing import TypeVar
+from collections.abc import Iterator
 
 import pytest
+from streams import close, line, needs_stream_start_tls, open_stream, run
 
 from mailprobe.demo.hostile import (
     HUGE_LITERAL,
@@ -24,19 +24,6 @@ from mailprobe.demo.pki import DemoPki
 from mailprobe.model import Protocol
 
 NAME = "hostile.demo.mailprobe.test"
-T = TypeVar("T")
-Stream = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-
-needs_stream_start_tls = pytest.mark.skipif(
-    sys.version_info < (3, 11), reason="StreamWriter.start_tls needs Python 3.11"
-)
-
-
-def run(coro: Awaitable[T], timeout: float = 10.0) -> T:
-    async def bounded() -> T:
-        return await asyncio.wait_for(coro, timeout)
-
-    return asyncio.run(bounded())
 
 
 @pytest.fixture(scope="module")
@@ -45,18 +32,7 @@ def pki() -> Iterator[DemoPki]:
         yield made
 
 
-async def connect(port: int, tls: ssl.SSLContext | None = None) -> Stream:
-    return await asyncio.open_connection("127.0.0.1", port, ssl=tls, server_hostname=NAME if tls else None)
-
-
-async def close(writer: asyncio.StreamWriter) -> None:
-    writer.close()
-    with contextlib.suppress(OSError, ssl.SSLError):
-        await writer.wait_closed()
-
-
-async def line(reader: asyncio.StreamReader, timeout: float = 5) -> bytes:
-    return await asyncio.wait_for(reader.readline(), timeout)
+connect = functools.partial(open_stream, name=NAME)
 
 
 async def read_to_eof(reader: asyncio.StreamReader, timeout: float = 5) -> bytes:
@@ -337,9 +313,7 @@ def test_imap_literal_in_capability(mode: HostileMode, literal: bytes) -> None:
         (Protocol.IMAP, b"t1 CAPABILITY", b"t2 STARTTLS", b"t2 OK "),
     ],
 )
-def test_starttls_injection(
-    pki: DemoPki, protocol: Protocol, caps: bytes, starttls: bytes, go_ahead: bytes
-) -> None:
+def test_starttls_injection(pki: DemoPki, protocol: Protocol, caps: bytes, starttls: bytes, go_ahead: bytes) -> None:
     async def go() -> None:
         server = HostileServer(HostileMode.STARTTLS_INJECTION, protocol, tls_context=pki.server_context())
         async with server:
