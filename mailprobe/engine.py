@@ -12,6 +12,7 @@ import gc
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from mailprobe import __version__
 from mailprobe.config import Config
@@ -64,10 +65,12 @@ class Limiter:
 
 @dataclass
 class _Hosts:
-    """(host, address, origin) triples to probe, and the per-target errors found on the way."""
+    """(host, address, origin) triples to probe, the per-target errors found on the way, and the rest of a
+    domain's DNS picture, still arriving while the hosts are probed."""
 
     entries: list[tuple[str, str, str]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    picture: asyncio.Task[DomainDns] | None = None
 
 
 def _now() -> str:
@@ -86,25 +89,50 @@ def services_for(cfg: Config, spec: Spec) -> list[tuple[Service, int]]:
     return [(service, cfg.port_for(service)) for service in cfg.services]
 
 
-async def _hosts_for(spec: Spec, cfg: Config, stages: Stages) -> tuple[_Hosts, DomainDns | None]:
+async def _hosts_for(spec: Spec, cfg: Config, stages: Stages) -> _Hosts:
     from mailprobe import dns
 
     hosts = _Hosts()
     if spec.is_address:
         hosts.entries.append((spec.host, spec.host, "user"))
-        return hosts, None
+        return hosts
     if stages.dns and spec.port is None:
-        domain = await dns.resolve_domain(spec.host, cfg)
-        origin = "implicit-mx" if domain.status is MxStatus.IMPLICIT else "mx"
-        for mx in domain.mx:
+        hosts.picture, status, mx = await _start_picture(spec.host, cfg)
+        origin = "implicit-mx" if status is MxStatus.IMPLICIT else "mx"
+        for host in mx:
             # Non-public addresses from DNS are not probed by default (the DNS checks report them).
-            hosts.entries.extend((mx.name, address, origin) for address in dns.probe_addresses(mx, cfg))
-        return hosts, domain
+            hosts.entries.extend((host.name, address, origin) for address in dns.probe_addresses(host, cfg))
+        return hosts
     addresses = await dns.resolve_host(spec.host, cfg)
     if not addresses:
         hosts.errors.append(f"{spec.text}: the name has no address (no A/AAAA)")
     hosts.entries.extend((spec.host, address, "user") for address in addresses)
-    return hosts, None
+    return hosts
+
+
+async def _start_picture(name: str, cfg: Config) -> tuple[asyncio.Task[DomainDns], MxStatus, tuple[MxHost, ...]]:
+    """Start resolving a domain; return once its MX hosts' addresses are known, with the picture running on
+    (reverse DNS, TLSA, blocklists, the MTA-STS fetch): probing need not wait for them."""
+    from mailprobe import dns
+
+    known: asyncio.Future[tuple[MxStatus, tuple[MxHost, ...]]] = asyncio.get_running_loop().create_future()
+
+    def addresses_known(status: MxStatus, mx: tuple[MxHost, ...]) -> None:
+        if not known.done():
+            known.set_result((status, mx))
+
+    picture = asyncio.ensure_future(dns.resolve_domain(name, cfg, on_addresses=addresses_known))
+    try:
+        first: set[asyncio.Future[Any]] = {picture, known}
+        await asyncio.wait(first, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        if not known.done() and not picture.done():  # we were cancelled
+            picture.cancel()
+    if known.done():
+        status, mx = known.result()
+        return picture, status, mx
+    domain = picture.result()  # no addresses to probe (no MX, null MX, a failure); raises for a bad domain
+    return picture, domain.status, domain.mx
 
 
 async def audit_target(text: str, cfg: Config, stages: Stages, limiter: Limiter | None = None) -> Report:
@@ -115,12 +143,13 @@ async def audit_target(text: str, cfg: Config, stages: Stages, limiter: Limiter 
     ports: list[PortResult] = []
     handshakes: list[HandshakeResult] = []
     errors: list[str] = []
+    running: list[asyncio.Future[Any]] = []  # cancelled if the target ends early
     try:
         spec = parse_target(text)
         services = services_for(cfg, spec)
-        hosts, domain = await _hosts_for(spec, cfg, stages)
-        if domain is not None:
-            dns_results.append(domain)
+        hosts = await _hosts_for(spec, cfg, stages)
+        if hosts.picture is not None:
+            running.append(hosts.picture)
         errors.extend(hosts.errors)
         entries = [
             (host, address, origin)
@@ -137,14 +166,25 @@ async def audit_target(text: str, cfg: Config, stages: Stages, limiter: Limiter 
             ports = await _reach(entries, scan_ports, cfg)
             open_ports = {(p.address, p.port) for p in ports if p.state is PortState.OPEN}
             targets = [t for t in targets if (t.address, t.port) in open_ports]
-        if domain is not None and stages.handshake:
-            targets += await _srv_targets(domain, cfg, {(t.address, t.port) for t in targets})
-        if stages.handshake and targets:
-            handshakes = list(await asyncio.gather(*(limiter.run_handshake(t, cfg) for t in targets)))
+        sessions = [_sessions(targets, cfg, limiter)] if stages.handshake and targets else []
+        running.extend(sessions)
+        if hosts.picture is not None:
+            domain = await hosts.picture
+            dns_results.append(domain)
+            if stages.handshake:
+                extra = await _srv_targets(domain, cfg, {(t.address, t.port) for t in targets})
+                sessions.append(_sessions(extra, cfg, limiter))
+                running.append(sessions[-1])
+        for batch in sessions:
+            handshakes.extend(await batch)
     except UsageError as exc:
         errors.append(f"{text}: {exc}")
     except Exception as exc:  # the engine boundary: keep going, say what happened
         errors.append(f"{text}: internal error: {exc!r}")
+    finally:
+        for task in running:
+            task.cancel()  # a no-op for the finished ones
+        await asyncio.gather(*running, return_exceptions=True)
     report = Report(
         command="audit",
         targets=(text,),
@@ -164,21 +204,28 @@ async def audit_target(text: str, cfg: Config, stages: Stages, limiter: Limiter 
         return replace(report, errors=(*report.errors, f"{text}: checks failed: {exc!r}"))
 
 
+def _sessions(targets: Sequence[Target], cfg: Config, limiter: Limiter) -> asyncio.Future[list[HandshakeResult]]:
+    """Handshakes with every target, started now, results in target order."""
+    return asyncio.gather(*(limiter.run_handshake(t, cfg) for t in targets))
+
+
 async def _srv_targets(domain: DomainDns, cfg: Config, known: set[tuple[str, int]]) -> list[Target]:
     """Services the domain announces with SRV records (RFC 6186/8314) that the MX probing did not cover."""
     from mailprobe import dns
 
-    found: list[Target] = []
+    announced = []
     for host, port, name in dns.srv_targets(domain):
         try:
             service = Service(name)
         except ValueError:
             continue
-        if service not in cfg.services:
-            continue
-        addresses = await dns.resolve_host(host, cfg)
-        allowed = dns.probe_addresses(MxHost(0, host, addresses), cfg)
-        for address in allowed:
+        if service in cfg.services:
+            announced.append((host, port, service))
+    names = list(dict.fromkeys(host for host, _, _ in announced))
+    resolved = dict(zip(names, await asyncio.gather(*(dns.resolve_host(n, cfg) for n in names)), strict=True))
+    found: list[Target] = []
+    for host, port, service in announced:
+        for address in dns.probe_addresses(MxHost(0, host, resolved[host]), cfg):
             if (address, port) not in known:
                 known.add((address, port))
                 found.append(Target(host, address, port, service, "srv"))

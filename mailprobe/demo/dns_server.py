@@ -2,7 +2,9 @@
 
 It serves dnspython zones: authoritative answers (AA), CNAME chasing across the zones it serves,
 NXDOMAIN/NODATA with the SOA in the authority section, REFUSED outside its zones, and the TC bit when a
-UDP answer does not fit (so clients retry over TCP). Per-name behaviours let tests provoke failures:
+UDP answer does not fit (so clients retry over TCP). MX and SRV answers carry the targets' A/AAAA in the
+additional section when it serves them (as BIND does; `stale_additional` makes it volunteer other addresses,
+as a resolver with a stale cache might). Per-name behaviours let tests provoke failures:
 
     "servfail"         answer SERVFAIL
     "refused"          answer REFUSED
@@ -28,6 +30,7 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.rcode
+import dns.rdata
 import dns.rdataclass
 import dns.rdataset
 import dns.rdatatype
@@ -71,6 +74,7 @@ class DnsServer:
         *,
         delay: float = 0.0,
         authenticated: bool = False,
+        stale_additional: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         self.zones = [_load_zone(z) for z in zones]
         self.host = host
@@ -78,6 +82,9 @@ class DnsServer:
         self.udp_max = udp_max
         self.delay = delay  # seconds added before every answer (a slow or distant server)
         self.authenticated = authenticated  # set AD, as a validating resolver would
+        self.stale_additional = {
+            dns.name.from_text(name): list(addresses) for name, addresses in (stale_additional or {}).items()
+        }
         self.behaviours: dict[tuple[dns.name.Name, int | None], str] = {}
         for key, behaviour in (behaviours or {}).items():
             if behaviour not in BEHAVIOURS:
@@ -221,6 +228,11 @@ class DnsServer:
         try:
             return response.to_wire(max_size=limit)
         except dns.exception.TooBig:
+            pass
+        response.additional.clear()  # optional data goes first (RFC 2181 9), then TC
+        try:
+            return response.to_wire(max_size=limit)
+        except dns.exception.TooBig:
             return _truncated(response)
 
     def _zone_for(self, name: dns.name.Name) -> dns.zone.Zone | None:
@@ -281,7 +293,31 @@ class DnsServer:
                 return
             for rdataset in rdatasets:
                 response.answer.append(dns.rrset.from_rdata_list(name, rdataset.ttl, list(rdataset)))
+                self._add_additional(response, rdataset)
             return
+
+    def _add_additional(self, response: dns.message.Message, rdataset: dns.rdataset.Rdataset) -> None:
+        """A/AAAA of MX exchanges and SRV targets (RFC 1035 3.3.9, RFC 2782), from the zones served."""
+        if rdataset.rdtype == dns.rdatatype.MX:
+            targets = [rdata.exchange for rdata in rdataset]
+        elif rdataset.rdtype == dns.rdatatype.SRV:
+            targets = [rdata.target for rdata in rdataset]
+        else:
+            return
+        for target in dict.fromkeys(targets):
+            if target in self.stale_additional:
+                for address in self.stale_additional[target]:
+                    kind = "AAAA" if ":" in address else "A"
+                    response.find_rrset(
+                        response.additional, target, dns.rdataclass.IN, dns.rdatatype.from_text(kind), create=True
+                    ).add(dns.rdata.from_text("IN", kind, address), 300)
+                continue
+            zone = self._zone_for(target)
+            node = zone.get_node(target) if zone is not None else None
+            for family in (dns.rdatatype.A, dns.rdatatype.AAAA):
+                found = node.get_rdataset(dns.rdataclass.IN, family) if node is not None else None
+                if found is not None:
+                    response.additional.append(dns.rrset.from_rdata_list(target, found.ttl, list(found)))
 
 
 class _UdpProtocol(asyncio.DatagramProtocol):

@@ -8,6 +8,7 @@ whole chain in one answer) and an authoritative server (a CNAME leaving its zone
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -65,6 +66,9 @@ class Answer:
     elapsed_ms: float = 0.0
     reason: str = ""
     used_tcp: bool = False
+    # A/AAAA the server volunteered in the additional section, as (owner, address). Only ever a hint for
+    # what to ask next (RFC 2181 5.4.1 ranks it below answer data): nothing in the picture comes from it.
+    extra_addresses: tuple[tuple[str, str], ...] = ()
 
     @property
     def final_name(self) -> str:
@@ -85,6 +89,7 @@ class QueryTime:
     rdtype: str
     elapsed_ms: float
     outcome: str
+    started: float = 0.0  # time.perf_counter() when sent: the bench lines queries up on one time axis
 
 
 def system_resolver() -> Resolver:
@@ -101,12 +106,18 @@ def system_resolver() -> Resolver:
 
 @dataclass
 class DnsClient:
-    """Asks one resolver; counts every query it sends (for the bench and the tests)."""
+    """Asks one resolver; counts every query it sends (for the bench and the tests).
+
+    A question is asked once per client (single flight): a second asker of the same name and type waits for
+    the first answer. That lets the resolve stage `prefetch` what it will probably need next, so a lookup
+    that later turns out to be needed finds its answer already on the way.
+    """
 
     resolver: Resolver
     timeout: float  # deadline of one lookup (all attempts and CNAME hops together)
     log: list[QueryTime] = field(default_factory=list)
     _limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
+    _flights: dict[tuple[str, str], asyncio.Task[Answer]] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, cfg: Config) -> DnsClient:
@@ -115,7 +126,32 @@ class DnsClient:
         return cls(resolver=resolver, timeout=cfg.limits.connect_timeout)
 
     async def query(self, name: str, rdtype: str) -> Answer:
-        """Ask, chase CNAMEs, classify; never raises for DNS or network trouble."""
+        """Ask (or join the same question already asked), chase CNAMEs, classify.
+
+        Never raises for DNS or network trouble. Shielded: one cancelled asker does not cancel the others.
+        """
+        return await asyncio.shield(self._flight(name, rdtype))
+
+    def prefetch(self, name: str, rdtype: str) -> None:
+        """Start asking now; a later query() of the same question takes this answer."""
+        self._flight(name, rdtype)
+
+    async def settle(self) -> None:
+        """Cancel prefetches nobody asked for and wait for them: no task outlives the lookup."""
+        pending = [task for task in self._flights.values() if not task.done()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def _flight(self, name: str, rdtype: str) -> asyncio.Task[Answer]:
+        key = (name.rstrip(".").lower(), rdtype.upper())
+        task = self._flights.get(key)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._ask(name, rdtype))
+            self._flights[key] = task
+        return task
+
+    async def _ask(self, name: str, rdtype: str) -> Answer:
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + self.timeout
@@ -125,6 +161,8 @@ class DnsClient:
         authenticated = True
         used_tcp = False
         current = qname
+
+        extra: tuple[tuple[str, str], ...] = ()
 
         def done(outcome: Outcome, reason: str = "", records: tuple[dns.rdata.Rdata, ...] = ()) -> Answer:
             elapsed = (loop.time() - started) * 1000
@@ -138,6 +176,7 @@ class DnsClient:
                 elapsed_ms=elapsed,
                 reason=reason,
                 used_tcp=used_tcp,
+                extra_addresses=extra if outcome is Outcome.OK else (),
             )
 
         for _hop in range(MAX_CNAME_HOPS + 1):
@@ -147,6 +186,7 @@ class DnsClient:
             if response is None:
                 return done(*failure)
             authenticated = authenticated and bool(response.flags & dns.flags.AD)
+            extra = _extra_addresses(response)
             rcode = response.rcode()
             # Walk the chain inside this response first (a recursive resolver sends it whole).
             while True:
@@ -192,6 +232,7 @@ class DnsClient:
         query.flags |= dns.flags.AD  # ask for the AD bit (RFC 6840 5.7)
         loop = asyncio.get_running_loop()
         started = loop.time()
+        sent = time.perf_counter()
         text = f"{_text(name)}/{dns.rdatatype.to_text(qtype)}"
         tcp = False
         outcome: tuple[Outcome, str] = (Outcome.TIMEOUT, f"no answer from {self.resolver} within {self.timeout:g}s")
@@ -233,7 +274,7 @@ class DnsClient:
                 response, outcome = None, (Outcome.ERROR, f"{self.resolver}: {exc or type(exc).__name__}")
         elapsed = (loop.time() - started) * 1000
         status = dns.rcode.to_text(response.rcode()) if response is not None else outcome[0].value
-        self.log.append(QueryTime(text, dns.rdatatype.to_text(qtype), elapsed, status))
+        self.log.append(QueryTime(text, dns.rdatatype.to_text(qtype), elapsed, status, sent))
         return response, outcome, tcp
 
 
@@ -244,6 +285,15 @@ def _find(
         if rrset.name == name and rrset.rdtype == rdtype and len(rrset) > 0:
             return rrset
     return None
+
+
+def _extra_addresses(response: dns.message.Message) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (_text(rrset.name), rdata.to_text())
+        for rrset in response.additional
+        if rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)
+        for rdata in rrset
+    )
 
 
 def _referral(response: dns.message.Message, name: dns.name.Name) -> str | None:

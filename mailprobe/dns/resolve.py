@@ -10,7 +10,7 @@ import asyncio
 import ipaddress
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import dns.rdata
 import dns.reversename
@@ -18,7 +18,7 @@ import dns.reversename
 from mailprobe.config import Config
 from mailprobe.dns import dkim, dmarc, mtasts, spf
 from mailprobe.dns.client import Answer, DnsClient, Outcome
-from mailprobe.dns.fetch import fetch_policy, lookup_policy_host
+from mailprobe.dns.fetch import fetch_policy, lookup_policy_host, warm_tls_context
 from mailprobe.dns.names import looks_like_ip_literal, nonpublic_reason, normal_name, validate_domain
 from mailprobe.dns.tags import TagRecord
 from mailprobe.errors import ResolverError
@@ -34,6 +34,7 @@ SRV_SERVICES: tuple[tuple[str, Service], ...] = (
     ("_pop3s._tcp", Service.POP3S),
 )
 MAX_SPF_DEPTH = 10
+AddressesKnown = Callable[[MxStatus, tuple[MxHost, ...]], None]
 _OUTCOME_STATUS = {
     Outcome.NXDOMAIN: MxStatus.NXDOMAIN,
     Outcome.NODATA: MxStatus.NODATA,
@@ -62,27 +63,37 @@ class _Picture:
 
 
 async def resolve_domain(
-    domain: str, cfg: Config, *, client: DnsClient | None = None, mta_sts_port: int = 443
+    domain: str,
+    cfg: Config,
+    *,
+    client: DnsClient | None = None,
+    mta_sts_port: int = 443,
+    on_addresses: AddressesKnown | None = None,
 ) -> DomainDns:
     """Everything a mail domain's DNS says. Failures are statuses in the result, never exceptions.
 
     Raises UsageError for a malformed domain and UnsafeTargetError for a resolver outside the guard.
     `client` lets a caller read the query log (the bench); `mta_sts_port` serves tests and labs.
+    `on_addresses` is called once the MX hosts and their addresses are known, before reverse DNS, TLSA,
+    blocklists and policies finish, so the engine can start probing while the rest of the picture arrives.
     """
     name = validate_domain(domain)
     client = client or DnsClient.from_config(cfg)
     started = time.perf_counter()
-    picture, (spf_records, dmarc_records, sts, tlsrpt, srv, dkim_records) = await asyncio.gather(
-        _mx_picture(client, name, cfg),
-        asyncio.gather(
-            _spf(client, name),
-            _dmarc(client, name),
-            _mta_sts(client, name, cfg, mta_sts_port),
-            _tagged_txt(client, f"_smtp._tls.{name}", "TLS-RPT", mtasts.is_tlsrpt_txt, mtasts.parse_tlsrpt_txt),
-            _srv(client, name),
-            _dkim(client, name, cfg.dkim_selectors),
-        ),
-    )
+    try:
+        picture, (spf_records, dmarc_records, sts, tlsrpt, srv, dkim_records) = await asyncio.gather(
+            _mx_picture(client, name, cfg, on_addresses),
+            asyncio.gather(
+                _spf(client, name),
+                _dmarc(client, name),
+                _mta_sts(client, name, cfg, mta_sts_port),
+                _tagged_txt(client, f"_smtp._tls.{name}", "TLS-RPT", mtasts.is_tlsrpt_txt, mtasts.parse_tlsrpt_txt),
+                _srv(client, name),
+                _dkim(client, name, cfg.dkim_selectors),
+            ),
+        )
+    finally:
+        await client.settle()
     sts = _match_sts(sts, picture)
     if cfg.allow_nonpublic:
         picture.hints.append("allow-nonpublic")  # the checks then note non-public MX addresses, not alarm
@@ -161,7 +172,7 @@ def mx_groups(d: DomainDns) -> list[tuple[int, tuple[MxHost, ...]]]:
 # --- MX and everything hanging off it ---------------------------------------------------------------------
 
 
-async def _mx_picture(client: DnsClient, domain: str, cfg: Config) -> _Picture:
+async def _mx_picture(client: DnsClient, domain: str, cfg: Config, on_addresses: AddressesKnown | None) -> _Picture:
     # A/AAAA asked at once: they are needed if MX says NODATA (implicit MX) and it saves a round trip.
     mx, a, aaaa = await asyncio.gather(
         client.query(domain, "MX"), client.query(domain, "A"), client.query(domain, "AAAA")
@@ -170,7 +181,7 @@ async def _mx_picture(client: DnsClient, domain: str, cfg: Config) -> _Picture:
     if mx.cnames:
         picture.hints.append(f"domain-cname:{mx.final_name}")
     if mx.outcome is Outcome.NODATA:
-        return await _implicit(client, domain, cfg, picture, a, aaaa)
+        return await _implicit(client, domain, cfg, picture, a, aaaa, on_addresses)
     if mx.outcome is not Outcome.OK:
         picture.status = _OUTCOME_STATUS[mx.outcome]
         picture.reason = mx.reason or mx.outcome.value
@@ -192,7 +203,11 @@ async def _mx_picture(client: DnsClient, domain: str, cfg: Config) -> _Picture:
             picture.hints.append(f"mx-duplicate:{name}")
             continue
         chosen[name] = preference
-    results = await asyncio.gather(*(_mx_host(client, pref, name, cfg) for name, pref in chosen.items()))
+    _prefetch_mx_hosts(client, chosen, mx.extra_addresses, cfg)
+    found = await asyncio.gather(*(_mx_addresses(client, pref, name) for name, pref in chosen.items()))
+    if on_addresses is not None:
+        on_addresses(MxStatus.FOUND, tuple(found))
+    results = await asyncio.gather(*(_host_details(client, host, cfg) for host in found))
     for host, records, hints in results:
         picture.hosts.append(host)
         picture.records.extend(records)
@@ -204,14 +219,44 @@ async def _mx_picture(client: DnsClient, domain: str, cfg: Config) -> _Picture:
     return picture
 
 
+def _prefetch_mx_hosts(
+    client: DnsClient, hosts: dict[str, int], volunteered: tuple[tuple[str, str], ...], cfg: Config
+) -> None:
+    """Ask now what the next level will need: each host's addresses and TLSA, and, for addresses the MX
+    answer volunteered in its additional section, their PTR and blocklist entries. The A/AAAA answers still
+    decide which addresses are in the picture; a prefetch they do not confirm is cancelled unused.
+    Saves a round trip when the data is there (authoritative servers add in-zone addresses; resolvers vary)."""
+    for name in hosts:  # the addresses first: the rest of the picture waits for them
+        client.prefetch(name, "A")
+        client.prefetch(name, "AAAA")
+    for name in hosts:
+        if not looks_like_ip_literal(name):
+            client.prefetch(_tlsa_name(name), "TLSA")
+    for owner, address in volunteered:
+        if owner in hosts:
+            client.prefetch(_ptr_name(address), "PTR")
+            for zone in cfg.dnsbl_zones:
+                client.prefetch(_dnsbl_name(address, zone), "A")
+                client.prefetch(_dnsbl_name(address, zone), "TXT")
+
+
 async def _implicit(
-    client: DnsClient, domain: str, cfg: Config, picture: _Picture, a: Answer, aaaa: Answer
+    client: DnsClient,
+    domain: str,
+    cfg: Config,
+    picture: _Picture,
+    a: Answer,
+    aaaa: Answer,
+    on_addresses: AddressesKnown | None,
 ) -> _Picture:
     addresses = _addresses(a, aaaa)
     if addresses:
         picture.status = MxStatus.IMPLICIT
         picture.reason = "no MX record: mail goes to the domain's own address (RFC 5321 5.1)"
-        host, records, hints = await _host_details(client, 0, domain, addresses, "ok", None, cfg)
+        implicit = MxHost(preference=0, name=domain, addresses=addresses, status="ok")
+        if on_addresses is not None:
+            on_addresses(MxStatus.IMPLICIT, (implicit,))
+        host, records, hints = await _host_details(client, implicit, cfg)
         picture.hosts.append(host)
         picture.records.extend(records)
         picture.hints.extend(hints)
@@ -226,9 +271,8 @@ async def _implicit(
     return picture
 
 
-async def _mx_host(
-    client: DnsClient, preference: int, name: str, cfg: Config
-) -> tuple[MxHost, list[DnsRecord], list[str]]:
+async def _mx_addresses(client: DnsClient, preference: int, name: str) -> MxHost:
+    """An MX host with its addresses and status; reverse DNS and the rest come in _host_details."""
     a, aaaa = await asyncio.gather(client.query(name, "A"), client.query(name, "AAAA"))
     addresses = _addresses(a, aaaa)
     cname_target = next((x.final_name for x in (a, aaaa) if x.cnames), None)
@@ -244,20 +288,13 @@ async def _mx_host(
         status = "cname"
     elif all(nonpublic_reason(addr) for addr in addresses):
         status = "nonpublic"  # per-address judgement stays with the addresses (see probe_addresses)
-    return await _host_details(client, preference, name, addresses, status, cname_target, cfg)
+    return MxHost(preference, name, addresses, status, cname_target)
 
 
-async def _host_details(
-    client: DnsClient,
-    preference: int,
-    name: str,
-    addresses: tuple[str, ...],
-    status: str,
-    cname_target: str | None,
-    cfg: Config,
-) -> tuple[MxHost, list[DnsRecord], list[str]]:
+async def _host_details(client: DnsClient, host: MxHost, cfg: Config) -> tuple[MxHost, list[DnsRecord], list[str]]:
     """PTR + forward confirmation and blocklists per address, TLSA of the host: all at once."""
-    want_tlsa = bool(addresses) and status != "ip-literal"
+    name, addresses = host.name, host.addresses
+    want_tlsa = bool(addresses) and host.status != "ip-literal"
     reverse, listings, tlsa = await asyncio.gather(
         asyncio.gather(*(_reverse(client, address, {name: addresses}) for address in addresses)),
         asyncio.gather(*(_dnsbl(client, address, zone) for address in addresses for zone in cfg.dnsbl_zones)),
@@ -275,16 +312,7 @@ async def _host_details(
             continue
         ptr.extend((address, ptr_name) for ptr_name in names)
         fcrdns.append((address, confirmed))
-    host = MxHost(
-        preference=preference,
-        name=name,
-        addresses=addresses,
-        status=status,
-        cname_target=cname_target,
-        ptr=tuple(ptr),
-        fcrdns=tuple(fcrdns),
-    )
-    return host, [*tlsa, *listings], hints
+    return replace(host, ptr=tuple(ptr), fcrdns=tuple(fcrdns)), [*tlsa, *listings], hints
 
 
 async def _nothing() -> list[DnsRecord]:
@@ -303,7 +331,7 @@ async def _reverse(
     `known` holds forward answers already in hand (the MX host's own addresses): when the PTR names the MX
     host, as it does on a well-run server, the forward check needs no further query (one round trip saved).
     """
-    answer = await client.query(dns.reversename.from_address(address).to_text(), "PTR")
+    answer = await client.query(_ptr_name(address), "PTR")
     if answer.outcome.is_negative:
         return (), False, ""
     if answer.outcome is not Outcome.OK:
@@ -320,10 +348,7 @@ async def _reverse(
 
 async def _dnsbl(client: DnsClient, address: str, zone: str) -> DnsRecord:
     """RFC 5782: the reversed address under the list's zone; an A in 127/8 means listed, TXT says why."""
-    reverse = dns.reversename.from_address(address)
-    base = dns.reversename.ipv6_reverse_domain if ":" in address else dns.reversename.ipv4_reverse_domain
-    relative = reverse.relativize(base)
-    qname = f"{relative.to_text()}.{normal_name(zone)}"
+    qname = _dnsbl_name(address, zone)
     a, txt = await asyncio.gather(client.query(qname, "A"), client.query(qname, "TXT"))
     if a.outcome.is_negative:
         return DnsRecord("DNSBL", qname, address, "ok", f"not listed in {zone}")
@@ -338,8 +363,22 @@ async def _dnsbl(client: DnsClient, address: str, zone: str) -> DnsRecord:
     return DnsRecord("DNSBL", qname, address, "listed", detail)
 
 
+def _ptr_name(address: str) -> str:
+    return dns.reversename.from_address(address).to_text()
+
+
+def _dnsbl_name(address: str, zone: str) -> str:
+    reverse = dns.reversename.from_address(address)
+    base = dns.reversename.ipv6_reverse_domain if ":" in address else dns.reversename.ipv4_reverse_domain
+    return f"{reverse.relativize(base).to_text()}.{normal_name(zone)}"
+
+
+def _tlsa_name(host: str) -> str:
+    return f"_25._tcp.{host}"
+
+
 async def _tlsa(client: DnsClient, host: str) -> list[DnsRecord]:
-    name = f"_25._tcp.{host}"
+    name = _tlsa_name(host)
     answer = await client.query(name, "TLSA")
     if answer.outcome.is_negative:
         return [DnsRecord("TLSA", name, "", "missing")]
@@ -468,9 +507,10 @@ async def _tagged_txt(
 async def _mta_sts(client: DnsClient, domain: str, cfg: Config, port: int) -> list[DnsRecord]:
     name = f"_mta-sts.{domain}"
     # The policy host's address is asked beside the TXT record (DNS only); nothing connects unless TXT is valid.
-    txt, answers = await asyncio.gather(
+    txt, answers, _ = await asyncio.gather(
         _tagged_txt(client, name, "MTA-STS", mtasts.is_sts_txt, mtasts.parse_sts_txt),
         lookup_policy_host(domain, client, cfg),
+        warm_tls_context(cfg),
     )
     if txt[0].status != "ok":
         return txt  # RFC 8461 3.3: no valid TXT record, no policy fetch

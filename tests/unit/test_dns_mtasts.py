@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from mailprobe.config import Config, Limits, Resolver
 from mailprobe.demo.dns_server import DnsServer
 from mailprobe.demo.pki import DemoPki
 from mailprobe.dns import resolve_domain
+from mailprobe.dns.fetch import tls_context, warm_tls_context
 from mailprobe.model import DomainDns
 
 POLICY_MATCH = "version: STSv1\r\nmode: enforce\r\nmx: mx1.sts.test\r\nmx: *.backup.sts.test\r\nmax_age: 604800\r\n"
@@ -191,3 +193,17 @@ def test_wrong_content_type_is_noted(pki: DemoPki) -> None:
     d, _ = fetch(pki, "html")
     status, detail, _ = policy(d)
     assert status == "ok" and "Content-Type is text/html, not text/plain" in detail
+
+
+def test_tls_context_is_made_once_per_ca_file_as_it_is_on_disk(pki: DemoPki, tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_bytes(Path(pki.ca_pem_path).read_bytes())
+    cfg = Config(ca_file=str(ca))
+    first = tls_context(cfg)
+    assert tls_context(cfg) is first  # the system store is loaded once, not per domain
+    ca.write_bytes(ca.read_bytes() + b"\n")  # the file changed: its certificates are read again
+    assert tls_context(cfg) is not first
+    missing = Config(ca_file=str(tmp_path / "missing.pem"))
+    with pytest.raises(OSError):
+        tls_context(missing)
+    asyncio.run(warm_tls_context(missing))  # warming never raises: the fetch reports a bad CA file

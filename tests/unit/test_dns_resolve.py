@@ -595,5 +595,5 @@ def test_lookups_run_concurrently() -> None:
     wall, total, count = asyncio.run(main())
     assert count > 30
     assert total > 30 * 50
-    # MX -> A/AAAA -> PTR -> forward check is the longest chain: four delays, plus scheduling slack.
+    # At most four dependency levels (MX -> A/AAAA -> PTR -> forward check), plus scheduling slack.
     assert wall < 8 * 50, (wall, total, count)

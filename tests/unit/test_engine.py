@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -92,3 +94,35 @@ def test_shards_are_disjoint_and_cover_everything() -> None:
     assert apply_shard(texts, "2/3") == apply_shard(texts, "2/3") == ["host1.test", "host4.test", "host7.test"]
     with pytest.raises(UsageError):
         apply_shard(texts, "0/3")
+
+
+async def test_probing_starts_once_the_addresses_are_known(pki: DemoPki) -> None:
+    """The PTR lookup of the MX address never answers (1 s deadline): the port probe must not wait for it."""
+    connected: list[float] = []
+
+    async def note(reader: object, writer: asyncio.StreamWriter) -> None:
+        connected.append(time.monotonic())
+        writer.close()
+
+    listener = await asyncio.start_server(note, "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    dns = DnsServer([zone(port, port)], behaviours={"1.0.0.127.in-addr.arpa": "drop"})
+    dns_port = await dns.start()
+    try:
+        cfg = Config(
+            limits=Limits(connect_timeout=1, read_timeout=1, session_timeout=3),
+            resolver=Resolver("127.0.0.1", dns_port),
+            ports=((Service.SMTP, port),),
+            services=(Service.SMTP,),
+            allow_nonpublic=True,
+        )
+        started = time.monotonic()
+        report = await audit(["engine.test"], cfg)
+    finally:
+        await dns.stop()
+        listener.close()
+        await listener.wait_closed()
+    assert report.dns[0].elapsed_ms >= 900  # the picture waited for the PTR deadline...
+    assert "ptr-error:127.0.0.1:timeout" in report.dns[0].findings_hint
+    assert connected and connected[0] - started < 0.5  # ...the probes did not
+    assert [p.state.value for p in report.ports] == ["open"]
