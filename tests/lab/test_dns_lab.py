@@ -8,6 +8,7 @@ tests/lab/zones/flaky.test.zone with per-name failures. REFUSED, NXDOMAIN and tr
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -342,7 +343,7 @@ def test_dns_picture_costs_its_dependency_levels_not_the_sum(delayed_lab: Lab, d
     rtt = delayed_lab.rtt_ms
     # Queries go out in waves, one per dependency level: a wave starts a round trip after the one before.
     sent = timing["sent"]
-    waves = 1 + sum(1 for a, b in zip(sent, sent[1:]) if b - a > rtt / 2)
+    waves = 1 + sum(1 for a, b in itertools.pairwise(sent) if b - a > rtt / 2)
     assert waves == levels, timing
     assert timing["queries"] > 20 and timing["sum"] > 20 * rtt
     assert levels * rtt <= timing["dns"] < (levels + 1.5) * rtt, timing
