@@ -259,6 +259,7 @@ class Lab:
     smarthost4, smarthost6 = "203.0.113.26", "2001:db8:113::26"
     dns4, dns6 = "203.0.113.53", "2001:db8:113::53"
     web4, web6 = "203.0.113.80", "2001:db8:113::80"
+    dead_primary4 = "203.0.113.59"  # no host: the primary of NSD's secondary zone expired.test
     # Device names, local to each namespace.
     _CLIENT_DEV, _ROUTER_CLIENT_DEV, _ROUTER_SERVER_DEV, _SERVER_DEV = "eth0", "cli0", "srv0", "eth0"
 
@@ -430,6 +431,15 @@ class Lab:
             f"route add default via {self.router4}",
             f"route add ::/0 via {self.router6}",
         ])
+        # A DNS server that does not answer, for real: the servers' firewall drops every query whose first
+        # label is "silent" (bytes 20.. of the UDP datagram: the question's first label, \x06silent).
+        _sh(["ip", "netns", "exec", self.servers_ns, "nft", "-f", "-"], stdin=(
+            "table inet mpdns {\n"
+            "  chain input { type filter hook input priority filter; policy accept;\n"
+            "    udp dport 53 @th,160,56 0x0673696c656e74 drop\n"
+            "  }\n"
+            "}\n"
+        ))
         _sh(["ip", "netns", "exec", self.router_ns, "nft", "-f", "-"], stdin=(
             "table inet mplab {\n"
             "  chain forward { type filter hook forward priority filter; policy accept; }\n"
@@ -540,7 +550,10 @@ class Lab:
             auth_socket=tmp / "postfix-bad" / "queue" / "private" / "auth", name="dovecot-bad",
             plaintext_auth=True,
         )
-        nsd = labservers.nsd(tmp / "nsd", addresses=[self.dns4, self.dns6], zones=self._zones(tmp / "nsd"))
+        nsd = labservers.nsd(
+            tmp / "nsd", addresses=[self.dns4, self.dns6], zones=self._zones(tmp / "nsd"),
+            untransferred={"expired.test": self.dead_primary4},
+        )
         nginx = labservers.nginx(
             tmp / "nginx", addresses=[self.web4, self.web6],
             sites={site: (WWW_DIR / site, certs[site]) for site in sites},

@@ -287,8 +287,11 @@ service auth {{
     return Daemon(name, [DOVECOT, "-F", "-c", str(conf)], listens, str(log))
 
 
-def nsd(root: Path, *, addresses: list[str], zones: dict[str, Path]) -> Daemon:
-    """NSD, authoritative for `zones` (zone name -> zone file), on UDP and TCP 53."""
+def nsd(root: Path, *, addresses: list[str], zones: dict[str, Path], untransferred: dict[str, str]) -> Daemon:
+    """NSD, authoritative for `zones` (zone name -> zone file), on UDP and TCP 53.
+
+    `untransferred` (zone name -> primary address) are secondary zones whose primary never answers: NSD has
+    no data for them and answers SERVFAIL, as a secondary does once its zone expires."""
     log = root / "nsd.log"
     lines = ["server:"]
     lines += [f"  ip-address: {address}" for address in addresses]
@@ -312,6 +315,8 @@ def nsd(root: Path, *, addresses: list[str], zones: dict[str, Path]) -> Daemon:
     ]
     for zone, path in sorted(zones.items()):
         lines += ["zone:", f'  name: "{zone}"', f'  zonefile: "{path}"']
+    for zone, primary in sorted(untransferred.items()):
+        lines += ["zone:", f'  name: "{zone}"', f"  request-xfr: {primary} NOKEY", f"  allow-notify: {primary} NOKEY"]
     conf = root / "nsd.conf"
     _write(conf, "\n".join(lines) + "\n")
     listens = [(proto, address, 53) for address in addresses for proto in ("udp", "tcp")]

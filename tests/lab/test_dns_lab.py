@@ -1,26 +1,20 @@
 """The DNS stage against the lab's real NSD (zones in tests/lab/zones) and nginx (MTA-STS policies in
 tests/lab/www), from the client namespace. One zone per case the DNS issue lists.
 
-NSD answers every question it can, so the cases it cannot produce (SERVFAIL, a server that never answers)
-come from mailprobe's own DnsServer run as a subprocess in the servers namespace at FLAKY_DNS, serving
-tests/lab/zones/flaky.test.zone with per-name failures. REFUSED, NXDOMAIN and truncation come from NSD.
+Every failure comes from NSD too: SERVFAIL from expired.test, a secondary zone whose primary never answers
+(labservers.nsd), no answer at all for names whose first label is "silent" (the servers' firewall drops those
+queries, labnet.Lab._build_network), REFUSED outside its zones, NXDOMAIN, and truncation (big.test).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from labnet import Lab
-
-ZONES = Path(__file__).resolve().parent / "zones"
-FLAKY_DNS = "203.0.113.54"
 
 # Runs in the client namespace: resolve several domains concurrently, print DomainDns + findings as JSON.
 RESOLVE = """
@@ -238,38 +232,19 @@ def test_dkim_and_dnsbl(lab: Lab) -> None:
     assert [f["target"] for f in d["findings"] if f["code"] == "DNSBL-LISTED"] == [lab.mail4]
 
 
-# --- failures NSD cannot produce: mailprobe's DnsServer in the servers namespace --------------------------
+# --- failures: SERVFAIL and silence, both from NSD ------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def flaky_dns(lab: Lab) -> Iterator[str]:
-    lab.add_addresses("servers", [FLAKY_DNS])
-    proc = subprocess.Popen(
-        ["ip", "netns", "exec", lab.servers_ns, sys.executable, "-m", "mailprobe.demo.dns_server",
-         "--host", FLAKY_DNS, "--port", "53", "--zone", str(ZONES / "flaky.test.zone"),
-         "--behaviour", "servfail.flaky.test=servfail", "--behaviour", "silent.flaky.test=drop"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parents[2],
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.strip() == "ready 53", proc.stderr.read() if proc.stderr else ""
-        yield FLAKY_DNS
-    finally:
-        proc.terminate()  # by PID: the one we started
-        proc.communicate(timeout=10)
-
-
-def test_servfail_and_timeout_never_fall_back(lab: Lab, flaky_dns: str) -> None:
-    domains = ("servfail.flaky.test", "silent.flaky.test", "ok.flaky.test")
-    got = resolve_in_lab(lab, domains, flaky_dns, timeout=1.0)
+def test_servfail_and_timeout_never_fall_back(lab: Lab) -> None:
+    domains = ("expired.test", "silent.flaky.test", "ok.flaky.test")
+    got = resolve_in_lab(lab, domains, lab.dns4, timeout=1.0)
     assert {d: got[d]["status"] for d in domains} == {
-        "servfail.flaky.test": "servfail",  # it has an A record: a failure must not become an implicit MX
-        "silent.flaky.test": "timeout",
-        "ok.flaky.test": "found",
+        "expired.test": "servfail",  # NSD has no data for the zone (its primary never answered)
+        "silent.flaky.test": "timeout",  # NSD never sees the query: the firewall in front of it drops it
+        "ok.flaky.test": "found",  # same zone, same server, another name: answered
     }
-    assert "MX-SERVFAIL" in codes(got["servfail.flaky.test"]) and got["servfail.flaky.test"]["mx"] == []
-    assert "MX-TIMEOUT" in codes(got["silent.flaky.test"])
+    assert "MX-SERVFAIL" in codes(got["expired.test"]) and got["expired.test"]["mx"] == []
+    assert "MX-TIMEOUT" in codes(got["silent.flaky.test"]) and got["silent.flaky.test"]["mx"] == []
 
 
 # --- the mx command --------------------------------------------------------------------------------------
