@@ -1,7 +1,8 @@
 """The DNS stage: the whole picture of a mail domain, every lookup concurrent, each with its own deadline.
 
 Independent chains run side by side (MX → addresses → PTR → forward check; SPF → includes; MTA-STS TXT →
-policy fetch; SRV; DMARC; TLS-RPT; DKIM), so the wall time is the longest chain, not the sum of the queries.
+policy fetch; SRV; DMARC; TLS-RPT; DKIM: policy.py), so the wall time is the longest chain, not the sum of
+the queries; what the next level will probably need is prefetched (see _prefetch_mx_hosts).
 """
 
 from __future__ import annotations
@@ -16,24 +17,13 @@ import dns.rdata
 import dns.reversename
 
 from mailprobe.config import Config
-from mailprobe.dns import dkim, dmarc, mtasts, spf
+from mailprobe.dns import policy
 from mailprobe.dns.client import Answer, DnsClient, Outcome
-from mailprobe.dns.fetch import fetch_policy, lookup_policy_host, warm_tls_context
 from mailprobe.dns.names import looks_like_ip_literal, nonpublic_reason, normal_name, validate_domain
-from mailprobe.dns.tags import TagRecord
 from mailprobe.errors import ResolverError
-from mailprobe.model import DnsRecord, DomainDns, MxHost, MxStatus, Service
+from mailprobe.model import DnsRecord, DomainDns, MxHost, MxStatus
 from mailprobe.net import guard
 
-SRV_SERVICES: tuple[tuple[str, Service], ...] = (
-    ("_submission._tcp", Service.SUBMISSION),
-    ("_submissions._tcp", Service.SUBMISSIONS),
-    ("_imap._tcp", Service.IMAP),
-    ("_imaps._tcp", Service.IMAPS),
-    ("_pop3._tcp", Service.POP3),
-    ("_pop3s._tcp", Service.POP3S),
-)
-MAX_SPF_DEPTH = 10
 AddressesKnown = Callable[[MxStatus, tuple[MxHost, ...]], None]
 _OUTCOME_STATUS = {
     Outcome.NXDOMAIN: MxStatus.NXDOMAIN,
@@ -84,17 +74,17 @@ async def resolve_domain(
         picture, (spf_records, dmarc_records, sts, tlsrpt, srv, dkim_records) = await asyncio.gather(
             _mx_picture(client, name, cfg, on_addresses),
             asyncio.gather(
-                _spf(client, name),
-                _dmarc(client, name),
-                _mta_sts(client, name, cfg, mta_sts_port),
-                _tagged_txt(client, f"_smtp._tls.{name}", "TLS-RPT", mtasts.is_tlsrpt_txt, mtasts.parse_tlsrpt_txt),
-                _srv(client, name),
-                _dkim(client, name, cfg.dkim_selectors),
+                policy.spf(client, name),
+                policy.dmarc(client, name),
+                policy.mta_sts(client, name, cfg, mta_sts_port),
+                policy.tls_rpt(client, name),
+                policy.srv(client, name),
+                policy.dkim(client, name, cfg.dkim_selectors),
             ),
         )
     finally:
         await client.settle()
-    sts = _match_sts(sts, picture)
+    sts = policy.match_sts(sts, [host.name for host in picture.hosts])
     if cfg.allow_nonpublic:
         picture.hints.append("allow-nonpublic")  # the checks then note non-public MX addresses, not alarm
     records = (*spf_records, *dmarc_records, *sts, *tlsrpt, *srv, *dkim_records, *picture.records)
@@ -386,199 +376,6 @@ async def _tlsa(client: DnsClient, host: str) -> list[DnsRecord]:
         return [DnsRecord("TLSA", name, "", "error", answer.reason or answer.outcome.value)]
     signed = "DNSSEC-authenticated" if answer.authenticated else "not DNSSEC-authenticated"
     return [DnsRecord("TLSA", name, r.to_text(), "ok", signed) for r in answer.records]
-
-
-# --- policy records ------------------------------------------------------------------------------------
-
-
-async def _txt_of(client: DnsClient, name: str) -> Answer:
-    return await client.query(name, "TXT")
-
-
-def _lookup_failed(kind: str, name: str, answer: Answer) -> list[DnsRecord] | None:
-    if answer.outcome.is_negative:
-        return [DnsRecord(kind, name, "", "missing", f"no {kind} record at {name}")]
-    if answer.outcome is not Outcome.OK:
-        return [DnsRecord(kind, name, "", "error", answer.reason or answer.outcome.value)]
-    return None
-
-
-async def _spf(client: DnsClient, domain: str) -> list[DnsRecord]:
-    answer = await _txt_of(client, domain)
-    failed = _lookup_failed("SPF", domain, answer)
-    if failed is not None:
-        return failed
-    texts = spf.spf_records(answer.texts())
-    if not texts:
-        return [DnsRecord("SPF", domain, "", "missing", f"no v=spf1 TXT record at {domain}")]
-    if len(texts) > 1:
-        return [DnsRecord("SPF", domain, t, "multiple", f"{len(texts)} SPF records: a permerror") for t in texts]
-    record = spf.parse_spf(texts[0])
-    if not record.valid:
-        return [DnsRecord("SPF", domain, texts[0], "invalid", "; ".join(record.errors))]
-    lookups, problems, complete = await _count_spf_lookups(client, domain, record)
-    plural = "" if lookups == 1 else "s"
-    detail = f"{'' if complete else 'at least '}{lookups} DNS lookup{plural} (limit {spf.MAX_LOOKUPS})"
-    if lookups > spf.MAX_LOOKUPS:
-        return [DnsRecord("SPF", domain, texts[0], "lookup-limit", f"{detail}: a permerror")]
-    if problems:
-        return [DnsRecord("SPF", domain, texts[0], "include-error", f"{detail}; " + "; ".join(problems))]
-    return [DnsRecord("SPF", domain, texts[0], "ok", detail)]
-
-
-async def _count_spf_lookups(client: DnsClient, domain: str, record: spf.SpfRecord) -> tuple[int, list[str], bool]:
-    """Count DNS-querying terms through include/redirect, level by level (each level one round trip).
-
-    Counting stops once past the limit (the verdict is known); the flag says whether the count is complete.
-    """
-    count = record.local_lookups()
-    problems: list[str] = []
-    visited = {domain}
-    level = list(record.followed_domains())
-    for _depth in range(MAX_SPF_DEPTH):
-        if not level or count > spf.MAX_LOOKUPS:
-            break
-        for target in level:
-            if target in visited:
-                problems.append(f"{target} is included in a loop")
-        level = [t for t in dict.fromkeys(level) if t not in visited]
-        visited.update(level)
-        answers = await asyncio.gather(*(_txt_of(client, target) for target in level))
-        next_level: list[str] = []
-        for target, answer in zip(level, answers, strict=True):
-            if answer.outcome.is_failure:
-                problems.append(f"{target}: {answer.reason or answer.outcome.value}")
-                continue
-            texts = spf.spf_records(answer.texts()) if answer.outcome is Outcome.OK else []
-            if len(texts) != 1:
-                problems.append(f"{target} has {'no' if not texts else len(texts)} SPF record(s)")
-                continue
-            child = spf.parse_spf(texts[0])
-            if not child.valid:
-                problems.append(f"{target}: {'; '.join(child.errors)}")
-                continue
-            count += child.local_lookups()
-            next_level.extend(child.followed_domains())
-        level = next_level
-    return count, problems, not level
-
-
-async def _dmarc(client: DnsClient, domain: str) -> list[DnsRecord]:
-    name = f"_dmarc.{domain}"
-    answer = await _txt_of(client, name)
-    failed = _lookup_failed("DMARC", name, answer)
-    if failed is not None:
-        return failed
-    texts = dmarc.dmarc_records(answer.texts())
-    if not texts:
-        return [DnsRecord("DMARC", name, "", "missing", f"no v=DMARC1 TXT record at {name}")]
-    if len(texts) > 1:
-        return [DnsRecord("DMARC", name, t, "multiple", f"{len(texts)} DMARC records: none applies") for t in texts]
-    record = dmarc.parse_dmarc(texts[0])
-    if not record.valid:
-        return [DnsRecord("DMARC", name, texts[0], "invalid", "; ".join(record.errors))]
-    detail = f"p={record.policy} sp={record.subdomain_policy} pct={record.pct}"
-    return [DnsRecord("DMARC", name, texts[0], "ok", detail)]
-
-
-async def _tagged_txt(
-    client: DnsClient,
-    name: str,
-    kind: str,
-    is_kind: Callable[[str], bool],
-    parse: Callable[[str], TagRecord],
-) -> list[DnsRecord]:
-    """A `v=...` TXT record (MTA-STS, TLS-RPT): missing, multiple, invalid or ok."""
-    answer = await _txt_of(client, name)
-    failed = _lookup_failed(kind, name, answer)
-    if failed is not None:
-        return failed
-    texts = [t for t in answer.texts() if is_kind(t)]
-    if not texts:
-        return [DnsRecord(kind, name, "", "missing", f"no {kind} record at {name}")]
-    if len(texts) > 1:
-        return [DnsRecord(kind, name, t, "multiple", f"{len(texts)} records: none applies") for t in texts]
-    record = parse(texts[0])
-    if not record.valid:
-        return [DnsRecord(kind, name, texts[0], "invalid", "; ".join(record.errors))]
-    return [DnsRecord(kind, name, texts[0], "ok")]
-
-
-async def _mta_sts(client: DnsClient, domain: str, cfg: Config, port: int) -> list[DnsRecord]:
-    name = f"_mta-sts.{domain}"
-    # The policy host's address is asked beside the TXT record (DNS only); nothing connects unless TXT is valid.
-    txt, answers, _ = await asyncio.gather(
-        _tagged_txt(client, name, "MTA-STS", mtasts.is_sts_txt, mtasts.parse_sts_txt),
-        lookup_policy_host(domain, client, cfg),
-        warm_tls_context(cfg),
-    )
-    if txt[0].status != "ok":
-        return txt  # RFC 8461 3.3: no valid TXT record, no policy fetch
-    fetched = await fetch_policy(domain, client, cfg, port, answers)
-    if fetched.status != "ok":
-        return [*txt, DnsRecord("MTA-STS-POLICY", fetched.url, "", fetched.status, fetched.detail)]
-    policy = mtasts.parse_sts_policy(fetched.body)
-    if not policy.valid:
-        return [*txt, DnsRecord("MTA-STS-POLICY", fetched.url, fetched.body, "invalid", "; ".join(policy.errors))]
-    detail = f"mode={policy.mode} max_age={policy.max_age} mx={','.join(policy.mx)}"
-    if fetched.detail:
-        detail += f"; {fetched.detail}"
-    return [*txt, DnsRecord("MTA-STS-POLICY", fetched.url, fetched.body, "ok", detail)]
-
-
-def _match_sts(records: list[DnsRecord], picture: _Picture) -> list[DnsRecord]:
-    """Every MX must match a policy mx: pattern (RFC 8461 4.1); mismatches become the policy's status."""
-    out = []
-    for record in records:
-        if record.kind == "MTA-STS-POLICY" and record.status == "ok" and picture.hosts:
-            policy = mtasts.parse_sts_policy(record.value)
-            unmatched = policy.unmatched([h.name for h in picture.hosts])
-            if unmatched:
-                detail = f"{record.detail}; MX not in policy: {', '.join(unmatched)}"
-                record = DnsRecord(record.kind, record.name, record.value, "mx-mismatch", detail)
-        out.append(record)
-    return out
-
-
-async def _srv(client: DnsClient, domain: str) -> list[DnsRecord]:
-    names = [(f"{label}.{domain}", service) for label, service in SRV_SERVICES]
-    answers = await asyncio.gather(*(client.query(name, "SRV") for name, _ in names))
-    out: list[DnsRecord] = []
-    for (name, service), answer in zip(names, answers, strict=True):
-        if answer.outcome.is_negative:
-            out.append(DnsRecord("SRV", name, "", "missing", service.value))
-        elif answer.outcome is not Outcome.OK:
-            out.append(DnsRecord("SRV", name, "", "error", f"{service.value}: {answer.reason}"))
-        else:
-            for rdata in sorted(answer.records, key=_srv_key):
-                target = rdata.target.to_text()  # type: ignore[attr-defined]
-                status = "unavailable" if target == "." else "ok"  # RFC 2782: "." = service not offered
-                out.append(DnsRecord("SRV", name, rdata.to_text(), status, service.value))
-    return out
-
-
-def _srv_key(rdata: dns.rdata.Rdata) -> tuple[int, int]:
-    return (int(rdata.priority), -int(rdata.weight))  # type: ignore[attr-defined]
-
-
-async def _dkim(client: DnsClient, domain: str, selectors: tuple[str, ...]) -> list[DnsRecord]:
-    names = [f"{validate_domain(selector)}._domainkey.{domain}" for selector in selectors]
-    answers = await asyncio.gather(*(_txt_of(client, name) for name in names))
-    out: list[DnsRecord] = []
-    for name, answer in zip(names, answers, strict=True):
-        failed = _lookup_failed("DKIM", name, answer)
-        if failed is not None:
-            out.extend(failed)
-            continue
-        texts = [t for t in answer.texts() if "p=" in t]
-        if not texts:
-            out.append(DnsRecord("DKIM", name, "", "missing", "TXT record without a p= key"))
-            continue
-        key = dkim.parse_dkim(texts[0])
-        status = "invalid" if not key.valid else "revoked" if key.revoked else "ok"
-        detail = key.describe() if key.valid else "; ".join(key.errors)
-        out.append(DnsRecord("DKIM", name, texts[0], status, detail))
-    return out
 
 
 async def _tcp_refused(client: DnsClient) -> bool:
