@@ -210,8 +210,14 @@ SPF_ERROR = define(
 DMARC_MISSING = define(
     "DMARC-MISSING", Severity.MEDIUM, "No DMARC record",
     "Without a DMARC record at _dmarc.DOMAIN receivers apply no policy to forged mail using the domain in "
-    "From:, and you get no reports. (An organisational-domain record higher up was not looked for.)",
+    "From:, and you get no reports. No ancestor domain has one either (the DMARCbis tree walk was followed).",
     "Publish `_dmarc.DOMAIN TXT \"v=DMARC1; p=none; rua=mailto:...\"`, then tighten p= once reports are clean.",
+)  # fmt: skip
+DMARC_INHERITED = define(
+    "DMARC-INHERITED", Severity.INFO, "DMARC policy comes from a parent domain",
+    "The domain has no _dmarc record of its own; receivers apply the nearest ancestor's record, with its "
+    "subdomain policy (sp=, else p=). The other DMARC findings then judge that policy.",
+    "Nothing to do if the parent's policy fits this domain; publish _dmarc.DOMAIN to give it its own.",
 )  # fmt: skip
 DMARC_MULTIPLE = define(
     "DMARC-MULTIPLE", Severity.HIGH, "More than one DMARC record",
@@ -517,11 +523,15 @@ def _dmarc(record: DnsRecord) -> Iterator[Finding]:
         yield finding(simple[record.status], where, evidence)
         return
     parsed = dmarc.parse_dmarc(record.value)
-    if parsed.policy == "none":
+    policy = parsed.policy
+    if record.status == "inherited":  # the parent's subdomain policy is the one that applies here
+        yield finding(DMARC_INHERITED, where, record.detail)
+        policy = parsed.subdomain_policy
+    if policy == "none":
         yield finding(DMARC_POLICY_NONE, where, record.value)
-    elif parsed.subdomain_policy == "none":
+    elif parsed.subdomain_policy == "none" and record.status != "inherited":
         yield finding(DMARC_SUBDOMAIN_NONE, where, record.value)
-    if parsed.pct < 100 and parsed.policy != "none":
+    if parsed.pct < 100 and policy != "none":
         yield finding(DMARC_PARTIAL, where, f"pct={parsed.pct}")
     if not parsed.rua:
         yield finding(DMARC_NO_RUA, where, record.value)

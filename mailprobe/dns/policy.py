@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 
 import dns.rdata
 
@@ -108,9 +109,38 @@ async def _count_spf_lookups(
     return count, problems, not level
 
 
+def dmarc_candidates(domain: str) -> list[str]:
+    """Where DMARC policy discovery looks, nearest first (the DNS tree walk of DMARCbis, which replaces
+    RFC 7489's public-suffix list): the domain, then its ancestors from at most 7 labels down to 2, never
+    the top-level domain. At most 7 names."""
+    labels = domain.split(".")
+    return [domain] + [".".join(labels[-count:]) for count in range(min(len(labels) - 1, 7), 1, -1)]
+
+
 async def dmarc(client: DnsClient, domain: str) -> list[DnsRecord]:
-    name = f"_dmarc.{domain}"
-    answer = await _txt_of(client, name)
+    """The domain's own DMARC record or, when it has none, the nearest ancestor's (all asked at once)."""
+    names = dmarc_candidates(domain)
+    answers = await asyncio.gather(*(_txt_of(client, f"_dmarc.{name}") for name in names))
+    own = _dmarc_at(f"_dmarc.{domain}", answers[0])
+    if own[0].status != "missing":
+        return own
+    for ancestor, answer in zip(names[1:], answers[1:], strict=True):
+        found = _dmarc_at(f"_dmarc.{ancestor}", answer)
+        if found[0].status == "missing":
+            continue
+        if found[0].status != "ok":
+            note = f"; the nearest ancestor's record ({found[0].name}) is {found[0].status}, so none applies"
+            return [replace(own[0], detail=own[0].detail + note)]
+        record = dmarc_syntax.parse_dmarc(found[0].value)
+        detail = (
+            f"no record at _dmarc.{domain}: {ancestor}'s applies to it with its subdomain policy "
+            f"sp={record.subdomain_policy} pct={record.pct}"
+        )
+        return [replace(found[0], status="inherited", detail=detail)]
+    return own
+
+
+def _dmarc_at(name: str, answer: Answer) -> list[DnsRecord]:
     failed = _lookup_failed("DMARC", name, answer)
     if failed is not None:
         return failed

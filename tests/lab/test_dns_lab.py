@@ -45,7 +45,7 @@ asyncio.run(main())
 DOMAINS = (
     "good.test", "nullmx.test", "nomx.test", "nomail.test", "cnamemx.test", "dangling.test", "iplit.test",
     "private.test", "nosuch.good.test", "example.invalid", "spfbroken.test", "spfmulti.test", "spflimit.test",
-    "stsbad.test", "stsnocert.test", "dane-ok.test", "dane-bad.test", "big.test",
+    "stsbad.test", "stsnocert.test", "dane-ok.test", "dane-bad.test", "big.test", "sub.good.test",
 )  # fmt: skip
 
 
@@ -180,6 +180,14 @@ def test_broken_spf_and_dmarc(pictures: dict[str, dict[str, Any]]) -> None:
     assert status_of(limit, "SPF") == "lookup-limit"
     assert records(limit, "SPF")[0]["detail"].startswith("at least 12 DNS lookups")
     assert {"SPF-TOO-MANY-LOOKUPS", "SPF-SOFTFAIL-ALL", "DMARC-POLICY-NONE", "DMARC-NO-RUA"} <= codes(limit)
+
+
+def test_dmarc_of_a_subdomain_comes_from_its_parent(pictures: dict[str, dict[str, Any]]) -> None:
+    sub = pictures["sub.good.test"]
+    [dmarc] = records(sub, "DMARC")
+    assert (dmarc["name"], dmarc["status"]) == ("_dmarc.good.test", "inherited")
+    assert "sp=reject" in dmarc["detail"]
+    assert "DMARC-INHERITED" in codes(sub) and "DMARC-MISSING" not in codes(sub)
 
 
 def test_mta_sts_policy_that_does_not_match_the_mx(pictures: dict[str, dict[str, Any]]) -> None:

@@ -13,7 +13,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailprobe.dns import dane, dkim, dmarc, mtasts, spf
+from mailprobe.dns.policy import dmarc_candidates
 from mailprobe.model import CertFacts, DnsRecord
+
+# --- DMARC policy discovery (the DNS tree walk) ----------------------------------------------------------
+
+
+def test_dmarc_candidates_walk_up_to_but_not_including_the_tld() -> None:
+    assert dmarc_candidates("example.com") == ["example.com"]
+    assert dmarc_candidates("a.b.example.com") == ["a.b.example.com", "b.example.com", "example.com"]
+    deep = ".".join("abcdefghij") + ".example.com"  # 12 labels: after the domain, 7 labels down to 2
+    walked = dmarc_candidates(deep)
+    assert walked[:2] == [deep, "f.g.h.i.j.example.com"]
+    assert [len(n.split(".")) for n in walked] == [12, 7, 6, 5, 4, 3, 2]
+
 
 # --- SPF -------------------------------------------------------------------------------------------------
 

@@ -128,6 +128,10 @@ _dmarc.spfneutral TXT "v=DMARC1; p=quarantine; sp=none; pct=50; rua=mailto:d@spf
 _dmarc.spfnoall TXT "v=DMARC1; rua=mailto:d@spfnoall.test"
 _dmarc.spfmulti TXT "v=DMARC1; p=reject"
 _dmarc.spfmulti TXT "v=DMARC1; p=none"
+; DMARC from an ancestor (the tree walk): its subdomain policy applies
+sub.good MX 10 mx1.good.test.
+deep.sub.spfneutral MX 10 mx1.good.test.
+child.spfnoall MX 10 mx1.good.test.
 
 ; MTA-STS TXT records (the policy fetch is tested in test_dns_mtasts.py)
 _mta-sts.spfnoall TXT "v=STSv1; id=bad id!"
@@ -478,6 +482,33 @@ def test_dmarc_variants(domain: str, status: str, expected: set[str]) -> None:
     d = resolve(domain)
     assert {s for _, _, s in records(d, "DMARC")} == {status}
     assert {c for c in codes(d) if c.startswith("DMARC")} == expected
+
+
+@pytest.mark.parametrize(
+    ("domain", "record", "status", "expected"),
+    [
+        # good.test: p=reject, no sp= (so reject for subdomains too)
+        ("sub.good.test", "_dmarc.good.test", "inherited", {"DMARC-INHERITED"}),
+        # spfneutral.test: p=quarantine but sp=none, and sp= is what a subdomain gets
+        ("deep.sub.spfneutral.test", "_dmarc.spfneutral.test", "inherited", {"DMARC-INHERITED", "DMARC-POLICY-NONE"}),
+        # the nearest ancestor's record is broken: nothing applies
+        ("child.spfnoall.test", "_dmarc.child.spfnoall.test", "missing", {"DMARC-MISSING"}),
+    ],
+)
+def test_dmarc_is_inherited_from_the_nearest_ancestor(
+    domain: str, record: str, status: str, expected: set[str]
+) -> None:
+    d, asked = run_with_server(lambda server, cfg: _resolve_and_log(server, cfg, domain))
+    [(name, _, got)] = records(d, "DMARC")
+    assert (name, got) == (record, status)
+    assert {c for c in codes(d) if c.startswith("DMARC")} == expected
+    ancestors = [f"_dmarc.{'.'.join(domain.split('.')[-n:])}." for n in range(2, len(domain.split(".")) + 1)]
+    assert set(ancestors) <= asked and "_dmarc.test." not in asked  # every level asked, never the TLD
+
+
+async def _resolve_and_log(server: DnsServer, cfg: Config, domain: str) -> tuple[DomainDns, set[str]]:
+    d = await resolve_domain(domain, cfg)
+    return d, {name for _, name, qtype in server.queries if qtype == "TXT"}
 
 
 def test_mta_sts_txt_invalid_means_no_fetch() -> None:
