@@ -1,5 +1,8 @@
 """The engine: schedules resolve → reach → handshake → judge for each target, with bounded concurrency.
 
+The stages overlap where the data allow: the port scan starts once the MX addresses are known, while reverse
+DNS, TLSA, blocklists and the MTA-STS fetch finish; services announced by SRV are handshaken beside the MX's.
+
 This is the only place with a broad `except`: anything a stage did not expect becomes a result with status
 `error` (or a per-target error line in the report), so one bad target never stops a run or loses output.
 """
