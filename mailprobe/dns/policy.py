@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Protocol
 
 import dns.rdata
 
@@ -49,25 +50,20 @@ def _lookup_failed(kind: str, name: str, answer: Answer) -> list[DnsRecord] | No
 
 async def spf(client: DnsClient, domain: str) -> list[DnsRecord]:
     answer = await _txt_of(client, domain)
-    failed = _lookup_failed("SPF", domain, answer)
-    if failed is not None:
-        return failed
-    texts = spf_syntax.spf_records(answer.texts())
-    if not texts:
-        return [DnsRecord("SPF", domain, "", "missing", f"no v=spf1 TXT record at {domain}")]
-    if len(texts) > 1:
-        return [DnsRecord("SPF", domain, t, "multiple", f"{len(texts)} SPF records: a permerror") for t in texts]
-    record = spf_syntax.parse_spf(texts[0])
-    if not record.valid:
-        return [DnsRecord("SPF", domain, texts[0], "invalid", "; ".join(record.errors))]
+    text = _single(
+        "SPF", domain, answer, spf_syntax.is_spf, spf_syntax.parse_spf, "v=spf1 TXT", "SPF records: a permerror"
+    )
+    if isinstance(text, list):
+        return text
+    record = spf_syntax.parse_spf(text)
     lookups, problems, complete = await _count_spf_lookups(client, domain, record)
     plural = "" if lookups == 1 else "s"
     detail = f"{'' if complete else 'at least '}{lookups} DNS lookup{plural} (limit {spf_syntax.MAX_LOOKUPS})"
     if lookups > spf_syntax.MAX_LOOKUPS:
-        return [DnsRecord("SPF", domain, texts[0], "lookup-limit", f"{detail}: a permerror")]
+        return [DnsRecord("SPF", domain, text, "lookup-limit", f"{detail}: a permerror")]
     if problems:
-        return [DnsRecord("SPF", domain, texts[0], "include-error", f"{detail}; " + "; ".join(problems))]
-    return [DnsRecord("SPF", domain, texts[0], "ok", detail)]
+        return [DnsRecord("SPF", domain, text, "include-error", f"{detail}; " + "; ".join(problems))]
+    return [DnsRecord("SPF", domain, text, "ok", detail)]
 
 
 async def _count_spf_lookups(
@@ -141,19 +137,13 @@ async def dmarc(client: DnsClient, domain: str) -> list[DnsRecord]:
 
 
 def _dmarc_at(name: str, answer: Answer) -> list[DnsRecord]:
-    failed = _lookup_failed("DMARC", name, answer)
-    if failed is not None:
-        return failed
-    texts = dmarc_syntax.dmarc_records(answer.texts())
-    if not texts:
-        return [DnsRecord("DMARC", name, "", "missing", f"no v=DMARC1 TXT record at {name}")]
-    if len(texts) > 1:
-        return [DnsRecord("DMARC", name, t, "multiple", f"{len(texts)} DMARC records: none applies") for t in texts]
-    record = dmarc_syntax.parse_dmarc(texts[0])
-    if not record.valid:
-        return [DnsRecord("DMARC", name, texts[0], "invalid", "; ".join(record.errors))]
+    parse = dmarc_syntax.parse_dmarc
+    text = _single("DMARC", name, answer, dmarc_syntax.is_dmarc, parse, "v=DMARC1 TXT", "DMARC records: none applies")
+    if isinstance(text, list):
+        return text
+    record = parse(text)
     detail = f"p={record.policy} sp={record.subdomain_policy} pct={record.pct}"
-    return [DnsRecord("DMARC", name, texts[0], "ok", detail)]
+    return [DnsRecord("DMARC", name, text, "ok", detail)]
 
 
 async def _tagged_txt(
@@ -165,18 +155,40 @@ async def _tagged_txt(
 ) -> list[DnsRecord]:
     """A `v=...` TXT record (MTA-STS, TLS-RPT): missing, multiple, invalid or ok."""
     answer = await _txt_of(client, name)
+    text = _single(kind, name, answer, is_kind, parse, kind, "records: none applies")
+    if isinstance(text, list):
+        return text
+    return [DnsRecord(kind, name, text, "ok")]
+
+
+def _single(
+    kind: str,
+    name: str,
+    answer: Answer,
+    is_kind: Callable[[str], bool],
+    parse: Callable[[str], _Parsed],
+    what: str,
+    several: str,
+) -> list[DnsRecord] | str:
+    """The one valid record of a kind among a name's TXT records, or what is wrong (failed lookup, none,
+    several, invalid) as the records to report."""
     failed = _lookup_failed(kind, name, answer)
     if failed is not None:
         return failed
     texts = [t for t in answer.texts() if is_kind(t)]
     if not texts:
-        return [DnsRecord(kind, name, "", "missing", f"no {kind} record at {name}")]
+        return [DnsRecord(kind, name, "", "missing", f"no {what} record at {name}")]
     if len(texts) > 1:
-        return [DnsRecord(kind, name, t, "multiple", f"{len(texts)} records: none applies") for t in texts]
-    record = parse(texts[0])
-    if not record.valid:
-        return [DnsRecord(kind, name, texts[0], "invalid", "; ".join(record.errors))]
-    return [DnsRecord(kind, name, texts[0], "ok")]
+        return [DnsRecord(kind, name, t, "multiple", f"{len(texts)} {several}") for t in texts]
+    errors = parse(texts[0]).errors
+    if errors:
+        return [DnsRecord(kind, name, texts[0], "invalid", "; ".join(errors))]
+    return texts[0]
+
+
+class _Parsed(Protocol):
+    @property
+    def errors(self) -> tuple[str, ...]: ...
 
 
 async def mta_sts(client: DnsClient, domain: str, cfg: Config, port: int) -> list[DnsRecord]:
