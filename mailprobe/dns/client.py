@@ -118,6 +118,7 @@ class DnsClient:
     log: list[QueryTime] = field(default_factory=list)
     _limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
     _flights: dict[tuple[str, str], asyncio.Task[Answer]] = field(default_factory=dict)
+    _claimed: set[tuple[str, str]] = field(default_factory=set)  # questions a query() asked, not only prefetched
 
     @classmethod
     def from_config(cls, cfg: Config) -> DnsClient:
@@ -130,21 +131,27 @@ class DnsClient:
 
         Never raises for DNS or network trouble. Shielded: one cancelled asker does not cancel the others.
         """
-        return await asyncio.shield(self._flight(name, rdtype))
+        key = _key(name, rdtype)
+        self._claimed.add(key)  # settle() leaves it alone from now on
+        return await asyncio.shield(self._flight(key, name, rdtype))
 
     def prefetch(self, name: str, rdtype: str) -> None:
         """Start asking now; a later query() of the same question takes this answer."""
-        self._flight(name, rdtype)
+        self._flight(_key(name, rdtype), name, rdtype)
 
     async def settle(self) -> None:
-        """Cancel prefetches nobody asked for and wait for them: no task outlives the lookup."""
-        pending = [task for task in self._flights.values() if not task.done()]
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        """Cancel the prefetches nobody asked for and wait for them: no task outlives the lookup.
 
-    def _flight(self, name: str, rdtype: str) -> asyncio.Task[Answer]:
-        key = (name.rstrip(".").lower(), rdtype.upper())
+        Questions someone asked are left running, so lookups sharing this client are not disturbed; a
+        cancelled prefetch asked for later is simply asked again.
+        """
+        unclaimed = {key: task for key, task in self._flights.items() if key not in self._claimed and not task.done()}
+        for key, task in unclaimed.items():
+            del self._flights[key]
+            task.cancel()
+        await asyncio.gather(*unclaimed.values(), return_exceptions=True)
+
+    def _flight(self, key: tuple[str, str], name: str, rdtype: str) -> asyncio.Task[Answer]:
         task = self._flights.get(key)
         if task is None:
             task = asyncio.get_running_loop().create_task(self._ask(name, rdtype))
@@ -285,6 +292,10 @@ def _find(
         if rrset.name == name and rrset.rdtype == rdtype and len(rrset) > 0:
             return rrset
     return None
+
+
+def _key(name: str, rdtype: str) -> tuple[str, str]:
+    return name.rstrip(".").lower(), rdtype.upper()
 
 
 def _extra_addresses(response: dns.message.Message) -> tuple[tuple[str, str], ...]:

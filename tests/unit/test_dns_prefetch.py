@@ -126,3 +126,17 @@ async def test_implicit_mx_addresses_are_announced_too() -> None:
     [(status, hosts)] = announced
     assert status is MxStatus.IMPLICIT
     assert [(h.name, h.addresses) for h in hosts] == [("implicit.test", ("198.51.100.40",))]
+
+
+async def test_lookups_sharing_a_client_do_not_cancel_each_other() -> None:
+    """fast.test finishes first and settles its client while shared.test still waits for an answer."""
+    async with DnsServer(ZONES, behaviours={"_dmarc.shared.test": "drop"}) as server:
+        cfg = Config(resolver=Resolver("127.0.0.1", server.port), limits=Limits(connect_timeout=1.0))
+        client = DnsClient.from_config(cfg)
+        fast, shared = await asyncio.gather(
+            resolve_domain("fast.test", cfg, client=client), resolve_domain("shared.test", cfg, client=client)
+        )
+    assert (fast.status, shared.status) == (MxStatus.FOUND, MxStatus.FOUND)
+    assert [(r.status, r.detail) for r in shared.records if r.kind == "DMARC"] == [
+        ("error", f"no answer from {client.resolver} within 1s")
+    ]
