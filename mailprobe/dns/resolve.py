@@ -194,10 +194,16 @@ async def _mx_picture(client: DnsClient, domain: str, cfg: Config, on_addresses:
             continue
         chosen[name] = preference
     _prefetch_mx_hosts(client, chosen, mx.extra_addresses, cfg)
-    found = await asyncio.gather(*(_mx_addresses(client, pref, name) for name, pref in chosen.items()))
-    if on_addresses is not None:
-        on_addresses(MxStatus.FOUND, tuple(found))
-    results = await asyncio.gather(*(_host_details(client, host, cfg) for host in found))
+    addressed: dict[str, MxHost] = {}
+
+    async def pipeline(name: str, preference: int) -> tuple[MxHost, list[DnsRecord], list[str]]:
+        # Each host goes on to its details as soon as its own addresses are in; the engine hears once all are.
+        addressed[name] = await _mx_addresses(client, preference, name)
+        if len(addressed) == len(chosen) and on_addresses is not None:
+            on_addresses(MxStatus.FOUND, tuple(addressed[n] for n in chosen))
+        return await _host_details(client, addressed[name], cfg)
+
+    results = await asyncio.gather(*(pipeline(name, pref) for name, pref in chosen.items()))
     for host, records, hints in results:
         picture.hosts.append(host)
         picture.records.extend(records)

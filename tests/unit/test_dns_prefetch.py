@@ -28,6 +28,9 @@ shared MX 10 a.shared.test.
 shared MX 20 b.shared.test.
 a.shared A 198.51.100.25
 b.shared A 198.51.100.25
+mixed MX 10 mx.fast.test.
+mixed MX 20 mx.slow.test.
+mx.slow A 198.51.100.26
 """
 REVERSE = """$ORIGIN 100.51.198.in-addr.arpa.
 $TTL 300
@@ -140,3 +143,21 @@ async def test_lookups_sharing_a_client_do_not_cancel_each_other() -> None:
     assert [(r.status, r.detail) for r in shared.records if r.kind == "DMARC"] == [
         ("error", f"no answer from {client.resolver} within 1s")
     ]
+
+
+async def test_each_mx_host_goes_on_without_waiting_for_the_others() -> None:
+    """mx.slow.test never answers (1 s deadline): mx.fast.test's reverse lookup must not wait for it."""
+    announced: list[float] = []
+    nothing_volunteered = {"mx.fast.test.": [], "mx.slow.test.": []}
+    async with DnsServer(ZONES, behaviours={"mx.slow.test": "drop"}, stale_additional=nothing_volunteered) as server:
+        cfg = Config(resolver=Resolver("127.0.0.1", server.port), limits=Limits(connect_timeout=1.0))
+        client = DnsClient.from_config(cfg)
+        started = time.perf_counter()
+        d = await resolve_domain(
+            "mixed.test", cfg, client=client, on_addresses=lambda status, mx: announced.append(time.perf_counter())
+        )
+    fast, slow = d.mx
+    assert (fast.name, fast.ptr[0], slow.status) == ("mx.fast.test", ("198.51.100.25", "mx.fast.test"), "timeout")
+    ptr = _entry(client, "25.100.51.198.in-addr.arpa/PTR")
+    assert ptr.started - started < 0.5  # asked as soon as mx.fast.test's addresses came
+    assert len(announced) == 1 and announced[0] - started >= 0.9  # the engine hears once every host is known
