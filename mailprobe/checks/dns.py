@@ -168,6 +168,18 @@ SPF_TOO_MANY_LOOKUPS = define(
     "most 10 lookups; beyond that SPF is a permerror.",
     "Flatten includes, replace a/mx with ip4/ip6, drop unused includes.",
 )  # fmt: skip
+SPF_VOID_LIMIT = define(
+    "SPF-VOID-LOOKUPS", Severity.HIGH, "SPF names more than two domains that do not exist",
+    "RFC 7208 4.6.4: more than two lookups that find nothing (a, mx, exists or include names with no such "
+    "name or no such record) make the whole SPF evaluation a permerror.",
+    "Remove the a:/mx:/include: terms naming domains that are gone (listed in the evidence).",
+)  # fmt: skip
+SPF_VOID_LOOKUP = define(
+    "SPF-VOID-LOOKUP", Severity.LOW, "SPF names a domain that does not exist",
+    "A term of the SPF record looks up a name that has no such record: it never matches, and a third one "
+    "would make SPF a permerror (RFC 7208 4.6.4).",
+    "Remove or correct the term named in the evidence (often a retired server or provider).",
+)  # fmt: skip
 SPF_INCLUDE_ERROR = define(
     "SPF-INCLUDE-ERROR", Severity.HIGH, "An SPF include or redirect is broken",
     "An included domain has no SPF record, several, a syntax error or fails to resolve: the whole SPF "
@@ -493,13 +505,15 @@ def _spf(record: DnsRecord) -> Iterator[Finding]:
         "multiple": SPF_MULTIPLE,
         "invalid": SPF_SYNTAX,
         "lookup-limit": SPF_TOO_MANY_LOOKUPS,
+        "void-limit": SPF_VOID_LIMIT,
         "include-error": SPF_INCLUDE_ERROR,
+        "void-lookup": SPF_VOID_LOOKUP,
         "error": SPF_ERROR,
     }
     if record.status in simple:
         evidence = f"{record.value} — {record.detail}" if record.value else record.detail
         yield finding(simple[record.status], where, evidence)
-    if record.status not in ("ok", "lookup-limit", "include-error"):
+    if record.status not in ("ok", "lookup-limit", "void-limit", "include-error", "void-lookup"):
         return
     parsed = spf.parse_spf(record.value)
     qualifier = parsed.all_qualifier

@@ -56,27 +56,38 @@ async def spf(client: DnsClient, domain: str) -> list[DnsRecord]:
     if isinstance(text, list):
         return text
     record = spf_syntax.parse_spf(text)
-    lookups, problems, complete = await _count_spf_lookups(client, domain, record)
+    lookups, problems, complete, voids = await _count_spf_lookups(client, domain, record)
     plural = "" if lookups == 1 else "s"
     detail = f"{'' if complete else 'at least '}{lookups} DNS lookup{plural} (limit {spf_syntax.MAX_LOOKUPS})"
+    if voids:
+        detail += f"; {len(voids)} void lookup{'' if len(voids) == 1 else 's'} (limit 2): {', '.join(voids)}"
     if lookups > spf_syntax.MAX_LOOKUPS:
         return [DnsRecord("SPF", domain, text, "lookup-limit", f"{detail}: a permerror")]
+    if len(voids) > spf_syntax.MAX_VOID_LOOKUPS:
+        return [DnsRecord("SPF", domain, text, "void-limit", f"{detail}: a permerror")]
     if problems:
         return [DnsRecord("SPF", domain, text, "include-error", f"{detail}; " + "; ".join(problems))]
+    if voids:
+        return [DnsRecord("SPF", domain, text, "void-lookup", detail)]
     return [DnsRecord("SPF", domain, text, "ok", detail)]
 
 
 async def _count_spf_lookups(
     client: DnsClient, domain: str, record: spf_syntax.SpfRecord
-) -> tuple[int, list[str], bool]:
-    """Count DNS-querying terms through include/redirect, level by level (each level one round trip).
+) -> tuple[int, list[str], bool, list[str]]:
+    """Count DNS-querying terms through include/redirect, level by level (each level one round trip), and
+    the void lookups on the way (names that do not exist or have no such record).
 
     Counting stops once past the limit (the verdict is known); the flag says whether the count is complete.
+    The a/mx/exists names of each level are asked beside the next level's TXT records (no extra round trip;
+    the domain's own MX and A/AAAA are the picture's queries, asked once).
     """
     count = record.local_lookups()
     problems: list[str] = []
+    voids: list[str] = []
     visited = {domain}
     level = list(record.followed_domains())
+    checks = list(record.void_checks(domain))
     for _depth in range(MAX_SPF_DEPTH):
         if not level or count > spf_syntax.MAX_LOOKUPS:
             break
@@ -85,12 +96,18 @@ async def _count_spf_lookups(
                 problems.append(f"{target} is included in a loop")
         level = [t for t in dict.fromkeys(level) if t not in visited]
         visited.update(level)
-        answers = await asyncio.gather(*(_txt_of(client, target) for target in level))
+        answers, found = await asyncio.gather(
+            asyncio.gather(*(_txt_of(client, target) for target in level)), _voids(client, checks)
+        )
+        voids.extend(found)
+        checks = []
         next_level: list[str] = []
         for target, answer in zip(level, answers, strict=True):
             if answer.outcome.is_failure:
                 problems.append(f"{target}: {answer.reason or answer.outcome.value}")
                 continue
+            if answer.outcome.is_negative:
+                voids.append(f"include:{target} ({answer.outcome.value})")
             texts = spf_syntax.spf_records(answer.texts()) if answer.outcome is Outcome.OK else []
             if len(texts) != 1:
                 problems.append(f"{target} has {'no' if not texts else len(texts)} SPF record(s)")
@@ -101,8 +118,24 @@ async def _count_spf_lookups(
                 continue
             count += child.local_lookups()
             next_level.extend(child.followed_domains())
+            checks.extend(child.void_checks(target))
         level = next_level
-    return count, problems, not level
+    voids.extend(await _voids(client, checks))
+    return count, problems, not level, voids
+
+
+async def _voids(client: DnsClient, checks: list[tuple[str, str]]) -> list[str]:
+    """The a/mx/exists names that find nothing. An `a` name counts only if it has neither A nor AAAA."""
+    found = await asyncio.gather(*(_void(client, name, mechanism) for name, mechanism in dict.fromkeys(checks)))
+    return [void for void in found if void]
+
+
+async def _void(client: DnsClient, name: str, mechanism: str) -> str:
+    types = {"mx": ("MX",), "a": ("A", "AAAA"), "exists": ("A",)}[mechanism]
+    answers = await asyncio.gather(*(client.query(name, rdtype) for rdtype in types))
+    if all(answer.outcome.is_negative for answer in answers):
+        return f"{mechanism}:{name} ({answers[0].outcome.value})"
+    return ""
 
 
 def dmarc_candidates(domain: str) -> list[str]:

@@ -71,6 +71,21 @@ class SpfRecord:
             count += 1
         return count
 
+    def void_checks(self, domain: str) -> tuple[tuple[str, str], ...]:
+        """(name, mechanism) of the a, mx and exists terms a lookup can judge without a sender (no macros).
+
+        A lookup that finds nothing (NXDOMAIN or no records) is a "void lookup": more than two make SPF a
+        permerror (RFC 7208 4.6.4). `domain` is this record's own, the default target of a and mx.
+        """
+        out = []
+        for term in self.terms:
+            if term.modifier or term.name not in ("a", "mx", "exists") or term.has_macro:
+                continue
+            target = term.domain or (domain if term.name != "exists" else "")
+            if target:
+                out.append((target.rstrip(".").lower(), term.name))
+        return tuple(dict.fromkeys(out))
+
     def followed_domains(self) -> tuple[str, ...]:
         """Domains whose SPF record counts toward this one's limit: include targets and redirect."""
         out = [t.domain for t in self.terms if not t.modifier and t.name == "include" and not t.has_macro]

@@ -46,6 +46,7 @@ DOMAINS = (
     "good.test", "nullmx.test", "nomx.test", "nomail.test", "cnamemx.test", "dangling.test", "iplit.test",
     "private.test", "nosuch.good.test", "example.invalid", "spfbroken.test", "spfmulti.test", "spflimit.test",
     "stsbad.test", "stsnocert.test", "dane-ok.test", "dane-bad.test", "big.test", "sub.good.test",
+    "spfvoid.test",
 )  # fmt: skip
 
 
@@ -180,6 +181,16 @@ def test_broken_spf_and_dmarc(pictures: dict[str, dict[str, Any]]) -> None:
     assert status_of(limit, "SPF") == "lookup-limit"
     assert records(limit, "SPF")[0]["detail"].startswith("at least 12 DNS lookups")
     assert {"SPF-TOO-MANY-LOOKUPS", "SPF-SOFTFAIL-ALL", "DMARC-POLICY-NONE", "DMARC-NO-RUA"} <= codes(limit)
+
+
+def test_spf_void_lookups(pictures: dict[str, dict[str, Any]]) -> None:
+    void = pictures["spfvoid.test"]
+    [spf] = records(void, "SPF")
+    assert spf["status"] == "void-limit"
+    assert "3 void lookups (limit 2): a:gone.spfvoid.test (nxdomain), mx:old-relay.spfvoid.test (nxdomain), " \
+        "exists:nothing.spfvoid.test (nxdomain)" in spf["detail"]  # fmt: skip
+    assert "SPF-VOID-LOOKUPS" in codes(void)
+    assert status_of(pictures["good.test"], "SPF") == "ok"  # `mx` of a domain with MX is not void
 
 
 def test_dmarc_of_a_subdomain_comes_from_its_parent(pictures: dict[str, dict[str, Any]]) -> None:

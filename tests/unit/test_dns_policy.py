@@ -31,6 +31,17 @@ def test_dmarc_candidates_walk_up_to_but_not_including_the_tld() -> None:
 # --- SPF -------------------------------------------------------------------------------------------------
 
 
+def test_spf_void_checks_name_what_a_lookup_can_judge_without_a_sender() -> None:
+    record = spf.parse_spf(
+        "v=spf1 a mx:MX.Example.com/24 a:%{d}.example.com exists:%{i}.bl.example ptr include:x.example -all"
+    )
+    assert record.void_checks("example.org") == (("example.org", "a"), ("mx.example.com", "mx"))
+    assert spf.parse_spf("v=spf1 exists:ok.example a a -all").void_checks("d.example") == (
+        ("ok.example", "exists"),
+        ("d.example", "a"),
+    )
+
+
 def test_spf_parse_good_record() -> None:
     record = spf.parse_spf(
         "v=spf1 ip4:198.51.100.0/24 ip6:2001:db8::/32 a mx:mail.example.com/24 include:_spf.example.com ~all"

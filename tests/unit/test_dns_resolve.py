@@ -118,6 +118,9 @@ spfbrokeninclude TXT "v=spf1 include:nospf.test -all"
 nospf TXT "just text"
 spfloop TXT "v=spf1 include:spfloop2.test -all"
 spfloop2 TXT "v=spf1 include:spfloop.test -all"
+spfvoids TXT "v=spf1 mx a:gone1.test include:i5.spf.test -all"
+spfvoids MX 10 mx1.good.test.
+i5.spf TXT "v=spf1 exists:gone2.test mx:gone3.test a:mx1.good.test -all"
 spfmany TXT "v=spf1 include:i1.spf.test include:i2.spf.test include:i3.spf.test -all"
 i1.spf TXT "v=spf1 a mx exists:x.test include:i4.spf.test -all"
 i2.spf TXT "v=spf1 a mx ptr -all"
@@ -441,8 +444,10 @@ def test_good_policy_records() -> None:
         ("spfmulti.test", "multiple", "SPF-MULTIPLE"),
         ("spfsyntax.test", "invalid", "SPF-SYNTAX"),
         ("spfpassall.test", "ok", "SPF-PASS-ALL"),
-        ("spfneutral.test", "ok", "SPF-NEUTRAL-ALL"),
-        ("spfnoall.test", "ok", "SPF-NO-ALL"),
+        ("spfneutral.test", "void-lookup", "SPF-NEUTRAL-ALL"),  # and `mx` of a domain without MX: void
+        ("spfnoall.test", "void-lookup", "SPF-NO-ALL"),
+        ("spfneutral.test", "void-lookup", "SPF-VOID-LOOKUP"),
+        ("spfvoids.test", "void-limit", "SPF-VOID-LOOKUPS"),
         ("spfbrokeninclude.test", "include-error", "SPF-INCLUDE-ERROR"),
         ("spfloop.test", "include-error", "SPF-INCLUDE-ERROR"),
         ("spfmany.test", "lookup-limit", "SPF-TOO-MANY-LOOKUPS"),
@@ -458,6 +463,14 @@ def test_spf_variants(domain: str, status: str, code: str | None) -> None:
         return
     assert {s for _, _, s in spf} == {status}
     assert code in codes(d)
+
+
+def test_spf_void_lookups_are_counted_through_includes() -> None:
+    [(_, _, status)] = records(d := resolve("spfvoids.test"), "SPF")
+    detail = next(r.detail for r in d.records if r.kind == "SPF")
+    assert status == "void-limit"  # its own mx and i5's a:mx1.good.test exist: three names do not
+    assert "3 void lookups (limit 2): a:gone1.test (nxdomain), exists:gone2.test (nxdomain), " in detail
+    assert detail.endswith("mx:gone3.test (nxdomain): a permerror")
 
 
 def test_spf_lookup_count_through_includes() -> None:
