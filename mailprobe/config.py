@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mailprobe.model import Service
+from mailprobe.model import Expectations, Service
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,8 @@ class Config:
     dnsbl_zones: tuple[str, ...] = ()
     raw: bool = False
     scan_ports: tuple[int, ...] = ()  # `ports --ports LIST`: scan these instead of the services' ports
+    servername: str | None = None  # --servername: SNI and the name certificates are judged against
+    expect: Expectations | None = None  # a profile's expectations: judged with everything else
 
     def port_for(self, service: Service) -> int:
         for known, port in self.ports:

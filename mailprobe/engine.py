@@ -19,9 +19,10 @@ from typing import Any
 
 from mailprobe import __version__
 from mailprobe.config import Config
-from mailprobe.errors import UsageError
+from mailprobe.errors import UnsafeTargetError, UsageError
 from mailprobe.model import (
     DomainDns,
+    ErrorKind,
     HandshakeResult,
     MxHost,
     MxStatus,
@@ -29,6 +30,8 @@ from mailprobe.model import (
     PortState,
     ProbeStatus,
     Report,
+    RunContext,
+    RunError,
     Service,
     Target,
 )
@@ -72,7 +75,7 @@ class _Hosts:
     domain's DNS picture, still arriving while the hosts are probed."""
 
     entries: list[tuple[str, str, str]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[RunError] = field(default_factory=list)
     picture: asyncio.Task[DomainDns] | None = None
 
 
@@ -108,7 +111,7 @@ async def _hosts_for(spec: Spec, cfg: Config, stages: Stages) -> _Hosts:
         return hosts
     addresses = await dns.resolve_host(spec.host, cfg)
     if not addresses:
-        hosts.errors.append(f"{spec.text}: the name has no address (no A/AAAA)")
+        hosts.errors.append(RunError(spec.text, ErrorKind.NO_ADDRESS, "the name has no address (no A/AAAA)"))
     hosts.entries.extend((spec.host, address, "user") for address in addresses)
     return hosts
 
@@ -145,7 +148,7 @@ async def audit_target(text: str, cfg: Config, stages: Stages, limiter: Limiter 
     dns_results: list[DomainDns] = []
     ports: list[PortResult] = []
     handshakes: list[HandshakeResult] = []
-    errors: list[str] = []
+    errors: list[RunError] = []
     running: list[asyncio.Future[Any]] = []  # cancelled if the target ends early
     try:
         spec = parse_target(text)
@@ -180,10 +183,12 @@ async def audit_target(text: str, cfg: Config, stages: Stages, limiter: Limiter 
                 running.append(sessions[-1])
         for batch in sessions:
             handshakes.extend(await batch)
+    except UnsafeTargetError as exc:
+        errors.append(RunError(text, ErrorKind.REFUSED, str(exc)))
     except UsageError as exc:
-        errors.append(f"{text}: {exc}")
+        errors.append(RunError(text, ErrorKind.BAD_TARGET, str(exc)))
     except Exception as exc:  # the engine boundary: keep going, say what happened
-        errors.append(f"{text}: internal error: {exc!r}")
+        errors.append(RunError(text, ErrorKind.INTERNAL, f"internal error: {exc!r}"))
     finally:
         for task in running:
             task.cancel()  # a no-op for the finished ones
@@ -197,14 +202,28 @@ async def audit_target(text: str, cfg: Config, stages: Stages, limiter: Limiter 
         ports=tuple(ports),
         handshakes=tuple(handshakes),
         errors=tuple(errors),
+        context=context_of(cfg),
         tool_version=__version__,
     )
+    return judged(report)
+
+
+def context_of(cfg: Config) -> RunContext:
+    return RunContext(allow_nonpublic=cfg.allow_nonpublic, servername=cfg.servername, expect=cfg.expect)
+
+
+def judged(report: Report) -> Report:
+    """The report with its findings and the record of every check; a broken check never loses the results."""
     try:
         from mailprobe.checks.run import judge
 
-        return replace(report, findings=tuple(judge(report, cfg)))
-    except Exception as exc:  # the engine boundary: a broken check must not lose the results
-        return replace(report, errors=(*report.errors, f"{text}: checks failed: {exc!r}"))
+        verdicts = judge(report)
+    except Exception as exc:  # the engine boundary
+        failure = RunError(report.targets[0] if report.targets else "", ErrorKind.CHECK, f"checks failed: {exc!r}")
+        return replace(report, errors=(*report.errors, failure))
+    return replace(
+        report, findings=verdicts.findings, checks=verdicts.checks, errors=(*report.errors, *verdicts.errors)
+    )
 
 
 def _sessions(targets: Sequence[Target], cfg: Config, limiter: Limiter) -> asyncio.Future[list[HandshakeResult]]:
@@ -217,13 +236,9 @@ async def _srv_targets(domain: DomainDns, cfg: Config, known: set[tuple[str, int
     from mailprobe import dns
 
     announced = []
-    for host, port, name in dns.srv_targets(domain):
-        try:
-            service = Service(name)
-        except ValueError:
-            continue
-        if service in cfg.services:
-            announced.append((host, port, service))
+    for srv in dns.srv_targets(domain):
+        if srv.service in cfg.services:
+            announced.append((srv.target, srv.port, srv.service))
     names = list(dict.fromkeys(host for host, _, _ in announced))
     resolved = dict(zip(names, await asyncio.gather(*(dns.resolve_host(n, cfg) for n in names)), strict=True))
     found: list[Target] = []
@@ -289,6 +304,10 @@ def merge(reports: Sequence[Report], command: str, profile: str | None = None) -
         findings=tuple(f for r in reports for f in r.findings),
         egress=next((r.egress for r in reports if r.egress is not None), None),
         errors=tuple(e for r in reports for e in r.errors),
+        checks=tuple(c for r in reports for c in r.checks),
+        context=reports[0].context,
+        interrupted=any(r.interrupted for r in reports),
+        unfinished=tuple(u for r in reports for u in r.unfinished),
         profile=profile,
         tool_version=__version__,
     )

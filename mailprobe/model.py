@@ -9,7 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-SCHEMA_VERSION = 1
+from mailprobe.records.dkim import DkimKey
+from mailprobe.records.dmarc import DmarcRecord
+from mailprobe.records.mtasts import StsPolicy
+from mailprobe.records.spf import SpfRecord
+from mailprobe.records.tags import TagRecord
+from mailprobe.records.tlsa import Tlsa
+
+SCHEMA_VERSION = 2
 
 
 class Severity(str, Enum):
@@ -112,6 +119,39 @@ class ProbeStatus(str, Enum):
     ERROR = "error"  # unexpected failure caught at the engine boundary
 
 
+class Category(str, Enum):
+    """What a check or finding is about: the scorecard's rows."""
+
+    DNS = "dns"  # MX, addresses, reverse DNS, DNSSEC, blocklists
+    POLICY = "policy"  # SPF, DMARC, MTA-STS, TLS-RPT, DANE records, DKIM
+    REACH = "reachability"  # port states
+    TLS = "tls"  # certificates, versions, ciphers, DANE matching
+    SMTP = "smtp"
+    POP3 = "pop3"
+    IMAP = "imap"
+    EGRESS = "egress"
+    EXPECTATIONS = "expectations"  # a profile's expectations, a baseline's drift
+
+
+class CheckStatus(str, Enum):
+    PASSED = "passed"  # ran and found nothing
+    FAILED = "failed"  # raised at least one finding
+    ERROR = "error"  # crashed on this subject: its verdict is unknown, the rest of the report stands
+
+
+class ErrorKind(str, Enum):
+    """Why a target (or part of it) could not be probed or judged."""
+
+    BAD_TARGET = "bad-target"  # not a name or an address, a port that is not a mail port
+    REFUSED = "refused-by-guard"  # the safety guard (MAILPROBE_ALLOW_ONLY) stopped it before sending
+    NO_ADDRESS = "no-address"  # the name has no A/AAAA
+    DNS = "dns"  # a lookup needed to go on failed
+    NETWORK = "network"  # no route, local network error
+    INTERNAL = "internal"  # a bug, caught at the engine boundary
+    CHECK = "check"  # a check crashed while judging one subject
+    INTERRUPTED = "interrupted"  # Ctrl-C before the target finished
+
+
 class Direction(str, Enum):
     CLIENT = "C"
     SERVER = "S"
@@ -178,6 +218,17 @@ class CertFacts:
     self_signed: bool
 
 
+class VerifyFailure(str, Enum):
+    """Why a chain did not verify, from OpenSSL's error code (the host name is judged apart)."""
+
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not-yet-valid"
+    SELF_SIGNED = "self-signed"
+    UNKNOWN_ISSUER = "unknown-issuer"  # no path to a trusted root (missing intermediate, private CA)
+    NO_CERTIFICATE = "no-certificate"
+    OTHER = "other"
+
+
 @dataclass(frozen=True, slots=True)
 class TlsFacts:
     version: str  # "TLSv1.3"
@@ -186,10 +237,11 @@ class TlsFacts:
     group: str | None  # key exchange group where the runtime tells it
     chain: tuple[CertFacts, ...]  # leaf first
     verified: bool  # chain trusted (system store + --ca-file)
-    verify_error: str | None
+    verify_error: str | None  # OpenSSL's words, for display
     hostname: str  # the name checked
     hostname_match: bool
     legacy_versions: tuple[str, ...] = ()  # TLS 1.0/1.1 still accepted (separate handshakes)
+    verify_failure: VerifyFailure | None = None
 
     @property
     def leaf(self) -> CertFacts | None:
@@ -215,6 +267,60 @@ class Capability:
 
 
 @dataclass(frozen=True, slots=True)
+class Reply:
+    """A server's answer to one command: its status ("250", "+OK", "-ERR", "NO") and first line as seen."""
+
+    code: str
+    line: str  # the whole first line, decoded losslessly with backslash escapes
+
+    @property
+    def positive(self) -> bool:
+        """SMTP 2xx/3xx, POP3 +OK, IMAP OK."""
+        return self.code[:1] in ("2", "3") or self.code in ("+OK", "OK")
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpFacts:
+    greeting_host: str = ""  # first word of the 220 greeting, lower-case ("" when masked or empty)
+    greeting_masked: bool = False  # the greeting text is asterisks (Cisco ASA/PIX ESMTP inspection)
+    esmtp: bool = True  # False: EHLO refused, HELO accepted
+    ehlo_refused: Reply | None = None  # EHLO's refusal before TLS
+    ehlo_refused_after_tls: Reply | None = None
+    size_limit: int | None = None
+    starttls_masked: bool = False  # EHLO listed XXXXXXXA where STARTTLS was (an inspecting firewall)
+    mail_before_tls: Reply | None = None  # submission: MAIL FROM:<> in clear text
+    vrfy: Reply | None = None
+    expn: Reply | None = None
+    relay_mail: Reply | None = None  # --relay-test: MAIL FROM:<>
+    relay_rcpt: Reply | None = None  # --relay-test: RCPT TO a foreign domain (None when MAIL was refused)
+
+
+@dataclass(frozen=True, slots=True)
+class Pop3Facts:
+    apop_timestamp: str = ""  # the <...@...> stamp of an APOP-capable greeting
+    capa_refused: Reply | None = None
+    capa_refused_after_tls: Reply | None = None
+    expire: str | None = None  # CAPA EXPIRE policy ("0", "NEVER", days)
+    implementation: str = ""
+    login_delay: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ImapFacts:
+    preauth: bool = False  # greeted "* PREAUTH": logged in without credentials
+    greeting_capabilities: tuple[str, ...] = ()  # when they differ from the CAPABILITY answer
+    capability_refused: Reply | None = None
+    capability_refused_after_tls: Reply | None = None
+
+
+class TlsProblem(str, Enum):
+    """What a TLS failure or an implicit-TLS port showed instead of TLS."""
+
+    PLAINTEXT_ON_TLS_PORT = "plaintext-on-tls-port"  # 465/993/995 greeted in clear text
+    TLS_ON_PLAIN_PORT = "tls-on-plain-port"  # a plaintext port waits for a ClientHello
+
+
+@dataclass(frozen=True, slots=True)
 class HandshakeResult:
     target: Target
     status: ProbeStatus
@@ -232,15 +338,36 @@ class HandshakeResult:
     auth_after_tls: tuple[str, ...] = ()
     plaintext_login_before_tls: bool = False  # USER (POP3) / LOGIN without LOGINDISABLED (IMAP)
     injected_bytes: int = 0  # bytes the server sent before the TLS handshake, discarded
-    facts: tuple[tuple[str, str], ...] = ()  # protocol-specific facts, e.g. ("vrfy", "252 ...")
+    smtp: SmtpFacts | None = None
+    pop3: Pop3Facts | None = None
+    imap: ImapFacts | None = None
+    tls_problem: TlsProblem | None = None
     round_trips: int = 0
     transcript: tuple[TranscriptEntry, ...] = ()
 
-    def fact(self, name: str) -> str | None:
-        for key, value in self.facts:
-            if key == name:
-                return value
-        return None
+
+class DnsOutcome(str, Enum):
+    """How one DNS lookup ended."""
+
+    OK = "ok"
+    NXDOMAIN = "nxdomain"
+    NODATA = "nodata"
+    SERVFAIL = "servfail"
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    CNAME_LOOP = "cname-loop"
+    REFERRAL = "referral"  # an authoritative server pointing elsewhere: the resolver does not recurse
+    ERROR = "error"  # another rcode, a reply that is not DNS, a network error
+
+    @property
+    def is_negative(self) -> bool:
+        """The name or the data does not exist (a definite answer, unlike a failure)."""
+        return self in (DnsOutcome.NXDOMAIN, DnsOutcome.NODATA)
+
+    @property
+    def is_failure(self) -> bool:
+        """No answer to judge (timeout, SERVFAIL, ...): never treated as "does not exist"."""
+        return not (self is DnsOutcome.OK or self.is_negative)
 
 
 class MxStatus(str, Enum):
@@ -256,26 +383,158 @@ class MxStatus(str, Enum):
     NOT_A_DOMAIN = "not-a-domain"  # the target was an address
 
 
+class MxHostStatus(str, Enum):
+    OK = "ok"
+    CNAME = "cname"  # the MX target is an alias (it resolved through it)
+    CNAME_LOOP = "cname-loop"
+    DANGLING = "dangling"  # no A/AAAA, or the name does not exist
+    IP_LITERAL = "ip-literal"  # `MX 10 198.51.100.25.`: a name that looks like an address
+    NONPUBLIC = "nonpublic"  # every address is non-public
+    TIMEOUT = "timeout"
+    SERVFAIL = "servfail"
+    REFUSED = "refused"
+    REFERRAL = "referral"
+    ERROR = "error"
+
+    @property
+    def lookup_failed(self) -> bool:
+        return self in (
+            MxHostStatus.TIMEOUT,
+            MxHostStatus.SERVFAIL,
+            MxHostStatus.REFUSED,
+            MxHostStatus.REFERRAL,
+            MxHostStatus.ERROR,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class MxHost:
     preference: int
     name: str
     addresses: tuple[str, ...]
-    status: str = "ok"  # "ok", "cname", "dangling", "ip-literal", "timeout", ...
+    status: MxHostStatus = MxHostStatus.OK
     cname_target: str | None = None
     ptr: tuple[tuple[str, str], ...] = ()  # (address, ptr name or "")
     fcrdns: tuple[tuple[str, bool], ...] = ()  # (address, forward-confirmed)
+    ptr_errors: tuple[tuple[str, str], ...] = ()  # (address, what the PTR lookup ended in: "timeout", ...)
+
+
+class RecordKind(str, Enum):
+    SPF = "SPF"
+    DMARC = "DMARC"
+    MTA_STS = "MTA-STS"  # the _mta-sts TXT record
+    MTA_STS_POLICY = "MTA-STS-POLICY"  # the policy file fetched over HTTPS
+    TLS_RPT = "TLS-RPT"
+    TLSA = "TLSA"
+    SRV = "SRV"
+    DKIM = "DKIM"
+    DNSBL = "DNSBL"
+
+
+class RecordStatus(str, Enum):
+    OK = "ok"
+    MISSING = "missing"  # no such record (NXDOMAIN or no record of the kind)
+    INVALID = "invalid"  # there, but does not parse (errors in `parsed`)
+    MULTIPLE = "multiple"  # more than one record of a kind that must be single
+    ERROR = "error"  # the lookup failed (timeout, SERVFAIL): no verdict on the record
+    INHERITED = "inherited"  # DMARC: none of its own, an ancestor's applies
+    UNAVAILABLE = "unavailable"  # SRV target "." (RFC 2782: the service is not offered)
+    LISTED = "listed"  # DNSBL: the address is on the list
+    REVOKED = "revoked"  # DKIM: empty p=
+    # The MTA-STS policy fetch
+    SKIPPED_NONPUBLIC = "skipped-nonpublic"  # the policy host is not public: not fetched
+    BLOCKED = "blocked"  # the safety guard refused the policy host
+    DNS_ERROR = "dns-error"
+    CONNECT_ERROR = "connect-error"
+    TLS_ERROR = "tls-error"
+    TIMEOUT = "timeout"
+    HTTP_ERROR = "http-error"
+    TOO_BIG = "too-big"
+    NOT_HTTP = "not-http"
+
+    @property
+    def usable(self) -> bool:
+        """A record receivers apply (its own or an ancestor's)."""
+        return self in (RecordStatus.OK, RecordStatus.INHERITED)
+
+
+@dataclass(frozen=True, slots=True)
+class SpfLookup:
+    """One DNS lookup an SPF evaluation makes that found nothing or failed, and the term that made it."""
+
+    term: str  # "a:mail.example.org", "include:_spf.example.net", "mx"
+    record: str  # the domain whose record holds the term
+    query: str  # "AAAA mail.example.org"
+    outcome: DnsOutcome
+    ipv4: bool = True  # the lookup is made for IPv4 senders (an `a` term asks A for them, AAAA for IPv6)
+    ipv6: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SpfEvaluation:
+    """What evaluating the record through its includes found, for every sender (RFC 7208 4.6.4)."""
+
+    record: SpfRecord
+    lookups: int  # DNS-querying terms counted through include/redirect
+    complete: bool  # False: counting stopped past the limit
+    voids: tuple[SpfLookup, ...] = ()  # lookups that found nothing
+    temperrors: tuple[SpfLookup, ...] = ()  # lookups that failed (timeout, SERVFAIL): a temperror
+    include_errors: tuple[str, ...] = ()  # included/redirected domains that are broken, and why (for people)
+    mx_over_limit: tuple[str, ...] = ()  # mx terms naming more than 10 hosts (a permerror)
+
+    def void_count(self, ipv6: bool) -> int:
+        """Void lookups an evaluation for an IPv4 (or IPv6) sender meets, at most (RFC 7208 4.6.4)."""
+        return sum(1 for v in self.voids if (v.ipv6 if ipv6 else v.ipv4))
+
+
+@dataclass(frozen=True, slots=True)
+class SrvTarget:
+    priority: int
+    weight: int
+    port: int
+    target: str  # normalised host name ("" for ".", the service is not offered)
+    service: Service
+
+
+@dataclass(frozen=True, slots=True)
+class DnsblListing:
+    zone: str
+    address: str
+    codes: tuple[str, ...]  # the A answers (127.0.0.x)
+    reason: str = ""  # the TXT answer
+
+
+@dataclass(frozen=True, slots=True)
+class StsFetch:
+    """The MTA-STS policy as fetched, and how it covers the domain's MX hosts (RFC 8461 4.1)."""
+
+    policy: StsPolicy
+    url: str
+    address: str  # where it was fetched from
+    unmatched_mx: tuple[str, ...] = ()  # MX hosts no mx: pattern covers
+
+
+# What DnsRecord.parsed holds, by kind: SPF an SpfEvaluation (or the SpfRecord when it was not evaluated), DMARC a
+# DmarcRecord, MTA-STS and TLS-RPT TXT a TagRecord, the MTA-STS policy an StsFetch, DKIM a DkimKey, TLSA a Tlsa,
+# SRV an SrvTarget, DNSBL a DnsblListing.
+ParsedRecord = (
+    SpfEvaluation | SpfRecord | DmarcRecord | TagRecord | StsFetch | DkimKey | Tlsa | SrvTarget | DnsblListing
+)
 
 
 @dataclass(frozen=True, slots=True)
 class DnsRecord:
-    """A policy or discovery record and its verdict (SPF, DMARC, MTA-STS, TLS-RPT, TLSA, SRV, DKIM, DNSBL)."""
+    """A policy or discovery record: where, what it said, its status and its parsed form.
 
-    kind: str
+    `detail` is for people; checks read `status`, `parsed` and `authenticated`, never `detail`."""
+
+    kind: RecordKind
     name: str
     value: str
-    status: str  # "ok", "missing", "invalid", "error", ...
+    status: RecordStatus
     detail: str = ""
+    parsed: ParsedRecord | None = None
+    authenticated: bool | None = None  # the answer carried the AD bit (None: not asked/not known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,26 +546,116 @@ class DomainDns:
     mx: tuple[MxHost, ...] = ()
     records: tuple[DnsRecord, ...] = ()
     authenticated: bool | None = None  # AD bit, when the resolver validates
-    findings_hint: tuple[str, ...] = ()
+    alias_of: str | None = None  # the domain is a CNAME of this name
+    null_mx_mixed: bool = False  # `MX 0 .` beside other MX records
+    duplicate_mx: tuple[str, ...] = ()  # hosts named by more than one MX record
+
+    def records_of(self, kind: RecordKind) -> tuple[DnsRecord, ...]:
+        return tuple(r for r in self.records if r.kind is kind)
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
+    """One problem, with every place it was seen (a certificate served on 7 ports of 2 addresses is one finding)."""
+
     code: str
     severity: Severity
-    target: str
+    target: str  # the domain or host the problem belongs to
     title: str
-    evidence: str
+    evidence: str  # quotes what was seen
     fix: str
+    places: tuple[str, ...] = ()  # "mx1.example.org [203.0.113.25]:25/smtp", ...; empty when the target says it
+    category: Category = Category.DNS
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """That a check ran on a subject, and what came of it (passed checks show in reports and JUnit)."""
+
+    check: str  # stable name, e.g. "smtp-starttls"
+    category: Category
+    subject: str  # what it judged: a domain, a host, a place
+    status: CheckStatus
+    codes: tuple[str, ...] = ()  # findings it raised
+    detail: str = ""  # ERROR: what went wrong
+
+
+@dataclass(frozen=True, slots=True)
+class RunError:
+    """A target, or a part of one, that could not be probed or judged: never silent, counted everywhere."""
+
+    target: str
+    kind: ErrorKind
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.target}: {self.message}" if self.target else self.message
+
+
+class EgressVerdict(str, Enum):
+    OPEN = "open"
+    BLOCKED_DROP = "blocked-drop"
+    BLOCKED_RESET = "blocked-reset"
+    BLOCKED_ICMP = "blocked-icmp"
+    INTERCEPTED = "intercepted"
+    ALL_BLOCKED = "all-blocked"
+    INCONCLUSIVE = "inconclusive"
+
+
+class EgressSignKind(str, Enum):
+    """Positive evidence that port 25 reaches someone other than the destination."""
+
+    SHARED_IDENTITY = "shared-identity"  # unrelated destinations answer with one greeting host or certificate
+    IDENTITY_DIFFERS = "identity-differs"  # port 25 of an address is another server than its 587/465
+    NEARER = "nearer"  # port 25 answers from nearer than the same address's control ports (TTL or RTT)
+    MASKED_GREETING = "masked-greeting"  # 220 ****** (ESMTP inspection)
+    STARTTLS_MASKED = "starttls-masked"  # XXXXXXXA in place of STARTTLS
+    STARTTLS_STRIPPED = "starttls-stripped"  # no STARTTLS on 25 where the same servers offer TLS on 587/465
+
+
+@dataclass(frozen=True, slots=True)
+class EgressSign:
+    kind: EgressSignKind
+    text: str  # the evidence in words, quoting what was seen
+    places: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class EgressResult:
-    verdict: str  # "open", "blocked-drop", "blocked-reset", "blocked-icmp", "intercepted", "all-blocked", ...
+    verdict: EgressVerdict
     explanation: str
-    evidence: tuple[str, ...]
+    evidence: tuple[str, ...]  # what was measured, one line each
     ports: tuple[PortResult, ...] = ()
     handshakes: tuple[HandshakeResult, ...] = ()
+    signs: tuple[EgressSign, ...] = ()  # positive evidence of interception
+    notes: tuple[str, ...] = ()  # signs common on healthy systems: never the verdict
+    control_handshakes: tuple[HandshakeResult, ...] = ()  # 587/465 of the same addresses, for comparison
+    reverse: tuple[tuple[str, str], ...] = ()  # (address, PTR name) of the destinations, to tell whose they are
+    starttls_known: tuple[str, ...] = ()  # destinations known to offer STARTTLS on 25 (a profile's data)
+    raw: bool = False  # SYN probes: TTLs were measured
+    basis: tuple[str, ...] = ()  # the lines the verdict rests on (the signs, ICMP senders, reset TTLs)
+
+
+@dataclass(frozen=True, slots=True)
+class Expectations:
+    """What a profile says healthy looks like (profiles.py reads them from TOML)."""
+
+    open_ports: tuple[int, ...] = ()
+    blocked_ports: tuple[int, ...] = ()  # expected blocked (e.g. a CI runner's network): a pass, not a failure
+    starttls_required: bool = False
+    min_tls_version: str | None = None
+    cert_min_days: int | None = None
+    capabilities: tuple[tuple[str, tuple[str, ...]], ...] = ()  # service → keywords that must be offered
+    banner_patterns: tuple[tuple[str, str], ...] = ()  # service → regular expression
+
+
+@dataclass(frozen=True, slots=True)
+class RunContext:
+    """What the judging weighed besides the results: settings that change a verdict."""
+
+    allow_nonpublic: bool = False  # non-public MX addresses were expected (a lab): a note, not an alarm
+    servername: str | None = None  # the name TLS clients use for the probed address (--servername)
+    expect: Expectations | None = None  # the profile's expectations, when a profile was used
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +669,11 @@ class Report:
     handshakes: tuple[HandshakeResult, ...] = ()
     findings: tuple[Finding, ...] = ()
     egress: EgressResult | None = None
-    errors: tuple[str, ...] = ()  # per-target errors that did not stop the run
+    errors: tuple[RunError, ...] = ()  # what could not be probed or judged; the run went on
+    checks: tuple[CheckResult, ...] = ()  # every check that ran, passed ones included
+    context: RunContext = field(default_factory=RunContext)
+    interrupted: bool = False  # Ctrl-C: the results are what finished
+    unfinished: tuple[str, ...] = ()  # targets that had not finished when interrupted
     profile: str | None = None
     tool_version: str = ""
     schema_version: int = SCHEMA_VERSION

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mailprobe.errors import ProfileError
-from mailprobe.model import Service, Severity
+from mailprobe.model import Expectations, Service, Severity
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -25,17 +25,6 @@ PACKAGE_DIR = Path(__file__).parent / "shipped_profiles"
 REPO_DIR = Path(__file__).parent.parent / "profiles"
 STAGES = ("dns", "ports", "handshake")
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
-
-
-@dataclass(frozen=True, slots=True)
-class Expectations:
-    open_ports: tuple[int, ...] = ()
-    blocked_ports: tuple[int, ...] = ()  # expected blocked (e.g. a CI runner's network): a pass, not a failure
-    starttls_required: bool = False
-    min_tls_version: str | None = None
-    cert_min_days: int | None = None
-    capabilities: tuple[tuple[str, tuple[str, ...]], ...] = ()  # service → keywords that must be offered
-    banner_patterns: tuple[tuple[str, str], ...] = ()  # service → regular expression
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +41,7 @@ class Profile:
     legacy_tls: bool = True
     targets: tuple[str, ...] = ()
     egress_targets: tuple[str, ...] = ()
+    egress_starttls: tuple[str, ...] = ()  # egress targets known to offer STARTTLS on 25
     control_ports: tuple[int, ...] = (587, 465, 443)
     expect: Expectations = field(default_factory=Expectations)
 
@@ -153,7 +143,7 @@ def load_profile(name_or_path: str) -> Profile:
         ),
     )
     targets = r.table(r.get(data, "", "targets", dict, {}), "targets", ("list", "allow_nonpublic"))
-    egress = r.table(r.get(data, "", "egress", dict, {}), "egress", ("targets", "control_ports"))
+    egress = r.table(r.get(data, "", "egress", dict, {}), "egress", ("targets", "starttls_targets", "control_ports"))
 
     stages = r.list_of(run, "run", "stages", str, STAGES)
     for stage in stages:
@@ -205,6 +195,7 @@ def load_profile(name_or_path: str) -> Profile:
         legacy_tls=r.get(run, "run", "legacy_tls", bool, True),
         targets=r.list_of(targets, "targets", "list", str, ()),
         egress_targets=r.list_of(egress, "egress", "targets", str, ()),
+        egress_starttls=r.list_of(egress, "egress", "starttls_targets", str, ()),
         control_ports=r.ports(egress, "egress", "control_ports") or (587, 465, 443),
         expect=Expectations(
             open_ports=r.ports(expect, "expect", "open"),

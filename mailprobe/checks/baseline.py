@@ -4,51 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from mailprobe.checks.catalogue import define, finding
-from mailprobe.model import Capability, Finding, HandshakeResult, Report, Severity
-
-PORT_CHANGED = define(
-    "BASELINE-PORT-CHANGED",
-    Severity.HIGH,
-    "Port state changed since the baseline",
-    "A port that was open is now closed, filtered or unreachable, or the other way round.",
-    "Check firewall and service changes; update the baseline if the change is intended.",
+from mailprobe.checks.catalogue import finding
+from mailprobe.checks.defs.expectations import (
+    BANNER_CHANGED,
+    CAPABILITY_CHANGED,
+    CERT_CHANGED,
+    HANDSHAKE_CHANGED,
+    MX_CHANGED,
+    PORT_CHANGED,
 )
-CAPABILITY_CHANGED = define(
-    "BASELINE-CAPABILITY-CHANGED",
-    Severity.MEDIUM,
-    "Capabilities changed since the baseline",
-    "The service gained or lost capabilities (e.g. STARTTLS disappeared after an upgrade).",
-    "Review the server's configuration change; update the baseline if intended.",
-)
-BANNER_CHANGED = define(
-    "BASELINE-BANNER-CHANGED",
-    Severity.LOW,
-    "Greeting changed since the baseline",
-    "A different greeting can mean a software upgrade, a new server behind the address, or interception.",
-    "Confirm the change is yours; update the baseline.",
-)
-CERT_CHANGED = define(
-    "BASELINE-CERT-CHANGED",
-    Severity.LOW,
-    "Certificate changed since the baseline",
-    "A new certificate (fingerprint, issuer or expiry) is served. Routine after renewal; suspicious otherwise.",
-    "Confirm the renewal; update the baseline (and TLSA records if you publish DANE 3 0 1 / 3 0 2).",
-)
-MX_CHANGED = define(
-    "BASELINE-MX-CHANGED",
-    Severity.HIGH,
-    "MX set changed since the baseline",
-    "The domain's MX hosts or preferences differ from the baseline.",
-    "Confirm the DNS change was intended; update the baseline.",
-)
-HANDSHAKE_CHANGED = define(
-    "BASELINE-HANDSHAKE-CHANGED",
-    Severity.MEDIUM,
-    "Handshake outcome changed since the baseline",
-    "The dialogue now ends differently (status or STARTTLS outcome) than it did.",
-    "Look at the transcript (--transcript) for what changed.",
-)
+from mailprobe.model import Capability, Finding, HandshakeResult, Report
 
 
 def _hs_key(h: HandshakeResult) -> tuple[str, int]:

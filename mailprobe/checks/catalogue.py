@@ -1,21 +1,21 @@
 """The findings catalogue: every code mailprobe can emit, with its meaning and fix.
 
-Each checks module defines its codes with `define(...)` at import time; `all_codes()` imports them all.
-Codes are stable strings: renaming one is a breaking change.
+The codes are defined in mailprobe.checks.defs (importing that package registers them all). Codes are stable
+strings: renaming one is a breaking change.
 """
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 
-from mailprobe.model import Finding, Severity
+from mailprobe.model import Category, Finding, Severity
 
 
 @dataclass(frozen=True, slots=True)
 class FindingKind:
     code: str
     severity: Severity
+    category: Category
     title: str
     why: str  # what it means and why it matters
     fix: str  # one line
@@ -24,19 +24,11 @@ class FindingKind:
 
 _CATALOGUE: dict[str, FindingKind] = {}
 
-# Modules that define codes; `all_codes()` imports each so the catalogue is complete.
-CHECK_MODULES = (
-    "mailprobe.checks.dns",
-    "mailprobe.checks.reach",
-    "mailprobe.checks.handshake",
-    "mailprobe.checks.tls",
-    "mailprobe.checks.baseline",
-    "mailprobe.checks.profile",
-)
 
-
-def define(code: str, severity: Severity, title: str, why: str, fix: str, example: str = "") -> FindingKind:
-    kind = FindingKind(code, severity, title, why, fix, example)
+def define(
+    code: str, severity: Severity, category: Category, title: str, why: str, fix: str, example: str = ""
+) -> FindingKind:
+    kind = FindingKind(code, severity, category, title, why, fix, example)
     existing = _CATALOGUE.get(code)
     if existing is not None and existing != kind:
         raise ValueError(f"finding code {code} defined twice with different content")
@@ -44,10 +36,23 @@ def define(code: str, severity: Severity, title: str, why: str, fix: str, exampl
     return kind
 
 
+def catalogue() -> dict[str, FindingKind]:
+    """The codes defined so far (import mailprobe.checks.defs for all of them)."""
+    return _CATALOGUE
+
+
 def finding(
-    kind: FindingKind, target: str, evidence: str, severity: Severity | None = None, title: str | None = None
+    kind: FindingKind,
+    target: str,
+    evidence: str,
+    *,
+    places: tuple[str, ...] = (),
+    severity: Severity | None = None,
+    title: str | None = None,
+    category: Category | None = None,
 ) -> Finding:
-    """A finding of a catalogued kind; severity/title may be sharpened for the case (e.g. AUTH on 587)."""
+    """A finding of a catalogued kind. Severity, title and category may be sharpened for the case (AUTH
+    before TLS is high on 587; a failed handshake belongs to its protocol's category)."""
     return Finding(
         code=kind.code,
         severity=severity or kind.severity,
@@ -55,18 +60,6 @@ def finding(
         title=title or kind.title,
         evidence=evidence,
         fix=kind.fix,
+        places=places,
+        category=category or kind.category,
     )
-
-
-def all_codes() -> dict[str, FindingKind]:
-    for name in CHECK_MODULES:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:  # a module not written yet is not a catalogue error
-            if exc.name != name:
-                raise
-    return dict(sorted(_CATALOGUE.items()))
-
-
-def lookup(code: str) -> FindingKind | None:
-    return all_codes().get(code.upper())

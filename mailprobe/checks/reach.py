@@ -1,122 +1,104 @@
-"""Findings from reachability: ports that do not answer, and what the egress verdict means. Pure functions."""
+"""Checks of port states: ports that do not answer, MX hosts that do not take mail on 25. Pure functions.
+
+A port that is closed (or filtered) is a port state, whether the port stage saw it or a handshake found it
+so: a service that is simply not offered is a note, never a failed handshake. What a profile expects
+blocked is a pass.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator
 
-from mailprobe.checks.catalogue import FindingKind, define, finding
-from mailprobe.model import EgressResult, Finding, PortResult, PortState, Report, Severity
-
-PORT_CLOSED = define(
-    "PORT-CLOSED", Severity.INFO, "Port closed",
-    "The host answers connections on this port with a reset: nothing listens there. Normal for services the "
-    "host does not offer; a problem if clients expect one (a MX must accept port 25).",
-    "Start the service or stop publishing it (DNS, client settings); ignore if the service is not offered.",
-    "connect 203.0.113.25:110 -> RST (conn-refused)",
-)  # fmt: skip
-PORT_FILTERED = define(
-    "PORT-FILTERED", Severity.LOW, "Port filtered (no answer)",
-    "Connection attempts get no answer at all: a firewall drops them. Clients wait for a timeout instead of "
-    "failing fast, and a mail server behind it cannot be reached on that port.",
-    "Open the port in the firewall if the service should be reachable, or reject instead of dropping.",
-    "connect 203.0.113.25:25 -> no answer after 2 attempts (no-response)",
-)  # fmt: skip
-PORT_UNREACHABLE = define(
-    "PORT-UNREACHABLE", Severity.LOW, "Port unreachable (ICMP error)",
-    "A router or the host answers connection attempts with an ICMP error (administratively prohibited, host "
-    "unreachable, ...): a filter or a routing problem on the way, named by the ICMP sender.",
-    "Check the firewall or route at the ICMP sender's address.",
-    "connect 203.0.113.25:25 -> ICMP admin-prohibited from 198.51.100.1",
-)  # fmt: skip
-PORT25_BLOCKED = define(
-    "PORT25-BLOCKED", Severity.HIGH, "Outbound port 25 is blocked",
-    "Your network does not let connections to port 25 out (dropped, reset or refused by ICMP) while other "
-    "ports work: mail cannot be delivered directly from here to other mail servers.",
-    "Relay through your provider's submission server (587/465 with authentication) or ask the ISP to lift "
-    "the block (often possible for business lines).",
-    "port 25: no-response everywhere; ports 587/465/443: open",
-)  # fmt: skip
-PORT25_INTERCEPTED = define(
-    "PORT25-INTERCEPTED", Severity.HIGH, "Outbound port 25 is intercepted",
-    "Connections to port 25 are redirected to a server that is not the destination (another greeting, "
-    "another certificate): mail sent directly passes through a third party that can read, filter or drop it.",
-    "Send mail through an authenticated submission server (587/465) with TLS, or ask the ISP to stop the "
-    "redirection.",
-    "S: 220 smtp.isp.example ESMTP   (connected to mx1.example.org)",
-)  # fmt: skip
-EGRESS_ALL_BLOCKED = define(
-    "EGRESS-ALL-BLOCKED", Severity.MEDIUM, "No outbound connection works",
-    "Neither port 25 nor the control ports connect: there is no usable network here, or a firewall blocks "
-    "everything. This says nothing about a port-25 block in particular.",
-    "Check the network connection and the local firewall, then run the test again.",
-)  # fmt: skip
-EGRESS_INCONCLUSIVE = define(
-    "EGRESS-INCONCLUSIVE", Severity.INFO, "Outbound port 25 test inconclusive",
-    "The results do not allow a verdict (see the reason): the test could not tell a block from a problem "
-    "with the destinations.",
-    "Run again with other destinations (--target), or with --raw as root for more evidence.",
-)  # fmt: skip
-
-MX_PORT25 = define(
-    "PORT25-MX-NOT-OPEN", Severity.HIGH, "An MX host does not accept connections on port 25",
-    "Other mail servers deliver to the MX hosts on port 25 only; an MX address where 25 is closed, filtered or "
-    "unreachable makes senders retry elsewhere or give up.",
-    "Open port 25 on the MX host (firewall, listener), or remove the address from the MX host's DNS.",
-    "MX 10 mx1.example.org -> 203.0.113.25: port 25 filtered (no-response)",
-)  # fmt: skip
+from mailprobe.checks.catalogue import FindingKind, finding
+from mailprobe.checks.defs import expectations as x
+from mailprobe.checks.defs import reach as r
+from mailprobe.checks.framework import Check
+from mailprobe.checks.places import place
+from mailprobe.model import (
+    Category,
+    Finding,
+    HandshakeResult,
+    PortResult,
+    PortState,
+    ProbeStatus,
+    Report,
+)
 
 _BY_STATE: dict[PortState, FindingKind] = {
-    PortState.CLOSED: PORT_CLOSED,
-    PortState.FILTERED: PORT_FILTERED,
-    PortState.UNREACHABLE: PORT_UNREACHABLE,
+    PortState.CLOSED: r.PORT_CLOSED,
+    PortState.FILTERED: r.PORT_FILTERED,
+    PortState.UNREACHABLE: r.PORT_UNREACHABLE,
 }
-_BY_VERDICT: dict[str, FindingKind] = {
-    "blocked-drop": PORT25_BLOCKED,
-    "blocked-reset": PORT25_BLOCKED,
-    "blocked-icmp": PORT25_BLOCKED,
-    "intercepted": PORT25_INTERCEPTED,
-    "all-blocked": EGRESS_ALL_BLOCKED,
-    "inconclusive": EGRESS_INCONCLUSIVE,
+# A handshake that never got a connection says what a port probe would have said.
+_STATUS_STATE = {
+    ProbeStatus.REFUSED: PortState.CLOSED,
+    ProbeStatus.CONNECT_TIMEOUT: PortState.FILTERED,
+    ProbeStatus.UNREACHABLE: PortState.UNREACHABLE,
 }
 
 
-def _target(r: PortResult) -> str:
-    return f"{r.host} [{r.address}]" if r.host and r.host != r.address else r.address
+def _target(p: PortResult) -> str:
+    return p.host if p.host and p.host != p.address else p.address
 
 
-def check_ports(results: Sequence[PortResult]) -> list[Finding]:
-    """One finding per address and state that is not open, naming its ports and reasons."""
-    grouped: dict[tuple[str, PortState], list[PortResult]] = {}
-    for r in results:
-        if r.state in _BY_STATE:
-            grouped.setdefault((_target(r), r.state), []).append(r)
-    findings = []
-    for (target, state), group in grouped.items():
-        kind = _BY_STATE[state]
-        ports = ", ".join(str(r.port) for r in group)
-        reasons = sorted({r.reason for r in group})
-        evidence = f"port{'s' if len(group) > 1 else ''} {ports}: {'; '.join(reasons)}"
-        title = f"{kind.title}: {ports}"
-        findings.append(finding(kind, target, evidence, title=title))
-    return findings
+def _where(p: PortResult) -> str:
+    host = p.address if not p.host or p.host == p.address else f"{p.host} [{p.address}]"
+    return f"{host}:{p.port}"
 
 
-def check_mx_port25(report: Report) -> list[Finding]:
-    """Port 25 of every probed MX address must be open (judged only where port 25 was probed)."""
-    mx_addresses = {(mx.name, address) for d in report.dns for mx in d.mx for address in mx.addresses}
-    return [
-        finding(MX_PORT25, _target(r), f"port 25 {r.state.value} ({r.reason})")
-        for r in report.ports
-        if r.port == 25 and r.state is not PortState.OPEN and (r.host, r.address) in mx_addresses
-    ]
+def _blocked_expected(report: Report, port: int) -> bool:
+    expect = report.context.expect
+    return expect is not None and port in expect.blocked_ports
 
 
-def check_egress(e: EgressResult) -> list[Finding]:
-    """The egress verdict as a finding (none when port 25 is open)."""
-    kind = _BY_VERDICT.get(e.verdict)
+def ports(report: Report) -> Iterator[PortResult]:
+    yield from report.ports
+
+
+def port_label(p: PortResult) -> str:
+    return _where(p)
+
+
+def _port_state(report: Report, p: PortResult) -> Iterator[Finding]:
+    kind = _BY_STATE.get(p.state)
     if kind is None:
-        return []
-    evidence = e.explanation
-    if e.evidence:
-        evidence += " Evidence: " + " | ".join(e.evidence[:6])
-    return [finding(kind, "outbound port 25", evidence, title=f"{kind.title} ({e.verdict})")]
+        return
+    if _blocked_expected(report, p.port):
+        yield finding(x.EXPECTED_BLOCKED_SEEN, _target(p), f"{p.state.value}: {p.reason}", places=(_where(p),))
+        return
+    yield finding(kind, _target(p), p.reason, places=(_where(p),), title=f"{kind.title}")
+
+
+def unprobed_handshakes(report: Report) -> Iterator[HandshakeResult]:
+    """Handshakes that found the port not open, where no port result says so already."""
+    probed = {(p.address, p.port) for p in report.ports}
+    for h in report.handshakes:
+        if h.status in _STATUS_STATE and (h.target.address, h.target.port) not in probed:
+            yield h
+
+
+def _handshake_port(report: Report, h: HandshakeResult) -> Iterator[Finding]:
+    state = _STATUS_STATE[h.status]
+    where = f"{place(h).rsplit('/', 1)[0]}"
+    if _blocked_expected(report, h.target.port):
+        yield finding(x.EXPECTED_BLOCKED_SEEN, h.target.host, f"{state.value}: {h.reason}", places=(where,))
+        return
+    yield finding(_BY_STATE[state], h.target.host, h.reason, places=(where,))
+
+
+def mx_port25(report: Report) -> Iterator[PortResult]:
+    """Port 25 of every probed MX address (judged only where port 25 was probed)."""
+    mx_addresses = {(mx.name, address) for d in report.dns for mx in d.mx for address in mx.addresses}
+    yield from (p for p in report.ports if p.port == 25 and (p.host, p.address) in mx_addresses)
+
+
+def _mx_takes_mail(report: Report, p: PortResult) -> Iterator[Finding]:
+    if p.state is not PortState.OPEN and not _blocked_expected(report, 25):
+        yield finding(r.MX_PORT25, _target(p), f"port 25 {p.state.value} ({p.reason})", places=(_where(p),))
+
+
+CHECKS: tuple[Check[PortResult] | Check[HandshakeResult], ...] = (
+    Check("port-state", Category.REACH, ports, port_label, _port_state),
+    Check("handshake-port-state", Category.REACH, unprobed_handshakes, place, _handshake_port),
+    Check("mx-port-25", Category.REACH, mx_port25, port_label, _mx_takes_mail),
+)

@@ -1,119 +1,196 @@
-"""Findings from TLS sessions: certificate validity, trust, names, keys and protocol versions. Pure functions."""
+"""Checks of TLS sessions, judged in the context an expert weighs.
+
+Who verifies the certificate decides what a fault costs:
+- port 25 (server to server): DANE-EE matching the served key makes names, dates and issuer irrelevant
+  (RFC 7672 3.1.1); DANE-TA needs the chain to reach the anchor and the names to match; an MTA-STS policy in
+  enforce mode makes an invalid certificate a delivery failure (testing: a report); with neither, senders use
+  TLS opportunistically and deliver anyway, so a fault only hurts senders configured to verify;
+- submission, IMAP and POP3: mail clients verify against the name in their settings, so names are judged
+  against the name the user gave (or the SRV target, or --servername), never an MX name they were found
+  through, and never against an address.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from enum import Enum
 
-from mailprobe.checks.catalogue import define, finding
-from mailprobe.checks.handshake import _label
-from mailprobe.model import Finding, HandshakeResult, Severity
+from mailprobe.checks.catalogue import FindingKind, finding
+from mailprobe.checks.dane import DaneOutcome, dane_for
+from mailprobe.checks.defs import tls as t
+from mailprobe.checks.framework import Check
+from mailprobe.checks.places import host_of, place
+from mailprobe.dns.names import is_address
+from mailprobe.model import (
+    Category,
+    CertFacts,
+    Finding,
+    HandshakeResult,
+    RecordKind,
+    RecordStatus,
+    Report,
+    Service,
+    Severity,
+    StsFetch,
+    TlsFacts,
+    VerifyFailure,
+)
 from mailprobe.protocols.tls import WEAK_KEY_BITS
 
-EXPIRING_DAYS = 21  # Let's Encrypt renews at 30 days left; under 21 something is wrong with renewal
 
-CERT_EXPIRED = define(
-    "TLS-CERT-EXPIRED",
-    Severity.HIGH,
-    "Certificate has expired",
-    "Clients that verify certificates (MTA-STS, DANE, every mail client) refuse the connection.",
-    "Renew the certificate and reload the server; automate renewal (ACME).",
-)
-CERT_NOT_YET_VALID = define(
-    "TLS-CERT-NOT-YET-VALID",
-    Severity.HIGH,
-    "Certificate is not valid yet",
-    "The certificate's notBefore is in the future: the server's or the client's clock is wrong, or the "
-    "wrong certificate is installed.",
-    "Check the server's clock and the installed certificate.",
-)
-CERT_EXPIRING = define(
-    "TLS-CERT-EXPIRING",
-    Severity.MEDIUM,
-    f"Certificate expires in less than {EXPIRING_DAYS} days",
-    "Automated renewal normally replaces a certificate 30 days before expiry; this one is late.",
-    "Renew the certificate now and check why automation did not.",
-)
-HOSTNAME_MISMATCH = define(
-    "TLS-HOSTNAME-MISMATCH",
-    Severity.HIGH,
-    "Certificate does not match the host name",
-    "The certificate's names do not include the host name probed (the MX name for MX targets); verifying "
-    "clients refuse it.",
-    "Serve a certificate whose subjectAltName lists this host name.",
-)
-CERT_UNTRUSTED = define(
-    "TLS-CERT-UNTRUSTED",
-    Severity.HIGH,
-    "Certificate chain is not trusted",
-    "The chain does not lead to a trusted root (system store plus --ca-file): verifying clients refuse it.",
-    "Install a certificate from a public CA and serve the full chain (leaf plus intermediates).",
-)
-CERT_SELF_SIGNED = define(
-    "TLS-CERT-SELF-SIGNED",
-    Severity.MEDIUM,
-    "Certificate is self-signed",
-    "A self-signed certificate protects only against passive eavesdropping; nobody can verify it.",
-    "Use a certificate from a public CA (ACME / Let's Encrypt is free).",
-)
-WEAK_KEY = define(
-    "TLS-WEAK-KEY",
-    Severity.HIGH,
-    "Certificate key is too small",
-    "Keys below RSA 2048 / EC 224 bits can be broken or are refused by modern clients.",
-    "Issue a new certificate with an RSA 2048+ or EC P-256 key.",
-)
-LEGACY_TLS = define(
-    "TLS-LEGACY-VERSION",
-    Severity.MEDIUM,
-    "Server still accepts TLS 1.0/1.1",
-    "TLS 1.0 and 1.1 are deprecated (RFC 8996) and have known weaknesses.",
-    "Set the minimum protocol to TLS 1.2 (Postfix: smtpd_tls_protocols = >=TLSv1.2; Dovecot: "
-    "ssl_min_protocol = TLSv1.2).",
-)
-OLD_TLS_NEGOTIATED = define(
-    "TLS-OLD-VERSION",
-    Severity.HIGH,
-    "Server negotiated a TLS version below 1.2",
-    "Even a modern client ended up with a deprecated protocol version.",
-    "Enable TLS 1.2 and 1.3 on the server.",
-)
-WEAK_CIPHER = define(
-    "TLS-WEAK-CIPHER",
-    Severity.MEDIUM,
-    "Weak cipher negotiated",
-    "The negotiated cipher has fewer than 128 bits of strength or uses RC4/3DES/NULL/EXPORT.",
-    "Restrict the server to AEAD ciphers (AES-GCM, ChaCha20-Poly1305).",
-)
+class Verifier(str, Enum):
+    """Who checks this certificate, and how strictly."""
+
+    DANE_EE = "dane-ee"  # DANE-EE matched: nothing of the certificate but its key matters
+    DANE_TA = "dane-ta"  # DANE-TA matched: names and dates matter, the PKIX issuer does not
+    STS_ENFORCE = "mta-sts-enforce"  # MTA-STS enforce: PKIX validity for the MX name, or no delivery
+    STS_TESTING = "mta-sts-testing"  # MTA-STS testing: failures are reported, mail still goes
+    OPPORTUNISTIC = "opportunistic"  # port 25 without DANE or MTA-STS: senders deliver anyway
+    CLIENT = "client"  # a mail client, against the name it was given
+    CLIENT_NAME_UNKNOWN = "client-name-unknown"  # a client port reached through an MX name or an address
 
 
-def check_tls(h: HandshakeResult) -> Iterator[Finding]:
+@dataclass(frozen=True, slots=True)
+class Context:
+    verifier: Verifier
+    why: str  # a few words naming the evidence for the context, for the finding's evidence
+
+
+@dataclass(frozen=True, slots=True)
+class Costs:
+    """What each kind of certificate fault costs under a verifier (None: it does not matter there)."""
+
+    name: Severity | None
+    trust: Severity | None  # no path to a trusted root
+    self_signed: Severity | None
+    dates: Severity | None  # expired or not yet valid
+
+
+_HIGH, _MEDIUM, _LOW = Severity.HIGH, Severity.MEDIUM, Severity.LOW
+COSTS: dict[Verifier, Costs] = {
+    Verifier.DANE_EE: Costs(None, None, None, None),
+    Verifier.DANE_TA: Costs(_HIGH, None, None, _HIGH),
+    Verifier.STS_ENFORCE: Costs(_HIGH, _HIGH, _HIGH, _HIGH),
+    Verifier.STS_TESTING: Costs(_MEDIUM, _MEDIUM, _MEDIUM, _MEDIUM),
+    Verifier.OPPORTUNISTIC: Costs(_LOW, _LOW, _LOW, _MEDIUM),
+    Verifier.CLIENT: Costs(_HIGH, _HIGH, _MEDIUM, _HIGH),
+    Verifier.CLIENT_NAME_UNKNOWN: Costs(None, _HIGH, _MEDIUM, _HIGH),
+}
+
+
+def _sts_mode(report: Report, host: str) -> tuple[str | None, str]:
+    """The MTA-STS mode that covers this MX host, and where it was found."""
+    wanted = host.rstrip(".").lower()
+    for domain in report.dns:
+        if not any(mx.name.rstrip(".").lower() == wanted for mx in domain.mx):
+            continue
+        for record in domain.records_of(RecordKind.MTA_STS_POLICY):
+            fetched = record.parsed
+            if record.status is RecordStatus.OK and isinstance(fetched, StsFetch):
+                covered = wanted not in {u.rstrip(".").lower() for u in fetched.unmatched_mx}
+                if covered and fetched.policy.mode in ("enforce", "testing"):
+                    return fetched.policy.mode, f"MTA-STS policy of {domain.domain}, mode {fetched.policy.mode}"
+    return None, ""
+
+
+def context_of(report: Report, h: HandshakeResult) -> Context:
+    if h.target.service is Service.SMTP:
+        dane = dane_for(report, h)
+        if dane.outcome is DaneOutcome.EE_MATCH:
+            return Context(Verifier.DANE_EE, "a DNSSEC-validated DANE-EE TLSA record matches the key served")
+        if dane.outcome is DaneOutcome.TA_MATCH:
+            return Context(Verifier.DANE_TA, "a DNSSEC-validated DANE-TA TLSA record matches the chain")
+        mode, where = _sts_mode(report, h.target.host)
+        if mode == "enforce":
+            return Context(Verifier.STS_ENFORCE, where)
+        if mode == "testing":
+            return Context(Verifier.STS_TESTING, where)
+        return Context(
+            Verifier.OPPORTUNISTIC,
+            "no DANE or MTA-STS policy covers this host: senders use TLS opportunistically and deliver anyway; "
+            "only senders configured to verify this host would refuse",
+        )
+    if report.context.servername:
+        return Context(Verifier.CLIENT, f"clients connect as {report.context.servername} (--servername)")
+    if is_address(h.target.host):
+        return Context(Verifier.CLIENT_NAME_UNKNOWN, "probed by address; give --servername NAME to judge names")
+    if h.target.origin in ("mx", "implicit-mx"):
+        return Context(
+            Verifier.CLIENT_NAME_UNKNOWN, f"reached through the MX name {h.target.host}, which clients need not use"
+        )
+    how = "SRV target" if h.target.origin == "srv" else "name given"
+    return Context(Verifier.CLIENT, f"clients connect as {h.target.host} ({how})")
+
+
+def _cert_id(leaf: CertFacts) -> str:
+    return f"certificate {leaf.subject} (sha256 {leaf.fingerprint_sha256[:16]}…)"
+
+
+def with_tls(report: Report) -> Iterator[HandshakeResult]:
+    yield from (h for h in report.handshakes if h.tls is not None and h.tls.leaf is not None)
+
+
+def _certificate(report: Report, h: HandshakeResult) -> Iterator[Finding]:
+    """Name, trust and dates, at the cost the context gives them."""
     tls = h.tls
-    if tls is None or tls.leaf is None:
-        return
-    where = _label(h)
-    leaf = tls.leaf
+    assert tls is not None and tls.leaf is not None
+    leaf, where, host = tls.leaf, place(h), host_of(h)
+    ctx = context_of(report, h)
+    costs = COSTS[ctx.verifier]
+    faults: list[tuple[Severity | None, FindingKind, str]] = []  # (what it costs here, kind, evidence)
     if leaf.days_left < 0:
-        yield finding(CERT_EXPIRED, where, f"notAfter {leaf.not_after} ({-leaf.days_left} days ago)")
-    elif leaf.days_left < EXPIRING_DAYS:
-        yield finding(CERT_EXPIRING, where, f"notAfter {leaf.not_after} ({leaf.days_left} days left)")
-    if tls.verify_error and "not yet valid" in tls.verify_error:
-        yield finding(CERT_NOT_YET_VALID, where, f"notBefore {leaf.not_before}")
+        faults.append((costs.dates, t.CERT_EXPIRED, f"notAfter {leaf.not_after} ({-leaf.days_left} days ago)"))
+    elif tls.verify_failure is VerifyFailure.NOT_YET_VALID:
+        faults.append((costs.dates, t.CERT_NOT_YET_VALID, f"notBefore {leaf.not_before}"))
     if not tls.hostname_match:
         names = ", ".join(leaf.san) or leaf.subject
-        yield finding(HOSTNAME_MISMATCH, where, f"probed {tls.hostname!r}; certificate names: {names}")
+        faults.append((costs.name, t.HOSTNAME_MISMATCH, f"expected {tls.hostname!r}; certificate names: {names}"))
     if leaf.self_signed:
-        yield finding(CERT_SELF_SIGNED, where, f"subject = issuer = {leaf.subject}")
-    elif not tls.verified and leaf.days_left >= 0:
-        yield finding(CERT_UNTRUSTED, where, f"{tls.verify_error}; issuer {leaf.issuer}")
+        faults.append((costs.self_signed, t.CERT_SELF_SIGNED, f"subject = issuer = {leaf.subject}"))
+    elif not tls.verified and tls.verify_failure in (VerifyFailure.UNKNOWN_ISSUER, VerifyFailure.OTHER):
+        faults.append((costs.trust, t.CERT_UNTRUSTED, f"{tls.verify_error}; issuer {leaf.issuer}"))
+    overridden: list[tuple[FindingKind, str]] = []  # what a PKIX check would have said, not a fault here
+    for severity, kind, evidence in faults:
+        if severity is None:
+            overridden.append((kind, f"{kind.code} ({evidence})"))
+            continue
+        text = f"{_cert_id(leaf)}: {evidence}; {ctx.why}"
+        yield finding(kind, host, text, places=(where,), severity=severity)
+    if overridden and ctx.verifier is Verifier.DANE_EE:
+        unused = "; ".join(words for _, words in overridden)
+        yield finding(t.DANE_EE_AUTHENTICATES, host, f"{_cert_id(leaf)}: not used: {unused}", places=(where,))
+    elif any(kind is t.HOSTNAME_MISMATCH for kind, _ in overridden):
+        yield finding(t.NAME_NOT_JUDGED, host, f"{_cert_id(leaf)}: {ctx.why}", places=(where,))
+    if 0 <= leaf.days_left < t.EXPIRING_DAYS and costs.dates is not None:
+        evidence = f"{_cert_id(leaf)}: notAfter {leaf.not_after} ({leaf.days_left} days left)"
+        yield finding(t.CERT_EXPIRING, host, evidence, places=(where,))
+
+
+def _strength(report: Report, h: HandshakeResult) -> Iterator[Finding]:
+    """Key size, protocol versions and cipher: these matter whoever verifies."""
+    tls = h.tls
+    assert tls is not None and tls.leaf is not None
+    leaf, where, host = tls.leaf, place(h), host_of(h)
     minimum = WEAK_KEY_BITS.get(leaf.key_type)
-    if minimum is not None and leaf.key_bits < minimum:
-        yield finding(WEAK_KEY, where, f"{leaf.key_type} {leaf.key_bits} bits")
+    if minimum is not None and leaf.key_bits < minimum and context_of(report, h).verifier is not Verifier.DANE_EE:
+        yield finding(t.WEAK_KEY, host, f"{_cert_id(leaf)}: {leaf.key_type} {leaf.key_bits} bits", places=(where,))
+    yield from _versions(tls, host, where)
+
+
+def _versions(tls: TlsFacts, host: str, where: str) -> Iterator[Finding]:
     if tls.legacy_versions:
-        yield finding(LEGACY_TLS, where, "accepted: " + ", ".join(tls.legacy_versions))
+        yield finding(t.LEGACY_TLS, host, "accepted: " + ", ".join(tls.legacy_versions), places=(where,))
     if tls.version in ("SSLv3", "TLSv1", "TLSv1.1"):
-        yield finding(OLD_TLS_NEGOTIATED, where, f"negotiated {tls.version}")
+        yield finding(t.OLD_TLS_NEGOTIATED, host, f"negotiated {tls.version}", places=(where,))
     cipher = tls.cipher.upper()
     if (tls.cipher_bits and tls.cipher_bits < 128) or any(
         w in cipher for w in ("RC4", "3DES", "DES-CBC", "NULL", "EXP")
     ):
-        yield finding(WEAK_CIPHER, where, f"{tls.cipher} ({tls.cipher_bits} bits)")
+        yield finding(t.WEAK_CIPHER, host, f"{tls.cipher} ({tls.cipher_bits} bits)", places=(where,))
+
+
+CHECKS: tuple[Check[HandshakeResult], ...] = (
+    Check("tls-certificate", Category.TLS, with_tls, place, _certificate),
+    Check("tls-strength", Category.TLS, with_tls, place, _strength),
+)

@@ -94,7 +94,7 @@ def _profile_config(prof: Any, options: dict[str, Any]) -> Config:
     cfg = Config()
     if prof is None:
         return cfg
-    changes: dict[str, Any] = {"services": prof.services, "check_legacy_tls": prof.legacy_tls}
+    changes: dict[str, Any] = {"services": prof.services, "check_legacy_tls": prof.legacy_tls, "expect": prof.expect}
     if prof.allow_nonpublic:
         changes["allow_nonpublic"] = True
     cfg = replace(cfg, **changes)
@@ -174,7 +174,6 @@ def _finish(
     report: Report, command: str, order: dict[str, int], prof: Any, prior: Report | None, cfg: Config
 ) -> Report:
     from mailprobe.checks.baseline import compare
-    from mailprobe.checks.profile import apply_profile
 
     index = order.get(report.targets[0], 0) if report.targets else 0
     report = replace(
@@ -183,8 +182,6 @@ def _finish(
         profile=prof.name if prof else None,
         meta=(*report.meta, ("index", str(index))),
     )
-    if prof is not None:
-        report = replace(report, findings=tuple(apply_profile(report, prof)))
     if prior is not None:
         report = replace(report, findings=report.findings + tuple(compare(prior, report)))
     return report

@@ -43,6 +43,14 @@ PortOpt = Annotated[
 ]
 CaFileOpt = Annotated[Path | None, typer.Option("--ca-file", help="Extra trust anchor(s), PEM.")]
 EhloOpt = Annotated[str, typer.Option("--ehlo-name", help="Name to introduce ourselves with in EHLO.")]
+ServernameOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--servername",
+        help="The name mail clients use for the server: sent as SNI, certificates are judged against it "
+        "(for probing by address).",
+    ),
+]
 NonPublicOpt = Annotated[
     bool, typer.Option("--allow-nonpublic", help="Also probe private/loopback/documentation addresses found in DNS.")
 ]
@@ -159,6 +167,11 @@ def build_config(
         changes["ca_file"] = str(ca_file)
     if ehlo_name:
         changes["ehlo_name"] = ehlo_name
+    servername = changes.get("servername")
+    if servername:
+        from mailprobe.dns.names import validate_domain
+
+        changes["servername"] = validate_domain(str(servername))
     if allow_nonpublic:
         changes["allow_nonpublic"] = True
     if ipv4_only:

@@ -70,10 +70,10 @@ def egress(
     ] = False,
 ) -> None:
     """Compare outbound port 25 with control ports on several destinations: open, blocked, intercepted?"""
-    from mailprobe.checks.reach import check_egress
+    from mailprobe.checks.egress import exit_code
+    from mailprobe.engine import judged
     from mailprobe.model import Report
     from mailprobe.probes.egress import egress as run_egress
-    from mailprobe.probes.egress import exit_code
     from mailprobe.profiles import load_profile
 
     out = c.output_options(fmt, json_flag, output, "never", False)
@@ -95,16 +95,18 @@ def egress(
             typer.echo(f"mailprobe: --raw: {why_not}; using connect mode instead", err=True)
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     clock = time.monotonic()
-    result = c.run(run_egress(cfg, targets, ports, raw))
-    report = Report(
-        command="egress",
-        targets=targets,
-        started_at=started,
-        elapsed_ms=round((time.monotonic() - clock) * 1000, 1),
-        egress=result,
-        findings=tuple(check_egress(result)),
-        profile=prof.name if prof is not None and not target else None,
-        tool_version=__version__,
+    known = prof.egress_starttls if prof is not None and not target else ()
+    result = c.run(run_egress(cfg, targets, ports, raw, starttls_known=known))
+    report = judged(
+        Report(
+            command="egress",
+            targets=targets,
+            started_at=started,
+            elapsed_ms=round((time.monotonic() - clock) * 1000, 1),
+            egress=result,
+            profile=prof.name if prof is not None and not target else None,
+            tool_version=__version__,
+        )
     )
     c.emit(report, out)  # its exit code follows findings; egress has its own, below
     raise typer.Exit(exit_code(result.verdict))

@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
 def explain(code: Annotated[str, typer.Argument(help="A finding code, e.g. AUTH-BEFORE-TLS.")]) -> None:
     """Explain one finding code."""
-    from mailprobe.checks.catalogue import all_codes
+    from mailprobe.checks.defs import all_codes
 
     codes = all_codes()
     kind = codes.get(code.strip().upper())

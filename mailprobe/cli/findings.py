@@ -16,7 +16,7 @@ def findings(json_flag: Annotated[bool, typer.Option("--json", help="Machine-rea
     """List every finding code mailprobe can report."""
     from tabulate import tabulate
 
-    from mailprobe.checks.catalogue import all_codes
+    from mailprobe.checks.defs import all_codes
 
     codes = all_codes()
     if json_flag:

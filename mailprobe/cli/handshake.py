@@ -24,6 +24,7 @@ def handshake(
     port: c.PortOpt = None,
     ca_file: c.CaFileOpt = None,
     ehlo_name: c.EhloOpt = "",
+    servername: c.ServernameOpt = None,
     fail_on: c.FailOnOpt = "",
     report_dir: c.ReportOpt = None,
     baseline: c.BaselineOpt = None,
@@ -52,6 +53,7 @@ def handshake(
         ipv6_only=ipv6_only,
         check_legacy_tls=legacy_tls,
         relay_test_domain=relay_test,
+        servername=servername,
     )
     raise typer.Exit(
         run_batch(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
-from enum import Enum
 
 import dns.asyncquery
 import dns.exception
@@ -26,6 +25,7 @@ import dns.rrset
 
 from mailprobe.config import Config, Resolver
 from mailprobe.errors import ResolverError
+from mailprobe.model import DnsOutcome
 from mailprobe.net import guard
 
 MAX_CNAME_HOPS = 8
@@ -33,26 +33,7 @@ EDNS_PAYLOAD = 1232  # the DNS flag day 2020 size: no IP fragmentation
 MAX_IN_FLIGHT = 64
 
 
-class Outcome(str, Enum):
-    OK = "ok"
-    NXDOMAIN = "nxdomain"
-    NODATA = "nodata"
-    SERVFAIL = "servfail"
-    REFUSED = "refused"
-    TIMEOUT = "timeout"
-    CNAME_LOOP = "cname-loop"
-    REFERRAL = "referral"  # an authoritative server pointing elsewhere: the resolver does not recurse
-    ERROR = "error"  # another rcode, a reply that is not DNS, a network error
-
-    @property
-    def is_negative(self) -> bool:
-        """The name or the data does not exist (a definite answer, unlike a failure)."""
-        return self in (Outcome.NXDOMAIN, Outcome.NODATA)
-
-    @property
-    def is_failure(self) -> bool:
-        """No answer to judge (timeout, SERVFAIL, ...): never treated as "does not exist"."""
-        return not (self is Outcome.OK or self.is_negative)
+Outcome = DnsOutcome  # the DNS stage's name for it
 
 
 @dataclass(frozen=True, slots=True)

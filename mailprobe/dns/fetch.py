@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 from mailprobe.config import Config
 from mailprobe.dns.client import Answer, DnsClient
-from mailprobe.dns.mtasts import POLICY_BYTES, HttpParseError, parse_http_response
 from mailprobe.dns.names import nonpublic_reason
 from mailprobe.errors import UnsafeTargetError
+from mailprobe.model import RecordStatus
 from mailprobe.net import guard
+from mailprobe.protocols.http import HttpParseError, parse_http_response
+from mailprobe.records.mtasts import POLICY_BYTES
 
 WELL_KNOWN = "/.well-known/mta-sts.txt"
 _HEADER_ALLOWANCE = 16 * 1024
@@ -23,8 +25,7 @@ _HEADER_ALLOWANCE = 16 * 1024
 @dataclass(frozen=True, slots=True)
 class Fetched:
     url: str
-    status: str  # "ok", "dns-error", "skipped-nonpublic", "blocked", "connect-error", "tls-error", "timeout",
-    # "http-error", "too-big", "not-http"
+    status: RecordStatus  # OK or what stopped the fetch (DNS_ERROR, SKIPPED_NONPUBLIC, BLOCKED, TIMEOUT, ...)
     body: str = ""
     detail: str = ""
     address: str = ""
@@ -81,22 +82,22 @@ async def fetch_policy(
     if not addresses:
         failures = [a for a in answers if not a.outcome.is_negative]
         reason = failures[0].reason if failures else f"{host} has no address"
-        return Fetched(url, "dns-error", detail=reason)
+        return Fetched(url, RecordStatus.DNS_ERROR, detail=reason)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + cfg.limits.read_timeout
-    last = Fetched(url, "connect-error", detail="no address tried")
+    last = Fetched(url, RecordStatus.CONNECT_ERROR, detail="no address tried")
     for address in addresses:
         why_private = nonpublic_reason(address)
         if why_private and not cfg.allow_nonpublic:
-            last = Fetched(url, "skipped-nonpublic", detail=f"{address} is {why_private}", address=address)
+            last = Fetched(url, RecordStatus.SKIPPED_NONPUBLIC, detail=f"{address} is {why_private}", address=address)
             continue
         try:
             guard.check(address)
         except UnsafeTargetError as exc:
-            last = Fetched(url, "blocked", detail=str(exc), address=address)
+            last = Fetched(url, RecordStatus.BLOCKED, detail=str(exc), address=address)
             continue
         last = await _get(url, host, address, port, cfg, deadline)
-        if last.status not in ("connect-error", "timeout"):
+        if last.status not in (RecordStatus.CONNECT_ERROR, RecordStatus.TIMEOUT):
             return last  # an answer, good or bad, from one address is the server's answer
     return last
 
@@ -106,7 +107,7 @@ async def _get(url: str, host: str, address: str, port: int, cfg: Config, deadli
     try:
         context = tls_context(cfg)
     except (OSError, ssl.SSLError) as exc:
-        return Fetched(url, "tls-error", detail=f"cannot load CA file {cfg.ca_file}: {exc}", address=address)
+        return Fetched(url, RecordStatus.TLS_ERROR, detail=f"cannot load CA file {cfg.ca_file}: {exc}", address=address)
     writer: asyncio.StreamWriter | None = None
     stage = "connect"
     try:
@@ -123,18 +124,26 @@ async def _get(url: str, host: str, address: str, port: int, cfg: Config, deadli
         raw = await asyncio.wait_for(_read_capped(reader, POLICY_BYTES + _HEADER_ALLOWANCE), deadline - loop.time())
     except asyncio.TimeoutError:
         return Fetched(
-            url, "timeout", detail=f"no {'connection' if stage == 'connect' else 'answer'} in time", address=address
+            url,
+            RecordStatus.TIMEOUT,
+            detail=f"no {'connection' if stage == 'connect' else 'answer'} in time",
+            address=address,
         )
     except ssl.SSLCertVerificationError as exc:
         return Fetched(
-            url, "tls-error", detail=f"certificate not valid for {host}: {exc.verify_message}", address=address
+            url,
+            RecordStatus.TLS_ERROR,
+            detail=f"certificate not valid for {host}: {exc.verify_message}",
+            address=address,
         )
     except ssl.SSLError as exc:
-        return Fetched(url, "tls-error", detail=f"TLS failed: {exc.reason or exc}", address=address)
+        return Fetched(url, RecordStatus.TLS_ERROR, detail=f"TLS failed: {exc.reason or exc}", address=address)
     except _TooBig:
-        return Fetched(url, "too-big", detail=f"more than {POLICY_BYTES} bytes", address=address)
+        return Fetched(url, RecordStatus.TOO_BIG, detail=f"more than {POLICY_BYTES} bytes", address=address)
     except OSError as exc:
-        return Fetched(url, "connect-error", detail=f"{address}:{port}: {exc.strerror or exc}", address=address)
+        return Fetched(
+            url, RecordStatus.CONNECT_ERROR, detail=f"{address}:{port}: {exc.strerror or exc}", address=address
+        )
     finally:
         if writer is not None:
             writer.close()
@@ -143,16 +152,21 @@ async def _get(url: str, host: str, address: str, port: int, cfg: Config, deadli
     try:
         response = parse_http_response(raw)
     except HttpParseError as exc:
-        return Fetched(url, "not-http", detail=str(exc), address=address)
+        return Fetched(url, RecordStatus.NOT_HTTP, detail=str(exc), address=address)
     if response.status != 200:  # RFC 8461 3.3: no redirects, only 200 counts
-        return Fetched(url, "http-error", detail=f"HTTP {response.status} {response.reason}".strip(), address=address)
+        return Fetched(
+            url, RecordStatus.HTTP_ERROR, detail=f"HTTP {response.status} {response.reason}".strip(), address=address
+        )
     if len(response.body) > POLICY_BYTES:
         return Fetched(
-            url, "too-big", detail=f"{len(response.body)} bytes, more than {POLICY_BYTES} bytes", address=address
+            url,
+            RecordStatus.TOO_BIG,
+            detail=f"{len(response.body)} bytes, more than {POLICY_BYTES} bytes",
+            address=address,
         )
     content_type = (response.header("Content-Type") or "").split(";")[0].strip().lower()
     detail = "" if content_type == "text/plain" else f"Content-Type is {content_type or 'missing'}, not text/plain"
-    return Fetched(url, "ok", response.body.decode("utf-8", "replace"), detail, address)
+    return Fetched(url, RecordStatus.OK, response.body.decode("utf-8", "replace"), detail, address)
 
 
 class _TooBig(Exception):

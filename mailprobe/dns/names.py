@@ -25,7 +25,7 @@ def validate_domain(text: str) -> str:
         text = text[:-1]
     if not text:
         raise UsageError("the root '.' is not a mail domain")
-    if _is_ip(text.strip("[]")):
+    if is_address(text.strip("[]")):
         raise UsageError(f"{original!r} is an IP address, not a domain name")
     labels = text.split(".")
     for index, label in enumerate(labels):
@@ -54,9 +54,10 @@ def _to_ascii(label: str, original: str) -> str:
     return encoded.decode("ascii").lower()
 
 
-def _is_ip(text: str) -> bool:
+def is_address(text: str) -> bool:
+    """An IPv4 or IPv6 address literal (an IPv6 zone index allowed)."""
     try:
-        ipaddress.ip_address(text)
+        ipaddress.ip_address(text.split("%", 1)[0])
     except ValueError:
         return False
     return True
@@ -67,7 +68,7 @@ def looks_like_ip_literal(name: str) -> bool:
     text = name.rstrip(".").strip("[]")
     if text.lower().startswith("ipv6:"):
         text = text[5:]
-    return _is_ip(text)
+    return is_address(text)
 
 
 def is_public(address: str) -> bool:

@@ -1,29 +1,40 @@
 """Policy and discovery records of a mail domain: SPF, DMARC, MTA-STS, TLS-RPT, SRV, DKIM.
 
-Each lookup returns DnsRecords with a status ("ok", "missing", "invalid", "multiple", "error", ...); the
-parsers are the pure modules beside this one. Everything here starts at the first level of the picture
-(the names follow from the domain alone), so it runs beside the MX chain (resolve.py).
+Each lookup returns DnsRecords with a status and the record parsed once (`DnsRecord.parsed`, from the pure
+parsers in mailprobe.records). Everything here starts at the first level of the picture (the names follow
+from the domain alone), so it runs beside the MX chain (resolve.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import replace
-from typing import Protocol
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 import dns.rdata
 
 from mailprobe.config import Config
-from mailprobe.dns import dkim as dkim_syntax
-from mailprobe.dns import dmarc as dmarc_syntax
-from mailprobe.dns import mtasts
-from mailprobe.dns import spf as spf_syntax
 from mailprobe.dns.client import Answer, DnsClient, Outcome
 from mailprobe.dns.fetch import fetch_policy, lookup_policy_host, warm_tls_context
-from mailprobe.dns.names import validate_domain
-from mailprobe.dns.tags import TagRecord
-from mailprobe.model import DnsRecord, Service
+from mailprobe.dns.names import normal_name, validate_domain
+from mailprobe.model import (
+    DnsRecord,
+    RecordKind,
+    RecordStatus,
+    Service,
+    SpfEvaluation,
+    SpfLookup,
+    SrvTarget,
+    StsFetch,
+)
+from mailprobe.records import dkim as dkim_syntax
+from mailprobe.records import dmarc as dmarc_syntax
+from mailprobe.records import mtasts
+from mailprobe.records import spf as spf_syntax
+from mailprobe.records.dmarc import DmarcRecord
+from mailprobe.records.spf import SpfRecord
+from mailprobe.records.tags import TagRecord
 
 SRV_SERVICES: tuple[tuple[str, Service], ...] = (
     ("_submission._tcp", Service.SUBMISSION),
@@ -34,112 +45,149 @@ SRV_SERVICES: tuple[tuple[str, Service], ...] = (
     ("_pop3s._tcp", Service.POP3S),
 )
 MAX_SPF_DEPTH = 10
+MAX_MX_NAMES = 10  # RFC 7208 4.6.4: an mx term whose MX answer names more hosts is a permerror
 
 
 async def _txt_of(client: DnsClient, name: str) -> Answer:
     return await client.query(name, "TXT")
 
 
-def _lookup_failed(kind: str, name: str, answer: Answer) -> list[DnsRecord] | None:
+def _lookup_failed(kind: RecordKind, name: str, answer: Answer) -> list[DnsRecord] | None:
     if answer.outcome.is_negative:
-        return [DnsRecord(kind, name, "", "missing", f"no {kind} record at {name}")]
+        return [DnsRecord(kind, name, "", RecordStatus.MISSING, f"no {kind.value} record at {name}")]
     if answer.outcome is not Outcome.OK:
-        return [DnsRecord(kind, name, "", "error", answer.reason or answer.outcome.value)]
+        return [DnsRecord(kind, name, "", RecordStatus.ERROR, answer.reason or answer.outcome.value)]
     return None
+
+
+# --- SPF -------------------------------------------------------------------------------------------------
 
 
 async def spf(client: DnsClient, domain: str) -> list[DnsRecord]:
     answer = await _txt_of(client, domain)
-    text = _single(
-        "SPF", domain, answer, spf_syntax.is_spf, spf_syntax.parse_spf, "v=spf1 TXT", "SPF records: a permerror"
+    found = _single(RecordKind.SPF, domain, answer, spf_syntax.is_spf, spf_syntax.parse_spf, "v=spf1 TXT")
+    if isinstance(found, list):
+        return found
+    text, record = found
+    evaluation = await evaluate_spf(client, domain, record)
+    plural = "" if evaluation.lookups == 1 else "s"
+    detail = (
+        f"{'' if evaluation.complete else 'at least '}{evaluation.lookups} DNS lookup{plural} "
+        f"(limit {spf_syntax.MAX_LOOKUPS})"
     )
-    if isinstance(text, list):
-        return text
-    record = spf_syntax.parse_spf(text)
-    lookups, problems, complete, voids = await _count_spf_lookups(client, domain, record)
-    plural = "" if lookups == 1 else "s"
-    detail = f"{'' if complete else 'at least '}{lookups} DNS lookup{plural} (limit {spf_syntax.MAX_LOOKUPS})"
-    if voids:
-        detail += f"; {len(voids)} void lookup{'' if len(voids) == 1 else 's'} (limit 2): {', '.join(voids)}"
-    if lookups > spf_syntax.MAX_LOOKUPS:
-        return [DnsRecord("SPF", domain, text, "lookup-limit", f"{detail}: a permerror")]
-    if len(voids) > spf_syntax.MAX_VOID_LOOKUPS:
-        return [DnsRecord("SPF", domain, text, "void-limit", f"{detail}: a permerror")]
-    if problems:
-        return [DnsRecord("SPF", domain, text, "include-error", f"{detail}; " + "; ".join(problems))]
-    if voids:
-        return [DnsRecord("SPF", domain, text, "void-lookup", detail)]
-    return [DnsRecord("SPF", domain, text, "ok", detail)]
+    return [DnsRecord(RecordKind.SPF, domain, text, RecordStatus.OK, detail, evaluation)]
 
 
-async def _count_spf_lookups(
-    client: DnsClient, domain: str, record: spf_syntax.SpfRecord
-) -> tuple[int, list[str], bool, list[str]]:
-    """Count DNS-querying terms through include/redirect, level by level (each level one round trip), and
-    the void lookups on the way (names that do not exist or have no such record).
+@dataclass
+class _Walk:
+    """What an SPF evaluation meets on its way through includes, for any sender."""
 
-    Counting stops once past the limit (the verdict is known); the flag says whether the count is complete.
+    lookups: int = 0
+    voids: list[SpfLookup] = field(default_factory=list)
+    temperrors: list[SpfLookup] = field(default_factory=list)
+    include_errors: list[str] = field(default_factory=list)
+    mx_over_limit: list[str] = field(default_factory=list)
+
+
+async def evaluate_spf(client: DnsClient, domain: str, record: SpfRecord) -> SpfEvaluation:
+    """Count DNS-querying terms through include/redirect, level by level (each level one round trip), with
+    the void lookups and failed lookups on the way.
+
+    Counting stops once past the limit (the verdict is known); `complete` says whether the count is whole.
     The a/mx/exists names of each level are asked beside the next level's TXT records (no extra round trip;
     the domain's own MX and A/AAAA are the picture's queries, asked once).
     """
-    count = record.local_lookups()
-    problems: list[str] = []
-    voids: list[str] = []
+    walk = _Walk(lookups=record.local_lookups())
     visited = {domain}
     level = list(record.followed_domains())
-    checks = list(record.void_checks(domain))
+    terms = [(domain, term) for term in record.address_terms(domain)]
     for _depth in range(MAX_SPF_DEPTH):
-        if not level or count > spf_syntax.MAX_LOOKUPS:
+        if not level or walk.lookups > spf_syntax.MAX_LOOKUPS:
             break
         for target in level:
             if target in visited:
-                problems.append(f"{target} is included in a loop")
+                walk.include_errors.append(f"{target} is included in a loop")
         level = [t for t in dict.fromkeys(level) if t not in visited]
         visited.update(level)
-        answers, found = await asyncio.gather(
-            asyncio.gather(*(_txt_of(client, target) for target in level)), _voids(client, checks)
+        answers, _ = await asyncio.gather(
+            asyncio.gather(*(_txt_of(client, target) for target in level)), _address_terms(client, terms, walk)
         )
-        voids.extend(found)
-        checks = []
+        terms = []
         next_level: list[str] = []
         for target, answer in zip(level, answers, strict=True):
-            if answer.outcome.is_failure:
-                problems.append(f"{target}: {answer.reason or answer.outcome.value}")
+            child = _included_record(target, answer, walk)
+            if child is None:
                 continue
-            if answer.outcome.is_negative:
-                voids.append(f"include:{target} ({answer.outcome.value})")
-            texts = spf_syntax.spf_records(answer.texts()) if answer.outcome is Outcome.OK else []
-            if len(texts) != 1:
-                problems.append(f"{target} has {'no' if not texts else len(texts)} SPF record(s)")
-                continue
-            child = spf_syntax.parse_spf(texts[0])
-            if not child.valid:
-                problems.append(f"{target}: {'; '.join(child.errors)}")
-                continue
-            count += child.local_lookups()
+            walk.lookups += child.local_lookups()
             next_level.extend(child.followed_domains())
-            checks.extend(child.void_checks(target))
+            terms.extend((target, term) for term in child.address_terms(target))
         level = next_level
-    voids.extend(await _voids(client, checks))
-    return count, problems, not level, voids
+    await _address_terms(client, terms, walk)
+    return SpfEvaluation(
+        record=record,
+        lookups=walk.lookups,
+        complete=not level,
+        voids=tuple(walk.voids),
+        temperrors=tuple(walk.temperrors),
+        include_errors=tuple(walk.include_errors),
+        mx_over_limit=tuple(walk.mx_over_limit),
+    )
 
 
-async def _voids(client: DnsClient, checks: list[tuple[str, str]]) -> list[str]:
-    """The a/mx/exists names that find nothing. An `a` name counts only if it has neither A nor AAAA."""
-    found = await asyncio.gather(*(_void(client, name, mechanism) for name, mechanism in dict.fromkeys(checks)))
-    return [void for void in found if void]
+def _included_record(target: str, answer: Answer, walk: _Walk) -> SpfRecord | None:
+    """The SPF record of an included (or redirect) domain, or None with the problem noted."""
+    term = f"include:{target}"
+    if answer.outcome.is_failure:
+        walk.temperrors.append(SpfLookup(term, target, f"TXT {target}", answer.outcome))
+        return None
+    if answer.outcome.is_negative:
+        walk.voids.append(SpfLookup(term, target, f"TXT {target}", answer.outcome))
+    texts = spf_syntax.spf_records(answer.texts()) if answer.outcome is Outcome.OK else []
+    if len(texts) != 1:
+        walk.include_errors.append(f"{target} has {'no' if not texts else len(texts)} SPF record(s)")
+        return None
+    child = spf_syntax.parse_spf(texts[0])
+    if not child.valid:
+        walk.include_errors.append(f"{target}: {'; '.join(child.errors)}")
+        return None
+    return child
 
 
-async def _void(client: DnsClient, name: str, mechanism: str) -> str:
-    types = {"mx": ("MX",), "a": ("A", "AAAA"), "exists": ("A",)}[mechanism]
-    answers = await asyncio.gather(*(client.query(name, rdtype) for rdtype in types))
-    if all(answer.outcome.is_negative for answer in answers):
-        return f"{mechanism}:{name} ({answers[0].outcome.value})"
-    return ""
+async def _address_terms(client: DnsClient, terms: list[tuple[str, spf_syntax.AddressTerm]], walk: _Walk) -> None:
+    """Ask what the a/mx/exists terms ask: void lookups (per sender family) and failures (temperror)."""
+    found = await asyncio.gather(*(_address_term(client, record, term) for record, term in dict.fromkeys(terms)))
+    for voids, failures, over in found:
+        walk.voids.extend(voids)
+        walk.temperrors.extend(failures)
+        walk.mx_over_limit.extend(over)
+
+
+async def _address_term(
+    client: DnsClient, record: str, term: spf_syntax.AddressTerm
+) -> tuple[list[SpfLookup], list[SpfLookup], list[str]]:
+    # a: A for IPv4 senders, AAAA for IPv6 senders; mx: the MX records for both; exists: A always (RFC 7208 5).
+    families = {"a": (("A", True, False), ("AAAA", False, True)), "mx": (("MX", True, True),)}
+    asks = families.get(term.mechanism, (("A", True, True),))
+    answers = await asyncio.gather(*(client.query(term.target, rdtype) for rdtype, _, _ in asks))
+    voids: list[SpfLookup] = []
+    failures: list[SpfLookup] = []
+    over: list[str] = []
+    for (rdtype, ipv4, ipv6), answer in zip(asks, answers, strict=True):
+        lookup = SpfLookup(term.text, record, f"{rdtype} {term.target}", answer.outcome, ipv4, ipv6)
+        if answer.outcome.is_negative:
+            voids.append(lookup)
+        elif answer.outcome.is_failure:
+            failures.append(lookup)
+        elif rdtype == "MX" and len(answer.records) > MAX_MX_NAMES:
+            over.append(f"{term.text} ({record}): {len(answer.records)} MX records")
+    return voids, failures, over
+
+
+# --- DMARC -----------------------------------------------------------------------------------------------
 
 
 def dmarc_candidates(domain: str) -> list[str]:
-    """Where DMARC policy discovery looks, nearest first (the DNS tree walk of DMARCbis, which replaces
+    """Where DMARC policy discovery looks, nearest first (the DNS tree walk of RFC 9989, which replaces
     RFC 7489's public-suffix list): the domain, then its ancestors from at most 7 labels down to 2, never
     the top-level domain. At most 7 names."""
     labels = domain.split(".")
@@ -151,58 +199,48 @@ async def dmarc(client: DnsClient, domain: str) -> list[DnsRecord]:
     names = dmarc_candidates(domain)
     answers = await asyncio.gather(*(_txt_of(client, f"_dmarc.{name}") for name in names))
     own = _dmarc_at(f"_dmarc.{domain}", answers[0])
-    if own[0].status != "missing":
+    if own[0].status is not RecordStatus.MISSING:
         return own
     for ancestor, answer in zip(names[1:], answers[1:], strict=True):
         found = _dmarc_at(f"_dmarc.{ancestor}", answer)
-        if found[0].status == "missing":
+        if found[0].status is RecordStatus.MISSING:
             continue
-        if found[0].status != "ok":
-            note = f"; the nearest ancestor's record ({found[0].name}) is {found[0].status}, so none applies"
+        if found[0].status is not RecordStatus.OK:
+            note = f"; the nearest ancestor's record ({found[0].name}) is {found[0].status.value}, so none applies"
             return [replace(own[0], detail=own[0].detail + note)]
-        record = dmarc_syntax.parse_dmarc(found[0].value)
+        record = found[0].parsed
+        assert isinstance(record, DmarcRecord)
         detail = (
             f"no record at _dmarc.{domain}: {ancestor}'s applies to it with its subdomain policy "
-            f"sp={record.subdomain_policy} pct={record.pct}"
+            f"sp={record.subdomain_policy}"
         )
-        return [replace(found[0], status="inherited", detail=detail)]
+        return [replace(found[0], status=RecordStatus.INHERITED, detail=detail)]
     return own
 
 
 def _dmarc_at(name: str, answer: Answer) -> list[DnsRecord]:
-    parse = dmarc_syntax.parse_dmarc
-    text = _single("DMARC", name, answer, dmarc_syntax.is_dmarc, parse, "v=DMARC1 TXT", "DMARC records: none applies")
-    if isinstance(text, list):
-        return text
-    record = parse(text)
-    detail = f"p={record.policy} sp={record.subdomain_policy} pct={record.pct}"
-    return [DnsRecord("DMARC", name, text, "ok", detail)]
+    found = _single(RecordKind.DMARC, name, answer, dmarc_syntax.is_dmarc, dmarc_syntax.parse_dmarc, "v=DMARC1 TXT")
+    if isinstance(found, list):
+        return found
+    text, record = found
+    detail = f"p={record.policy} sp={record.subdomain_policy}"
+    return [DnsRecord(RecordKind.DMARC, name, text, RecordStatus.OK, detail, record)]
 
 
-async def _tagged_txt(
-    client: DnsClient,
-    name: str,
-    kind: str,
-    is_kind: Callable[[str], bool],
-    parse: Callable[[str], TagRecord],
-) -> list[DnsRecord]:
-    """A `v=...` TXT record (MTA-STS, TLS-RPT): missing, multiple, invalid or ok."""
-    answer = await _txt_of(client, name)
-    text = _single(kind, name, answer, is_kind, parse, kind, "records: none applies")
-    if isinstance(text, list):
-        return text
-    return [DnsRecord(kind, name, text, "ok")]
+# --- one record of a kind ----------------------------------------------------------------------------------
+
+
+P = TypeVar("P", SpfRecord, DmarcRecord, TagRecord)
 
 
 def _single(
-    kind: str,
+    kind: RecordKind,
     name: str,
     answer: Answer,
     is_kind: Callable[[str], bool],
-    parse: Callable[[str], _Parsed],
+    parse: Callable[[str], P],
     what: str,
-    several: str,
-) -> list[DnsRecord] | str:
+) -> list[DnsRecord] | tuple[str, P]:
     """The one valid record of a kind among a name's TXT records, or what is wrong (failed lookup, none,
     several, invalid) as the records to report."""
     failed = _lookup_failed(kind, name, answer)
@@ -210,54 +248,78 @@ def _single(
         return failed
     texts = [t for t in answer.texts() if is_kind(t)]
     if not texts:
-        return [DnsRecord(kind, name, "", "missing", f"no {what} record at {name}")]
+        return [DnsRecord(kind, name, "", RecordStatus.MISSING, f"no {what} record at {name}")]
     if len(texts) > 1:
-        return [DnsRecord(kind, name, t, "multiple", f"{len(texts)} {several}") for t in texts]
-    errors = parse(texts[0]).errors
-    if errors:
-        return [DnsRecord(kind, name, texts[0], "invalid", "; ".join(errors))]
-    return texts[0]
+        return [
+            DnsRecord(kind, name, t, RecordStatus.MULTIPLE, f"{len(texts)} {kind.value} records", parse(t))
+            for t in texts
+        ]
+    parsed = parse(texts[0])
+    if parsed.errors:
+        return [DnsRecord(kind, name, texts[0], RecordStatus.INVALID, "; ".join(parsed.errors), parsed)]
+    return texts[0], parsed
 
 
-class _Parsed(Protocol):
-    @property
-    def errors(self) -> tuple[str, ...]: ...
+async def _tagged_txt(
+    client: DnsClient, name: str, kind: RecordKind, is_kind: Callable[[str], bool], parse: Callable[[str], TagRecord]
+) -> list[DnsRecord]:
+    """A `v=...` TXT record (MTA-STS, TLS-RPT): missing, multiple, invalid or ok."""
+    answer = await _txt_of(client, name)
+    found = _single(kind, name, answer, is_kind, parse, kind.value)
+    if isinstance(found, list):
+        return found
+    text, record = found
+    return [DnsRecord(kind, name, text, RecordStatus.OK, "", record)]
+
+
+# --- MTA-STS, TLS-RPT -------------------------------------------------------------------------------------
 
 
 async def mta_sts(client: DnsClient, domain: str, cfg: Config, port: int) -> list[DnsRecord]:
     name = f"_mta-sts.{domain}"
     # The policy host's address is asked beside the TXT record (DNS only); nothing connects unless TXT is valid.
     txt, answers, _ = await asyncio.gather(
-        _tagged_txt(client, name, "MTA-STS", mtasts.is_sts_txt, mtasts.parse_sts_txt),
+        _tagged_txt(client, name, RecordKind.MTA_STS, mtasts.is_sts_txt, mtasts.parse_sts_txt),
         lookup_policy_host(domain, client, cfg),
         warm_tls_context(cfg),
     )
-    if txt[0].status != "ok":
+    if txt[0].status is not RecordStatus.OK:
         return txt  # RFC 8461 3.3: no valid TXT record, no policy fetch
     fetched = await fetch_policy(domain, client, cfg, port, answers)
-    if fetched.status != "ok":
-        return [*txt, DnsRecord("MTA-STS-POLICY", fetched.url, "", fetched.status, fetched.detail)]
+    if fetched.status is not RecordStatus.OK:
+        return [*txt, DnsRecord(RecordKind.MTA_STS_POLICY, fetched.url, "", fetched.status, fetched.detail)]
     policy = mtasts.parse_sts_policy(fetched.body)
+    parsed = StsFetch(policy, fetched.url, fetched.address)
     if not policy.valid:
-        return [*txt, DnsRecord("MTA-STS-POLICY", fetched.url, fetched.body, "invalid", "; ".join(policy.errors))]
-    detail = f"mode={policy.mode} max_age={policy.max_age} mx={','.join(policy.mx)}"
-    if fetched.detail:
-        detail += f"; {fetched.detail}"
-    return [*txt, DnsRecord("MTA-STS-POLICY", fetched.url, fetched.body, "ok", detail)]
+        status, detail = RecordStatus.INVALID, "; ".join(policy.errors)
+    else:
+        status, detail = RecordStatus.OK, f"mode={policy.mode} max_age={policy.max_age} mx={','.join(policy.mx)}"
+        if fetched.detail:
+            detail += f"; {fetched.detail}"
+    return [*txt, DnsRecord(RecordKind.MTA_STS_POLICY, fetched.url, fetched.body, status, detail, parsed)]
 
 
 def match_sts(records: list[DnsRecord], mx_names: list[str]) -> list[DnsRecord]:
-    """Every MX must match a policy mx: pattern (RFC 8461 4.1); mismatches become the policy's status."""
+    """Every MX must match a policy mx: pattern (RFC 8461 4.1): the MX hosts none covers go into the fetch."""
     out = []
     for record in records:
-        if record.kind == "MTA-STS-POLICY" and record.status == "ok" and mx_names:
-            policy = mtasts.parse_sts_policy(record.value)
-            unmatched = policy.unmatched(mx_names)
+        fetched = record.parsed
+        if isinstance(fetched, StsFetch) and record.status is RecordStatus.OK and mx_names:
+            unmatched = tuple(fetched.policy.unmatched(mx_names))
             if unmatched:
                 detail = f"{record.detail}; MX not in policy: {', '.join(unmatched)}"
-                record = DnsRecord(record.kind, record.name, record.value, "mx-mismatch", detail)
+                record = replace(record, detail=detail, parsed=replace(fetched, unmatched_mx=unmatched))
         out.append(record)
     return out
+
+
+async def tls_rpt(client: DnsClient, domain: str) -> list[DnsRecord]:
+    return await _tagged_txt(
+        client, f"_smtp._tls.{domain}", RecordKind.TLS_RPT, mtasts.is_tlsrpt_txt, mtasts.parse_tlsrpt_txt
+    )
+
+
+# --- SRV, DKIM --------------------------------------------------------------------------------------------
 
 
 async def srv(client: DnsClient, domain: str) -> list[DnsRecord]:
@@ -266,15 +328,26 @@ async def srv(client: DnsClient, domain: str) -> list[DnsRecord]:
     out: list[DnsRecord] = []
     for (name, service), answer in zip(names, answers, strict=True):
         if answer.outcome.is_negative:
-            out.append(DnsRecord("SRV", name, "", "missing", service.value))
+            out.append(DnsRecord(RecordKind.SRV, name, "", RecordStatus.MISSING, service.value))
         elif answer.outcome is not Outcome.OK:
-            out.append(DnsRecord("SRV", name, "", "error", f"{service.value}: {answer.reason}"))
+            out.append(DnsRecord(RecordKind.SRV, name, "", RecordStatus.ERROR, f"{service.value}: {answer.reason}"))
         else:
             for rdata in sorted(answer.records, key=_srv_key):
-                target = rdata.target.to_text()  # type: ignore[attr-defined]
-                status = "unavailable" if target == "." else "ok"  # RFC 2782: "." = service not offered
-                out.append(DnsRecord("SRV", name, rdata.to_text(), status, service.value))
+                target = _srv_target(rdata, service)
+                # RFC 2782: a target of "." says the service is not offered at this domain.
+                status = RecordStatus.UNAVAILABLE if not target.target else RecordStatus.OK
+                out.append(DnsRecord(RecordKind.SRV, name, rdata.to_text(), status, service.value, target))
     return out
+
+
+def _srv_target(rdata: dns.rdata.Rdata, service: Service) -> SrvTarget:
+    return SrvTarget(
+        priority=int(rdata.priority),  # type: ignore[attr-defined]
+        weight=int(rdata.weight),  # type: ignore[attr-defined]
+        port=int(rdata.port),  # type: ignore[attr-defined]
+        target=normal_name(rdata.target.to_text()),  # type: ignore[attr-defined]
+        service=service,
+    )
 
 
 def _srv_key(rdata: dns.rdata.Rdata) -> tuple[int, int]:
@@ -286,20 +359,16 @@ async def dkim(client: DnsClient, domain: str, selectors: tuple[str, ...]) -> li
     answers = await asyncio.gather(*(_txt_of(client, name) for name in names))
     out: list[DnsRecord] = []
     for name, answer in zip(names, answers, strict=True):
-        failed = _lookup_failed("DKIM", name, answer)
+        failed = _lookup_failed(RecordKind.DKIM, name, answer)
         if failed is not None:
             out.extend(failed)
             continue
         texts = [t for t in answer.texts() if "p=" in t]
         if not texts:
-            out.append(DnsRecord("DKIM", name, "", "missing", "TXT record without a p= key"))
+            out.append(DnsRecord(RecordKind.DKIM, name, "", RecordStatus.MISSING, "TXT record without a p= key"))
             continue
         key = dkim_syntax.parse_dkim(texts[0])
-        status = "invalid" if not key.valid else "revoked" if key.revoked else "ok"
+        status = RecordStatus.INVALID if not key.valid else RecordStatus.REVOKED if key.revoked else RecordStatus.OK
         detail = key.describe() if key.valid else "; ".join(key.errors)
-        out.append(DnsRecord("DKIM", name, texts[0], status, detail))
+        out.append(DnsRecord(RecordKind.DKIM, name, texts[0], status, detail, key))
     return out
-
-
-async def tls_rpt(client: DnsClient, domain: str) -> list[DnsRecord]:
-    return await _tagged_txt(client, f"_smtp._tls.{domain}", "TLS-RPT", mtasts.is_tlsrpt_txt, mtasts.parse_tlsrpt_txt)

@@ -21,8 +21,19 @@ from mailprobe.dns import policy
 from mailprobe.dns.client import Answer, DnsClient, Outcome
 from mailprobe.dns.names import looks_like_ip_literal, nonpublic_reason, normal_name, validate_domain
 from mailprobe.errors import ResolverError
-from mailprobe.model import DnsRecord, DomainDns, MxHost, MxStatus
+from mailprobe.model import (
+    DnsblListing,
+    DnsRecord,
+    DomainDns,
+    MxHost,
+    MxHostStatus,
+    MxStatus,
+    RecordKind,
+    RecordStatus,
+    SrvTarget,
+)
 from mailprobe.net import guard
+from mailprobe.records.tlsa import parse_tlsa
 
 AddressesKnown = Callable[[MxStatus, tuple[MxHost, ...]], None]
 _OUTCOME_STATUS = {
@@ -35,6 +46,14 @@ _OUTCOME_STATUS = {
     Outcome.REFERRAL: MxStatus.ERROR,
     Outcome.ERROR: MxStatus.ERROR,
 }
+_HOST_FAILURE = {
+    Outcome.SERVFAIL: MxHostStatus.SERVFAIL,
+    Outcome.REFUSED: MxHostStatus.REFUSED,
+    Outcome.TIMEOUT: MxHostStatus.TIMEOUT,
+    Outcome.REFERRAL: MxHostStatus.REFERRAL,
+    Outcome.ERROR: MxHostStatus.ERROR,
+    Outcome.CNAME_LOOP: MxHostStatus.CNAME_LOOP,
+}
 
 
 @dataclass
@@ -45,8 +64,10 @@ class _Picture:
     reason: str = ""
     hosts: list[MxHost] = field(default_factory=list)
     records: list[DnsRecord] = field(default_factory=list)
-    hints: list[str] = field(default_factory=list)
     authenticated: bool | None = None
+    alias_of: str | None = None
+    null_mx_mixed: bool = False
+    duplicate_mx: list[str] = field(default_factory=list)
 
 
 # --- public API ------------------------------------------------------------------------------------------
@@ -85,8 +106,6 @@ async def resolve_domain(
     finally:
         await client.settle()
     sts = policy.match_sts(sts, [host.name for host in picture.hosts])
-    if cfg.allow_nonpublic:
-        picture.hints.append("allow-nonpublic")  # the checks then note non-public MX addresses, not alarm
     records = (*spf_records, *dmarc_records, *sts, *tlsrpt, *srv, *dkim_records, *picture.records)
     return DomainDns(
         domain=name,
@@ -96,7 +115,9 @@ async def resolve_domain(
         mx=tuple(picture.hosts),
         records=records,
         authenticated=picture.authenticated,
-        findings_hint=tuple(picture.hints),
+        alias_of=picture.alias_of,
+        null_mx_mixed=picture.null_mx_mixed,
+        duplicate_mx=tuple(picture.duplicate_mx),
     )
 
 
@@ -127,15 +148,11 @@ async def check_resolver(cfg: Config) -> None:
         raise ResolverError(f"resolver {client.resolver} is not usable: {answer.reason}")
 
 
-def srv_targets(d: DomainDns) -> list[tuple[str, int, str]]:
-    """(host, port, service name) of every usable SRV record, best priority first, for the handshake stage."""
-    out: list[tuple[int, int, str, int, str]] = []
-    for record in d.records:
-        if record.kind != "SRV" or record.status != "ok":
-            continue
-        priority, weight, port, target = record.value.split()
-        out.append((int(priority), -int(weight), normal_name(target), int(port), record.detail))
-    return [(host, port, service) for _, _, host, port, service in sorted(out)]
+def srv_targets(d: DomainDns) -> list[SrvTarget]:
+    """Every usable SRV record's target, best priority first, for the handshake stage."""
+    found = [r.parsed for r in d.records_of(RecordKind.SRV) if r.status is RecordStatus.OK]
+    targets = [t for t in found if isinstance(t, SrvTarget)]
+    return sorted(targets, key=lambda t: (t.priority, -t.weight))
 
 
 def probe_addresses(host: MxHost, cfg: Config) -> tuple[str, ...]:
@@ -169,7 +186,7 @@ async def _mx_picture(client: DnsClient, domain: str, cfg: Config, on_addresses:
     )
     picture = _Picture(authenticated=mx.authenticated if not mx.outcome.is_failure else None)
     if mx.cnames:
-        picture.hints.append(f"domain-cname:{mx.final_name}")
+        picture.alias_of = mx.final_name
     if mx.outcome is Outcome.NODATA:
         return await _implicit(client, domain, cfg, picture, a, aaaa, on_addresses)
     if mx.outcome is not Outcome.OK:
@@ -182,21 +199,18 @@ async def _mx_picture(client: DnsClient, domain: str, cfg: Config, on_addresses:
     if null and not real:
         picture.status = MxStatus.NULL
         picture.reason = "null MX (RFC 7505): the domain accepts no mail"
-        if null[0][0] != 0:
-            picture.hints.append(f"null-mx-preference:{null[0][0]}")
         return picture
-    if null:
-        picture.hints.append("null-mx-mixed")
+    picture.null_mx_mixed = bool(null)
     chosen: dict[str, int] = {}
     for preference, name in real:
         if name in chosen:
-            picture.hints.append(f"mx-duplicate:{name}")
+            picture.duplicate_mx.append(name)
             continue
         chosen[name] = preference
     _prefetch_mx_hosts(client, chosen, mx.extra_addresses, cfg)
     addressed: dict[str, MxHost] = {}
 
-    async def pipeline(name: str, preference: int) -> tuple[MxHost, list[DnsRecord], list[str]]:
+    async def pipeline(name: str, preference: int) -> tuple[MxHost, list[DnsRecord]]:
         # Each host goes on to its details as soon as its own addresses are in; the engine hears once all are.
         addressed[name] = await _mx_addresses(client, preference, name)
         if len(addressed) == len(chosen) and on_addresses is not None:
@@ -204,10 +218,9 @@ async def _mx_picture(client: DnsClient, domain: str, cfg: Config, on_addresses:
         return await _host_details(client, addressed[name], cfg)
 
     results = await asyncio.gather(*(pipeline(name, pref) for name, pref in chosen.items()))
-    for host, records, hints in results:
+    for host, records in results:
         picture.hosts.append(host)
         picture.records.extend(records)
-        picture.hints.extend(hints)
     picture.hosts.sort(key=lambda h: (h.preference, h.name))
     picture.status = MxStatus.FOUND
     groups = len({h.preference for h in picture.hosts})
@@ -249,13 +262,12 @@ async def _implicit(
     if addresses:
         picture.status = MxStatus.IMPLICIT
         picture.reason = "no MX record: mail goes to the domain's own address (RFC 5321 5.1)"
-        implicit = MxHost(preference=0, name=domain, addresses=addresses, status="ok")
+        implicit = MxHost(preference=0, name=domain, addresses=addresses)
         if on_addresses is not None:
             on_addresses(MxStatus.IMPLICIT, (implicit,))
-        host, records, hints = await _host_details(client, implicit, cfg)
+        host, records = await _host_details(client, implicit, cfg)
         picture.hosts.append(host)
         picture.records.extend(records)
-        picture.hints.extend(hints)
         return picture
     failed = [x for x in (a, aaaa) if x.outcome.is_failure]
     if failed:  # MX said NODATA but the address lookup failed: say so, do not call it "no mail"
@@ -272,25 +284,25 @@ async def _mx_addresses(client: DnsClient, preference: int, name: str) -> MxHost
     a, aaaa = await asyncio.gather(client.query(name, "A"), client.query(name, "AAAA"))
     addresses = _addresses(a, aaaa)
     cname_target = next((x.final_name for x in (a, aaaa) if x.cnames), None)
-    status = "ok"
+    status = MxHostStatus.OK
     if looks_like_ip_literal(name):
-        status = "ip-literal"
+        status = MxHostStatus.IP_LITERAL
     elif Outcome.CNAME_LOOP in (a.outcome, aaaa.outcome) and not addresses:
-        status = "cname-loop"
+        status = MxHostStatus.CNAME_LOOP
     elif not addresses:
-        failed = [x.outcome.value for x in (a, aaaa) if x.outcome.is_failure]
-        status = failed[0] if failed else "dangling"
+        failed = [_HOST_FAILURE[x.outcome] for x in (a, aaaa) if x.outcome.is_failure]
+        status = failed[0] if failed else MxHostStatus.DANGLING
     elif cname_target is not None:
-        status = "cname"
+        status = MxHostStatus.CNAME
     elif all(nonpublic_reason(addr) for addr in addresses):
-        status = "nonpublic"  # per-address judgement stays with the addresses (see probe_addresses)
+        status = MxHostStatus.NONPUBLIC  # per-address judgement stays with the addresses (see probe_addresses)
     return MxHost(preference, name, addresses, status, cname_target)
 
 
-async def _host_details(client: DnsClient, host: MxHost, cfg: Config) -> tuple[MxHost, list[DnsRecord], list[str]]:
+async def _host_details(client: DnsClient, host: MxHost, cfg: Config) -> tuple[MxHost, list[DnsRecord]]:
     """PTR + forward confirmation and blocklists per address, TLSA of the host: all at once."""
     name, addresses = host.name, host.addresses
-    want_tlsa = bool(addresses) and host.status != "ip-literal"
+    want_tlsa = bool(addresses) and host.status is not MxHostStatus.IP_LITERAL
     reverse, listings, tlsa = await asyncio.gather(
         asyncio.gather(*(_reverse(client, address, {name: addresses}) for address in addresses)),
         asyncio.gather(*(_dnsbl(client, address, zone) for address in addresses for zone in cfg.dnsbl_zones)),
@@ -298,17 +310,18 @@ async def _host_details(client: DnsClient, host: MxHost, cfg: Config) -> tuple[M
     )
     ptr: list[tuple[str, str]] = []
     fcrdns: list[tuple[str, bool]] = []
-    hints: list[str] = []
+    failures: list[tuple[str, str]] = []
     for address, (names, confirmed, failure) in zip(addresses, reverse, strict=True):
         if failure:
-            hints.append(f"ptr-error:{address}:{failure}")
+            failures.append((address, failure))
             continue
         if not names:
             ptr.append((address, ""))
             continue
         ptr.extend((address, ptr_name) for ptr_name in names)
         fcrdns.append((address, confirmed))
-    return replace(host, ptr=tuple(ptr), fcrdns=tuple(fcrdns)), [*tlsa, *listings], hints
+    details = replace(host, ptr=tuple(ptr), fcrdns=tuple(fcrdns), ptr_errors=tuple(failures))
+    return details, [*tlsa, *listings]
 
 
 async def _nothing() -> list[DnsRecord]:
@@ -347,16 +360,19 @@ async def _dnsbl(client: DnsClient, address: str, zone: str) -> DnsRecord:
     qname = _dnsbl_name(address, zone)
     a, txt = await asyncio.gather(client.query(qname, "A"), client.query(qname, "TXT"))
     if a.outcome.is_negative:
-        return DnsRecord("DNSBL", qname, address, "ok", f"not listed in {zone}")
+        return DnsRecord(RecordKind.DNSBL, qname, address, RecordStatus.OK, f"not listed in {zone}")
     if a.outcome is not Outcome.OK:
-        return DnsRecord("DNSBL", qname, address, "error", f"{zone}: {a.reason or a.outcome.value}")
-    codes = sorted(r.to_text() for r in a.records)
+        detail = f"{zone}: {a.reason or a.outcome.value}"
+        return DnsRecord(RecordKind.DNSBL, qname, address, RecordStatus.ERROR, detail)
+    codes = tuple(sorted(r.to_text() for r in a.records))
     reason = "; ".join(txt.texts()) if txt.outcome is Outcome.OK else ""
+    listing = DnsblListing(zone, address, codes, reason)
     bad = [c for c in codes if not c.startswith("127.") or c.startswith("127.255.255.")]
     if bad:  # RFC 5782 2.1 / Spamhaus: outside 127/8 or 127.255.255.x is an error code, not a listing
-        return DnsRecord("DNSBL", qname, address, "error", f"{zone} answered {', '.join(codes)} (not a listing)")
+        detail = f"{zone} answered {', '.join(codes)} (not a listing)"
+        return DnsRecord(RecordKind.DNSBL, qname, address, RecordStatus.ERROR, detail, listing)
     detail = f"{zone}: {', '.join(codes)}" + (f" — {reason}" if reason else "")
-    return DnsRecord("DNSBL", qname, address, "listed", detail)
+    return DnsRecord(RecordKind.DNSBL, qname, address, RecordStatus.LISTED, detail, listing)
 
 
 def _ptr_name(address: str) -> str:
@@ -377,11 +393,17 @@ async def _tlsa(client: DnsClient, host: str) -> list[DnsRecord]:
     name = _tlsa_name(host)
     answer = await client.query(name, "TLSA")
     if answer.outcome.is_negative:
-        return [DnsRecord("TLSA", name, "", "missing")]
+        return [DnsRecord(RecordKind.TLSA, name, "", RecordStatus.MISSING, authenticated=answer.authenticated)]
     if answer.outcome is not Outcome.OK:
-        return [DnsRecord("TLSA", name, "", "error", answer.reason or answer.outcome.value)]
+        return [DnsRecord(RecordKind.TLSA, name, "", RecordStatus.ERROR, answer.reason or answer.outcome.value)]
     signed = "DNSSEC-authenticated" if answer.authenticated else "not DNSSEC-authenticated"
-    return [DnsRecord("TLSA", name, r.to_text(), "ok", signed) for r in answer.records]
+    out = []
+    for rdata in answer.records:
+        text = rdata.to_text()
+        parsed = parse_tlsa(text)
+        status = RecordStatus.OK if parsed is not None else RecordStatus.INVALID
+        out.append(DnsRecord(RecordKind.TLSA, name, text, status, signed, parsed, answer.authenticated))
+    return out
 
 
 async def _tcp_refused(client: DnsClient) -> bool:

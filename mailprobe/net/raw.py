@@ -38,19 +38,6 @@ def raw_unavailable_reason() -> str | None:
     return None
 
 
-def initial_ttl(ttl: int) -> int:
-    """The initial TTL a sender most likely used (64, 128 or 255; 32 for a few old stacks)."""
-    for guess in (32, 64, 128, 255):
-        if ttl <= guess:
-            return guess
-    return 255
-
-
-def hop_distance(ttl: int) -> int:
-    """How many routers decremented the TTL on the way back."""
-    return initial_ttl(ttl) - ttl
-
-
 def classify_answer(
     host: str, address: str, port: int, answer: Any, rtt: float, tries: int, service: Service | None
 ) -> PortResult:

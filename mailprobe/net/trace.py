@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mailprobe.net.raw import classify_answer, fixed, hop_distance, send_and_receive, syn_packet
+from mailprobe.net.raw import classify_answer, fixed, send_and_receive, syn_packet
+from mailprobe.protocols.ttl import hop_distance
 
 MAX_HOPS = 30
 ROUNDS = 3  # unanswered TTLs are asked again: routers rate-limit time-exceeded messages

@@ -13,7 +13,7 @@ import ssl
 import time
 import typing
 from collections.abc import Awaitable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from mailprobe.config import Config, Limits
@@ -21,11 +21,15 @@ from mailprobe.errors import LimitExceeded, ProtocolViolation, TransportError
 from mailprobe.model import (
     Capability,
     HandshakeResult,
+    ImapFacts,
+    Pop3Facts,
     ProbeStatus,
     Protocol,
+    SmtpFacts,
     StartTlsOutcome,
     Target,
     TlsFacts,
+    TlsProblem,
 )
 from mailprobe.net.transport import Session, client_context
 from mailprobe.protocols import tls as tls_facts
@@ -44,7 +48,10 @@ class Draft:
     auth_before: tuple[str, ...] = ()
     auth_after: tuple[str, ...] = ()
     plaintext_login_before: bool = False
-    facts: dict[str, str] = field(default_factory=dict)
+    smtp: SmtpFacts | None = None  # each probe fills its own protocol's facts
+    pop3: Pop3Facts | None = None
+    imap: ImapFacts | None = None
+    tls_problem: TlsProblem | None = None
     status: ProbeStatus = ProbeStatus.SUCCESS
     reason: str = "handshake completed"
 
@@ -113,7 +120,10 @@ class MailProbe:
 
     @property
     def server_name(self) -> str | None:
-        """SNI: the host name, never an address literal."""
+        """SNI and the name the certificate is judged against: --servername, else the host name, never an
+        address literal."""
+        if self.cfg.servername:
+            return self.cfg.servername
         try:
             ipaddress.ip_address(self.target.host)
         except ValueError:
@@ -155,9 +165,15 @@ class MailProbe:
                 # Kept apart from failures before TLS: the encrypted dialogue is what broke.
                 d.status, d.reason = ProbeStatus.POST_TLS_ERROR, f"after TLS: {d.status.value}: {d.reason}"
             if d.status is ProbeStatus.TLS_HANDSHAKE_ERROR and self.target.service.implicit_tls:
-                d.reason += await self._plaintext_hint()
+                hint = await self._plaintext_hint()
+                if hint:
+                    d.reason += hint
+                    d.tls_problem = TlsProblem.PLAINTEXT_ON_TLS_PORT
             if d.status is ProbeStatus.IO_TIMEOUT and not d.greeting_code and not self.target.service.implicit_tls:
-                d.reason += await self._tls_hint()
+                hint = await self._tls_hint()
+                if hint:
+                    d.reason += hint
+                    d.tls_problem = TlsProblem.TLS_ON_PLAIN_PORT
         except ProtocolViolation as exc:
             d.status, d.reason = ProbeStatus.PROTOCOL_ERROR, str(exc)
         except LimitExceeded as exc:
@@ -183,7 +199,10 @@ class MailProbe:
             auth_after_tls=d.auth_after,
             plaintext_login_before_tls=d.plaintext_login_before,
             injected_bytes=session.injected if session else 0,
-            facts=tuple(sorted(d.facts.items())),
+            smtp=d.smtp,
+            pop3=d.pop3,
+            imap=d.imap,
+            tls_problem=d.tls_problem,
             round_trips=session.round_trips if session else 0,
             transcript=tuple(session.transcript) if session and self.cfg.transcript else (),
         )
@@ -210,7 +229,9 @@ class MailProbe:
         if session is None or session.tls is None:
             return None
         raw = session.tls
-        return tls_facts.tls_facts(raw.version, raw.cipher, raw.chain, self.target.host, self.cfg.ca_file)
+        return tls_facts.tls_facts(
+            raw.version, raw.cipher, raw.chain, self.server_name or self.target.host, self.cfg.ca_file
+        )
 
     # -- separate short sessions -------------------------------------------------------------------------------------
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
-from mailprobe.model import Capability, ProbeStatus, Protocol
+from mailprobe.model import Capability, ImapFacts, ProbeStatus, Protocol, Reply
 from mailprobe.net.transport import Session
 from mailprobe.probes.base import Draft, MailProbe, Stop
 from mailprobe.protocols import imap
@@ -31,8 +32,7 @@ class ImapProbe(MailProbe):
         d.banner = reply.text
         d.greeting_code = f"* {reply.status}"
         self._greeting_caps = imap.capabilities(reply)
-        if reply.status == "PREAUTH":
-            d.facts["preauth"] = "yes"
+        d.imap = ImapFacts(preauth=reply.status == "PREAUTH")
         if reply.status == "BYE":
             d.status = ProbeStatus.SERVICE_UNAVAILABLE
             d.reason = f"server refused service: {reply.first_line}"
@@ -40,8 +40,13 @@ class ImapProbe(MailProbe):
 
     async def capabilities(self, s: Session, d: Draft, after_tls: bool) -> tuple[Capability, ...]:
         reply = await self._command(s, "CAPABILITY")
+        facts = d.imap or ImapFacts()
         if reply.status != "OK":
-            d.facts["capability" + ("_tls" if after_tls else "")] = reply.first_line
+            refusal = Reply(reply.status, reply.first_line)
+            if after_tls:
+                d.imap = replace(facts, capability_refused_after_tls=refusal)
+            else:
+                d.imap = replace(facts, capability_refused=refusal)
             return self._greeting_caps if not after_tls else ()
         caps = imap.capabilities(reply)
         if (
@@ -49,7 +54,7 @@ class ImapProbe(MailProbe):
             and self._greeting_caps
             and {c.keyword for c in self._greeting_caps} != {c.keyword for c in caps}
         ):
-            d.facts["greeting_capabilities"] = " ".join(c.raw for c in self._greeting_caps)
+            d.imap = replace(facts, greeting_capabilities=tuple(c.raw for c in self._greeting_caps))
         return caps
 
     async def ask_starttls(self, s: Session, d: Draft) -> bool:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
-from mailprobe.model import Capability, ProbeStatus, Protocol
+from mailprobe.model import Capability, Pop3Facts, ProbeStatus, Protocol, Reply
 from mailprobe.net.transport import Session
 from mailprobe.probes.base import Draft, MailProbe, Stop
 from mailprobe.protocols import pop3
@@ -19,9 +20,7 @@ class Pop3Probe(MailProbe):
         reply = await s.read(partial(pop3.parse_status, max_line=self.limits.max_line), ANNOTATIONS["greeting"])
         d.banner = reply.text
         d.greeting_code = "+OK" if reply.ok else "-ERR"
-        stamp = pop3.apop_timestamp(reply)
-        if stamp:
-            d.facts["apop_timestamp"] = stamp
+        d.pop3 = Pop3Facts(apop_timestamp=pop3.apop_timestamp(reply) or "")
         if not reply.ok:
             d.status = ProbeStatus.SERVICE_UNAVAILABLE
             d.reason = f"server refused service: {reply.first_line}"
@@ -30,16 +29,23 @@ class Pop3Probe(MailProbe):
     async def capabilities(self, s: Session, d: Draft, after_tls: bool) -> tuple[Capability, ...]:
         await s.send(b"CAPA\r\n", ANNOTATIONS["CAPA"])
         reply = await s.read(partial(pop3.parse_multiline, max_line=self.limits.max_line))
+        facts = d.pop3 or Pop3Facts()
         if not reply.ok:
-            d.facts["capa" + ("_tls" if after_tls else "")] = reply.first_line
+            refusal = Reply("-ERR", reply.first_line)
+            if after_tls:
+                d.pop3 = replace(facts, capa_refused_after_tls=refusal)
+            else:
+                d.pop3 = replace(facts, capa_refused=refusal)
             return ()
         caps = pop3.parse_capa(reply)
         expire = pop3.expire_policy(caps)
-        if expire is not None:
-            d.facts["expire"] = expire
-        for cap in caps:
-            if cap.keyword in ("IMPLEMENTATION", "LOGIN-DELAY"):
-                d.facts[cap.keyword.lower()] = " ".join(cap.params)
+        named = {cap.keyword: " ".join(cap.params) for cap in caps}
+        d.pop3 = replace(
+            facts,
+            expire=facts.expire if expire is None else expire,
+            implementation=named.get("IMPLEMENTATION", facts.implementation),
+            login_delay=named.get("LOGIN-DELAY", facts.login_delay),
+        )
         return caps
 
     async def ask_starttls(self, s: Session, d: Draft) -> bool:

@@ -5,10 +5,11 @@ Never DATA or BDAT, never AUTH with credentials. The relay test runs only when t
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 from mailprobe.errors import ProtocolViolation
-from mailprobe.model import Capability, ProbeStatus, Protocol, Service
+from mailprobe.model import Capability, ProbeStatus, Protocol, Reply, Service, SmtpFacts
 from mailprobe.net.transport import Session
 from mailprobe.probes.base import Draft, MailProbe, Stop
 from mailprobe.protocols import smtp
@@ -31,7 +32,8 @@ class SmtpProbe(MailProbe):
         reply = await self._reply(s, ANNOTATIONS["greeting"])
         d.banner = reply.text
         d.greeting_code = str(reply.code)
-        d.facts["greeting_host"] = smtp.greeting_host(reply)
+        masked = smtp.is_masked(reply)
+        d.smtp = SmtpFacts(greeting_host="" if masked else smtp.greeting_host(reply), greeting_masked=masked)
         if reply.code != 220:
             d.status = ProbeStatus.SERVICE_UNAVAILABLE
             d.reason = f"server refused service: {reply.first_line}"
@@ -39,18 +41,23 @@ class SmtpProbe(MailProbe):
             raise Stop
 
     async def capabilities(self, s: Session, d: Draft, after_tls: bool) -> tuple[Capability, ...]:
+        facts = d.smtp or SmtpFacts()
         reply = await self._command(s, f"EHLO {self.cfg.ehlo_name}", "EHLO")
         if reply.code == 250:
             caps = smtp.parse_ehlo(reply)
             size = smtp.size_limit(caps)
-            if size is not None:
-                d.facts["size_limit"] = str(size)
+            d.smtp = replace(
+                facts,
+                size_limit=facts.size_limit if size is None else size,
+                starttls_masked=facts.starttls_masked or smtp.has(caps, smtp.MASKED_STARTTLS),
+            )
             return caps
-        d.facts["ehlo_reply" + ("_tls" if after_tls else "")] = reply.first_line
+        refusal = _fact(reply)
+        facts = replace(facts, ehlo_refused_after_tls=refusal) if after_tls else replace(facts, ehlo_refused=refusal)
         helo = await self._command(s, f"HELO {self.cfg.ehlo_name}", "HELO")
         if helo.code != 250:
             raise ProtocolViolation(f"EHLO and HELO both refused: {reply.first_line} / {helo.first_line}")
-        d.facts["esmtp"] = "no (HELO only)"
+        d.smtp = replace(facts, esmtp=False)
         return ()
 
     async def ask_starttls(self, s: Session, d: Draft) -> bool:
@@ -79,23 +86,28 @@ class SmtpProbe(MailProbe):
             mail = await self._command(s, "MAIL FROM:<>", "MAIL")
             if mail.positive:
                 await self._command(s, "RSET", "RSET")
-        d.facts["mail_before_tls"] = mail.first_line
+        d.smtp = replace(d.smtp or SmtpFacts(), mail_before_tls=_fact(mail))
 
     async def after_capabilities(self, s: Session, d: Draft) -> None:
+        facts = d.smtp or SmtpFacts()
         if self.target.service in (Service.SMTP, Service.SUBMISSION):
-            for verb in ("VRFY", "EXPN"):
-                reply = await self._command(s, f"{verb} postmaster", verb)
-                d.facts[verb.lower()] = reply.first_line
+            vrfy = await self._command(s, "VRFY postmaster", "VRFY")
+            expn = await self._command(s, "EXPN postmaster", "EXPN")
+            facts = replace(facts, vrfy=_fact(vrfy), expn=_fact(expn))
         domain = self.cfg.relay_test_domain
         if domain and self.target.service is Service.SMTP:
             mail = await self._command(s, "MAIL FROM:<>", "MAIL")
+            facts = replace(facts, relay_mail=_fact(mail))
             if mail.positive:
                 rcpt = await self._command(s, f"RCPT TO:<mailprobe-relay-test@{domain}>", "RCPT")
-                d.facts["relay_test"] = rcpt.first_line
+                facts = replace(facts, relay_rcpt=_fact(rcpt))
                 await self._command(s, "RSET", "RSET")
-            else:
-                d.facts["relay_test"] = f"not tested: MAIL refused ({mail.first_line})"
+        d.smtp = facts
 
     async def quit(self, s: Session) -> None:
         # Say goodbye without waiting for 221: it saves a round trip and tells us nothing.
         await s.send(b"QUIT\r\n", ANNOTATIONS["QUIT"])
+
+
+def _fact(reply: SmtpReply) -> Reply:
+    return Reply(str(reply.code), reply.first_line)

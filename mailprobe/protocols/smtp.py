@@ -97,6 +97,16 @@ def size_limit(caps: tuple[Capability, ...]) -> int | None:
     return None
 
 
+MASKED_STARTTLS = "XXXXXXXA"  # what Cisco ASA/PIX ESMTP inspection puts in place of STARTTLS
+
+
+def is_masked(reply: SmtpReply) -> bool:
+    """A greeting whose text is asterisks (with a few digits): Cisco ASA/PIX "banner obfuscation"."""
+    text = "".join(reply.text.split())
+    stars = text.count("*")
+    return stars >= 4 and stars * 2 >= len(text) and all(c == "*" or c.isdigit() for c in text)
+
+
 def greeting_host(reply: SmtpReply) -> str:
     """The host name a 220 greeting announces (its first word)."""
     words = reply.lines[0].split() if reply.lines else []

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 from OpenSSL import crypto
 
-from mailprobe.model import CertFacts, TlsFacts
+from mailprobe.model import CertFacts, TlsFacts, VerifyFailure
 
 # Keys below these sizes are weak (NIST SP 800-57 / BSI): RSA/DSA 2048, EC 224.
 WEAK_KEY_BITS = {"RSA": 2048, "DSA": 2048, "EC": 224}
@@ -120,14 +120,33 @@ def _store(ca_file: str | None) -> crypto.X509Store:
     return _new_store(ca_file)
 
 
+# OpenSSL X509_V_ERR_* codes (x509_vfy.h) and what they mean for a verdict.
+_VERIFY_CODES = {
+    9: VerifyFailure.NOT_YET_VALID,  # CERT_NOT_YET_VALID
+    10: VerifyFailure.EXPIRED,  # CERT_HAS_EXPIRED
+    18: VerifyFailure.SELF_SIGNED,  # DEPTH_ZERO_SELF_SIGNED_CERT
+    19: VerifyFailure.UNKNOWN_ISSUER,  # SELF_SIGNED_CERT_IN_CHAIN (an untrusted root was served)
+    2: VerifyFailure.UNKNOWN_ISSUER,  # UNABLE_TO_GET_ISSUER_CERT
+    20: VerifyFailure.UNKNOWN_ISSUER,  # UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+    21: VerifyFailure.UNKNOWN_ISSUER,  # UNABLE_TO_VERIFY_LEAF_SIGNATURE
+}
+
+
 def verify_chain(chain: Sequence[bytes], ca_file: str | None, now: dt.datetime | None = None) -> str | None:
-    """None when the chain leads to a trusted root; otherwise OpenSSL's reason. Host name is checked apart.
+    """None when the chain leads to a trusted root; otherwise OpenSSL's reason. Host name is checked apart."""
+    return verify(chain, ca_file, now)[0]
+
+
+def verify(
+    chain: Sequence[bytes], ca_file: str | None, now: dt.datetime | None = None
+) -> tuple[str | None, VerifyFailure | None]:
+    """(OpenSSL's reason, its kind), both None when the chain leads to a trusted root.
 
     OpenSSL's verifier (through pyOpenSSL) is the one mail servers and clients use, so its verdict is the one
     that matters for delivery.
     """
     if not chain:
-        return "no certificate served"
+        return "no certificate served", VerifyFailure.NO_CERTIFICATE
     leaf = x509.load_der_x509_certificate(chain[0])
     intermediates = [x509.load_der_x509_certificate(der) for der in chain[1:]]
     if now is None:
@@ -143,8 +162,10 @@ def verify_chain(chain: Sequence[bytes], ca_file: str | None, now: dt.datetime |
     try:
         context.verify_certificate()
     except crypto.X509StoreContextError as exc:
-        return str(exc)
-    return None
+        code = exc.errors[0] if exc.errors else None
+        kind = _VERIFY_CODES.get(code, VerifyFailure.OTHER) if isinstance(code, int) else VerifyFailure.OTHER
+        return str(exc), kind
+    return None, None
 
 
 def tls_facts(
@@ -157,7 +178,7 @@ def tls_facts(
     legacy_versions: tuple[str, ...] = (),
 ) -> TlsFacts:
     certs = tuple(cert_facts(der) for der in chain)
-    error = verify_chain(chain, ca_file)
+    error, failure = verify(chain, ca_file)
     return TlsFacts(
         version=version,
         cipher=cipher[0] if cipher else "",
@@ -169,4 +190,5 @@ def tls_facts(
         hostname=hostname,
         hostname_match=bool(certs) and hostname_matches(certs[0], hostname),
         legacy_versions=legacy_versions,
+        verify_failure=failure,
     )

@@ -65,7 +65,7 @@ def mx_rows(mx: MxHost) -> tuple[str, str, str, str, str]:
         confirmed = fcrdns.get(address)
         mark = "" if confirmed is None else (" (FCrDNS ok)" if confirmed else " (FCrDNS mismatch)")
         ptr_lines.append(f"{address} -> {name or '(no PTR)'}{mark}")
-    status = mx.status + (f" -> {mx.cname_target}" if mx.cname_target else "")
+    status = mx.status.value + (f" -> {mx.cname_target}" if mx.cname_target else "")
     return str(mx.preference), mx.name, ", ".join(mx.addresses), "\n".join(ptr_lines), status
 
 
@@ -114,8 +114,71 @@ def handshake_rows(h: HandshakeResult) -> list[tuple[str, str]]:
         rows.extend(tls_rows(h.tls))
     if h.tls_error:
         rows.append(("TLS error", h.tls_error))
-    rows.extend((f"fact {key}", value) for key, value in h.facts)
+    rows.extend(fact_rows(h))
     return rows
+
+
+def fact_rows(h: HandshakeResult) -> list[tuple[str, str]]:
+    """What the protocol-specific steps saw, one row each (only what was seen)."""
+    rows: list[tuple[str, str]] = []
+    if h.smtp is not None:
+        f = h.smtp
+        if f.greeting_masked:
+            rows.append(("greeting", "masked with asterisks (ESMTP inspection)"))
+        if f.starttls_masked:
+            rows.append(("STARTTLS", "replaced by XXXXXXXA in the EHLO reply (ESMTP inspection)"))
+        if not f.esmtp:
+            rows.append(("ESMTP", "no: EHLO refused, HELO accepted"))
+        for label, reply in (
+            ("EHLO refused", f.ehlo_refused),
+            ("EHLO after TLS refused", f.ehlo_refused_after_tls),
+            ("MAIL before TLS", f.mail_before_tls),
+            ("VRFY postmaster", f.vrfy),
+            ("EXPN postmaster", f.expn),
+            ("relay test MAIL", f.relay_mail),
+            ("relay test RCPT", f.relay_rcpt),
+        ):
+            if reply is not None:
+                rows.append((label, reply.line))
+        if f.size_limit is not None:
+            rows.append(("size limit", f"{f.size_limit} bytes"))
+    if h.pop3 is not None:
+        g = h.pop3
+        for label, value in (
+            ("APOP stamp", g.apop_timestamp),
+            ("expire", g.expire or ""),
+            ("implementation", g.implementation),
+            ("login delay", g.login_delay),
+            ("CAPA refused", g.capa_refused.line if g.capa_refused else ""),
+            ("CAPA after TLS refused", g.capa_refused_after_tls.line if g.capa_refused_after_tls else ""),
+        ):
+            if value:
+                rows.append((label, value))
+    if h.imap is not None:
+        i = h.imap
+        if i.preauth:
+            rows.append(("PREAUTH", "logged in without credentials"))
+        if i.greeting_capabilities:
+            rows.append(("greeting capabilities", " ".join(i.greeting_capabilities)))
+        for label, reply in (
+            ("CAPABILITY refused", i.capability_refused),
+            ("CAPABILITY after TLS refused", i.capability_refused_after_tls),
+        ):
+            if reply is not None:
+                rows.append((label, reply.line))
+    return rows
+
+
+def dns_notes(d: DomainDns) -> list[str]:
+    """What the MX answer itself showed besides the hosts (an alias, a mixed null MX, duplicates)."""
+    notes = []
+    if d.alias_of:
+        notes.append(f"{d.domain} is an alias of {d.alias_of}")
+    if d.null_mx_mixed:
+        notes.append("null MX beside other MX records")
+    if d.duplicate_mx:
+        notes.append("listed in several MX records: " + ", ".join(d.duplicate_mx))
+    return notes
 
 
 def tls_rows(tls: TlsFacts) -> list[tuple[str, str]]:
@@ -152,7 +215,9 @@ def cert_rows(cert: CertFacts) -> list[tuple[str, str]]:
 
 
 def egress_rows(e: EgressResult) -> list[tuple[str, str]]:
-    rows = [("verdict", e.verdict), ("explanation", e.explanation)]
+    rows = [("verdict", e.verdict.value), ("explanation", e.explanation)]
+    rows.extend(("sign", sign.text) for sign in e.signs)
+    rows.extend(("note", note) for note in e.notes)
     rows.extend(("evidence", line) for line in e.evidence)
     return rows
 

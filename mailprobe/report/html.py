@@ -95,10 +95,11 @@ def render(report: Report, *, transcript: bool = False) -> str:
         if dns.mx:
             out += _table(("Pref", "MX", "Addresses", "PTR", "Status"), [describe.mx_rows(mx) for mx in dns.mx])
         if dns.records:
-            rows = [(r.kind, r.name, r.status, r.value, r.detail) for r in dns.records]
+            rows = [(r.kind.value, r.name, r.status.value, r.value, r.detail) for r in dns.records]
             out += _table(("Record", "Name", "Verdict", "Value", "Detail"), rows)
-        if dns.findings_hint:
-            out.append(f"<p>Hints: {html_safe(', '.join(dns.findings_hint))}</p>")
+        notes = describe.dns_notes(dns)
+        if notes:
+            out.append(f"<p>Notes: {html_safe('; '.join(notes))}</p>")
     if report.ports:
         out.append("<h2>Ports</h2>")
         port_rows = [(p.host, *describe.port_row(p)) for p in report.ports]
@@ -117,7 +118,7 @@ def render(report: Report, *, transcript: bool = False) -> str:
             out += _handshake(h, transcript)
     if report.errors:
         out.append("<h2>Errors</h2><ul>")
-        out += [f"<li>{html_safe(error)}</li>" for error in report.errors]
+        out += [f"<li>{html_safe(str(error))}</li>" for error in report.errors]
         out.append("</ul>")
     out += ["</body>", "</html>"]
     return "\n".join(out) + "\n"

@@ -2,11 +2,12 @@
 
 Line types, in order (every line has a "type"):
 - "run": the first line of a report. schema_version, tool_version, command, targets, started_at, profile,
-  meta. A file may hold several reports (shards appended one after another): each starts with a "run" line.
+  meta, context. A file may hold several reports (shards appended one after another): each starts with a "run" line.
 - "target": one per target group (a domain or a host, see grouping.py): "target" (the group key), "dns",
   "ports", "handshakes", "findings" (arrays of the objects the JSON format uses).
 - "egress": the egress result, when the run had one: "egress".
-- "summary": the last line: elapsed_ms, errors, and the derived "summary" object of the JSON format.
+- "summary": the last line: elapsed_ms, errors, checks (every check that ran), interrupted, unfinished, and the
+  derived "summary" object of the JSON format.
 Values are encoded exactly as in the JSON format (serialize.py), so `read_jsonl` is lossless up to the order
 of results, which are regrouped per target.
 """
@@ -22,9 +23,9 @@ from mailprobe.model import Report
 from mailprobe.report.grouping import group_by_target
 from mailprobe.report.serialize import report_from_jsonable, to_jsonable
 
-RUN_KEYS = ("schema_version", "tool_version", "command", "targets", "started_at", "profile", "meta")
+RUN_KEYS = ("schema_version", "tool_version", "command", "targets", "started_at", "profile", "meta", "context")
 GROUP_KEYS = ("dns", "ports", "handshakes", "findings")
-END_KEYS = ("elapsed_ms", "errors", "summary")
+END_KEYS = ("elapsed_ms", "errors", "checks", "interrupted", "unfinished", "summary")
 
 
 def _line(obj: dict[str, Any]) -> str:

@@ -20,7 +20,7 @@ import math
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 
-from mailprobe.model import HandshakeResult, MxStatus, PortState, ProbeStatus, Report, Severity
+from mailprobe.model import EgressVerdict, HandshakeResult, MxStatus, PortState, ProbeStatus, Report, Severity
 from mailprobe.report import describe
 from mailprobe.report.escape import xml_safe
 from mailprobe.report.transcript import render_transcript
@@ -101,15 +101,18 @@ def _suites(report: Report, transcript: bool) -> list[_Suite]:
         egress = _Suite("egress")
         case = _Case("egress", "mailprobe.egress")
         case.out = "\n".join(f"{label}: {value}" for label, value in describe.egress_rows(e))
-        if e.verdict != "open":
-            case.outcome, case.kind, case.message, case.text = "failure", e.verdict, e.explanation, case.out
+        if e.verdict is not EgressVerdict.OPEN:
+            case.outcome, case.kind, case.message, case.text = "failure", e.verdict.value, e.explanation, case.out
         egress.cases.append(case)
         egress.cases += [_handshake_case(h, "egress", transcript) for h in e.handshakes]
         suites.append(egress)
     if report.errors:
         errors = _Suite("errors")
         for number, error in enumerate(report.errors, start=1):
-            errors.cases.append(_Case(f"error {number}", "mailprobe.errors", 0.0, "error", error, "error", error))
+            text = str(error)
+            errors.cases.append(
+                _Case(f"error {number}", "mailprobe.errors", 0.0, "error", text, error.kind.value, text)
+            )
         suites.append(errors)
     return [suite for suite in suites if suite.cases]
 

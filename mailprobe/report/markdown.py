@@ -52,10 +52,11 @@ def render(report: Report) -> str:
         if dns.mx:
             out += _table(("Pref", "MX", "Addresses", "PTR", "Status"), [describe.mx_rows(mx) for mx in dns.mx])
         if dns.records:
-            rows = [(r.kind, r.name, r.status, r.value, r.detail) for r in dns.records]
+            rows = [(r.kind.value, r.name, r.status.value, r.value, r.detail) for r in dns.records]
             out += _table(("Record", "Name", "Verdict", "Value", "Detail"), rows)
-        if dns.findings_hint:
-            out += [f"Hints: {markdown_cell(', '.join(dns.findings_hint))}", ""]
+        notes = describe.dns_notes(dns)
+        if notes:
+            out += [f"Notes: {markdown_cell('; '.join(notes))}", ""]
     if report.ports:
         out += ["### Ports", ""]
         port_rows = [(p.host, *describe.port_row(p)) for p in report.ports]
@@ -76,6 +77,6 @@ def render(report: Report) -> str:
             out += _table(("Item", "Value"), describe.handshake_rows(h) or [("status", h.status.value)])
     if report.errors:
         out += ["### Errors", ""]
-        out += [f"- {markdown_cell(error)}" for error in report.errors]
+        out += [f"- {markdown_cell(str(error))}" for error in report.errors]
         out.append("")
     return "\n".join(out).rstrip("\n") + "\n"

@@ -7,6 +7,8 @@ The mapping, documented in mailprobe/schema/report.schema.json:
 - key/value pairs (Report.meta, HandshakeResult.facts) -> an object when the keys are unique (the normal
   case), else an array of [key, value] pairs so nothing is lost; MxHost.ptr/fcrdns are always arrays of pairs;
 - floats that are not finite -> the strings "inf", "-inf", "nan";
+- a field that holds one of several dataclasses (DnsRecord.parsed) -> the object with a "type" key naming the
+  class (SpfEvaluation, DmarcRecord, ...);
 - derived, read-only fields: "summary" (counts per severity, worst, ...), ignored when read back.
 `schema_version` comes first; a document with another version is refused with a UsageError.
 """
@@ -25,14 +27,15 @@ from importlib import resources
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from mailprobe.errors import UsageError
-from mailprobe.model import SCHEMA_VERSION, HandshakeResult, Report
+from mailprobe.model import SCHEMA_VERSION, Report
 from mailprobe.report.escape import terminal_safe
 from mailprobe.report.summary import summarize
 
 DERIVED_KEYS = frozenset({"summary"})
 # Named facts read best as objects; MxHost.ptr/fcrdns stay [address, value] arrays (one address may have
 # several PTR names, and a fixed shape is easier on consumers).
-PAIR_FIELDS = frozenset({(Report, "meta"), (HandshakeResult, "facts")})
+PAIR_FIELDS = frozenset({(Report, "meta")})
+TYPE_KEY = "type"  # names the class of a value in a field that may hold several dataclasses
 # Top-level key order: what a reader wants first. Fields not listed follow in model order.
 _TOP_ORDER = (
     "schema_version",
@@ -82,6 +85,11 @@ def report_from_jsonable(data: Any) -> Report:
 # --- encoding -------------------------------------------------------------------------------------------
 
 
+def jsonable(value: Any) -> Any:
+    """Any part of a report (a HandshakeResult, a DnsRecord, ...) as to_jsonable writes it."""
+    return _encode(value)
+
+
 def _encode(value: Any) -> Any:
     if isinstance(value, Enum):
         return value.value
@@ -95,9 +103,15 @@ def _encode(value: Any) -> Any:
         return [_encode(item) for item in value]
     if is_dataclass(value) and not isinstance(value, type):
         out: dict[str, Any] = {}
+        hints = _hints(type(value))
         for f in fields(value):
             item = getattr(value, f.name)
-            out[f.name] = _encode_pairs(item) if (type(value), f.name) in PAIR_FIELDS else _encode(item)
+            if (type(value), f.name) in PAIR_FIELDS:
+                out[f.name] = _encode_pairs(item)
+            elif item is not None and _choices(hints[f.name]):
+                out[f.name] = {TYPE_KEY: type(item).__name__, **_encode(item)}
+            else:
+                out[f.name] = _encode(item)
         return out
     raise TypeError(f"cannot serialise {type(value).__name__}")
 
@@ -165,10 +179,25 @@ def _decode(tp: Any, data: Any, path: str) -> Any:
     raise TypeError(f"no decoder for {tp!r} at {path}")
 
 
+@cache
+def _choices(tp: Any) -> dict[str, type]:
+    """The dataclasses a union type may hold, by name, when it holds more than one (else empty)."""
+    if get_origin(tp) not in (Union, types.UnionType):
+        return {}
+    classes = [arg for arg in get_args(tp) if is_dataclass(arg) and isinstance(arg, type)]
+    return {cls.__name__: cls for cls in classes} if len(classes) > 1 else {}
+
+
 def _decode_optional(tp: Any, data: Any, path: str) -> Any:
     args = [arg for arg in get_args(tp) if arg is not type(None)]
     if data is None and len(args) < len(get_args(tp)):
         return None
+    choices = _choices(tp)
+    if choices:
+        name = data.get(TYPE_KEY) if isinstance(data, dict) else None
+        if name not in choices:
+            raise _fail(f"{path}.{TYPE_KEY}", f"one of {', '.join(sorted(choices))}", name)
+        return _decode(choices[name], data, path)
     if len(args) != 1:
         raise TypeError(f"unsupported union {tp!r} at {path}")
     return _decode(args[0], data, path)

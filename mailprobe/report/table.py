@@ -11,7 +11,16 @@ from collections.abc import Sequence
 
 from tabulate import tabulate
 
-from mailprobe.model import DnsRecord, EgressResult, Finding, HandshakeResult, PortResult, Report
+from mailprobe.model import (
+    DnsRecord,
+    EgressResult,
+    Finding,
+    HandshakeResult,
+    PortResult,
+    RecordKind,
+    RecordStatus,
+    Report,
+)
 from mailprobe.report import describe
 from mailprobe.report.ansi import BOLD, SEVERITY_COLOUR, paint
 from mailprobe.report.escape import terminal_safe
@@ -35,7 +44,7 @@ def render(report: Report, *, color: bool = False, transcript: bool = False) -> 
         out.extend(_egress(report.egress, color, transcript))
     if report.errors:
         out.append(_rule("errors", color))
-        out.extend(_fill(terminal_safe(error), "  ") for error in report.errors)
+        out.extend(_fill(terminal_safe(str(error)), "  ") for error in report.errors)
     out.append("")
     out.append(_fill("Summary: " + terminal_safe(describe.summary_line(report))))
     return "\n".join(out) + "\n"
@@ -62,17 +71,24 @@ def _group(group: TargetGroup, color: bool, transcript: bool) -> list[str]:
         if dns.records:
             # One cell for name, value and detail: record names and values are long, and need the width.
             rows = [
-                [terminal_safe(r.kind), terminal_safe(r.status), "\n".join(terminal_safe(c) for c in _record(r))]
+                [
+                    terminal_safe(r.kind.value),
+                    terminal_safe(r.status.value),
+                    "\n".join(terminal_safe(c) for c in _record(r)),
+                ]
                 for r in dns.records
-                if not (r.kind == "SRV" and r.status == "missing")
+                if not (r.kind is RecordKind.SRV and r.status is RecordStatus.MISSING)
             ]
-            absent = [r.detail or r.name for r in dns.records if r.kind == "SRV" and r.status == "missing"]
+            absent = [
+                r.detail or r.name for r in dns.records if r.kind is RecordKind.SRV and r.status is RecordStatus.MISSING
+            ]
             if absent:  # six empty SRV rows say less than one line
                 rows.append(["SRV", "missing", "no SRV record for: " + terminal_safe(", ".join(absent))])
             out.append("Policy records")
             out.append(_table(("kind", "verdict", "name / value / detail"), rows))
-        if dns.findings_hint:
-            out.append(_fill("hints: " + terminal_safe(", ".join(dns.findings_hint)), "  "))
+        notes = describe.dns_notes(dns)
+        if notes:
+            out.append(_fill("notes: " + terminal_safe("; ".join(notes)), "  "))
     out.extend(_ports(group.ports))
     for handshake in group.handshakes:
         out.extend(_handshake(handshake, color, transcript))

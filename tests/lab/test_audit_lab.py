@@ -66,7 +66,7 @@ def test_postfix_banner_and_capabilities_before_and_after_tls(audit: dict[str, A
     assert "STARTTLS" not in caps(smtp, "after") and smtp["starttls"] == "ok"
     submission = hs[587]
     assert submission["auth_before_tls"] == [] and {"PLAIN", "LOGIN"} <= set(submission["auth_after_tls"])
-    assert submission["facts"]["mail_before_tls"].startswith("530")  # Postfix on 587 requires STARTTLS before MAIL
+    assert submission["smtp"]["mail_before_tls"]["code"] == "530"  # Postfix on 587 requires STARTTLS before MAIL
     assert hs[465]["starttls"] == "not-applicable" and hs[465]["tls"]["verified"]
 
 
@@ -101,8 +101,20 @@ def test_without_ca_file_the_chain_is_untrusted_and_said_so(lab: Lab) -> None:
     code, report = run_json(lab, "handshake", f"{lab.mail4}:465", "--fail-on", "high")
     (h,) = report["handshakes"]
     assert h["tls"]["verified"] is False and h["tls"]["verify_error"]
-    assert "TLS-CERT-UNTRUSTED" in {f["code"] for f in report["findings"]}
-    assert "TLS-HOSTNAME-MISMATCH" in {f["code"] for f in report["findings"]}  # probed by address
+    codes = {f["code"] for f in report["findings"]}
+    assert "TLS-CERT-UNTRUSTED" in codes
+    assert "TLS-NAME-NOT-JUDGED" in codes and "TLS-HOSTNAME-MISMATCH" not in codes  # probed by address
+    assert code == 1
+
+
+def test_servername_names_what_clients_connect_to(lab: Lab) -> None:
+    args = ("handshake", f"{lab.mail4}:465", "--ca-file", lab.ca_file, "--fail-on", "high")
+    _, right = run_json(lab, *args, "--servername", "mx1.lab.test")
+    (h,) = right["handshakes"]
+    assert h["tls"]["hostname"] == "mx1.lab.test" and h["tls"]["hostname_match"] is True
+    assert not [f for f in right["findings"] if f["code"].startswith("TLS-")]
+    code, wrong = run_json(lab, *args, "--servername", "mail.elsewhere.test")
+    assert [f["severity"] for f in wrong["findings"] if f["code"] == "TLS-HOSTNAME-MISMATCH"] == ["high"]
     assert code == 1
 
 

@@ -18,10 +18,12 @@ from labnet import Lab
 
 # Runs in the client namespace: resolve several domains concurrently, print DomainDns + findings as JSON.
 RESOLVE = """
-import asyncio, dataclasses, json, sys
-from mailprobe.checks.dns import check_dns
+import asyncio, json, sys
+from mailprobe.checks.run import judge
 from mailprobe.config import Config, Limits, Resolver
 from mailprobe.dns import resolve_domain
+from mailprobe.model import Report, RunContext
+from mailprobe.report.serialize import jsonable
 
 args = json.loads(sys.argv[1])
 cfg = Config(
@@ -34,8 +36,9 @@ async def main():
     results = await asyncio.gather(*(resolve_domain(d, cfg) for d in args["domains"]))
     out = {}
     for domain, d in zip(args["domains"], results):
-        item = dataclasses.asdict(d)
-        item["findings"] = [dataclasses.asdict(f) for f in check_dns(d)]
+        item = jsonable(d)
+        report = Report("mx", (domain,), "", 0.0, dns=(d,), context=RunContext(allow_nonpublic=True))
+        item["findings"] = jsonable(judge(report).findings)
         out[domain] = item
     print(json.dumps(out))
 
@@ -178,17 +181,18 @@ def test_broken_spf_and_dmarc(pictures: dict[str, dict[str, Any]]) -> None:
     assert {r["status"] for r in records(multi, "SPF") + records(multi, "DMARC")} == {"multiple"}
     assert {"SPF-MULTIPLE", "DMARC-MULTIPLE"} <= codes(multi)
     limit = pictures["spflimit.test"]
-    assert status_of(limit, "SPF") == "lookup-limit"
+    assert status_of(limit, "SPF") == "ok"  # a valid record; its evaluation goes over the limit
     assert records(limit, "SPF")[0]["detail"].startswith("at least 12 DNS lookups")
+    assert records(limit, "SPF")[0]["parsed"]["lookups"] == 12
     assert {"SPF-TOO-MANY-LOOKUPS", "SPF-SOFTFAIL-ALL", "DMARC-POLICY-NONE", "DMARC-NO-RUA"} <= codes(limit)
 
 
 def test_spf_void_lookups(pictures: dict[str, dict[str, Any]]) -> None:
     void = pictures["spfvoid.test"]
     [spf] = records(void, "SPF")
-    assert spf["status"] == "void-limit"
-    assert "3 void lookups (limit 2): a:gone.spfvoid.test (nxdomain), mx:old-relay.spfvoid.test (nxdomain), " \
-        "exists:nothing.spfvoid.test (nxdomain)" in spf["detail"]  # fmt: skip
+    voids = {(v["term"], v["outcome"]) for v in spf["parsed"]["voids"]}
+    assert {"a:gone.spfvoid.test", "mx:old-relay.spfvoid.test", "exists:nothing.spfvoid.test"} <= {t for t, _ in voids}
+    assert {outcome for _, outcome in voids} == {"nxdomain"}
     assert "SPF-VOID-LOOKUPS" in codes(void)
     assert status_of(pictures["good.test"], "SPF") == "ok"  # `mx` of a domain with MX is not void
 
@@ -204,7 +208,7 @@ def test_dmarc_of_a_subdomain_comes_from_its_parent(pictures: dict[str, dict[str
 def test_mta_sts_policy_that_does_not_match_the_mx(pictures: dict[str, dict[str, Any]]) -> None:
     d = pictures["stsbad.test"]
     (policy,) = records(d, "MTA-STS-POLICY")
-    assert policy["status"] == "mx-mismatch"
+    assert policy["status"] == "ok" and policy["parsed"]["unmatched_mx"] == ["mx1.lab.test"]
     assert policy["detail"].endswith("MX not in policy: mx1.lab.test")
     (mismatch,) = [f for f in d["findings"] if f["code"] == "MTA-STS-MX-MISMATCH"]
     assert mismatch["severity"] == "high"  # mode enforce: senders refuse the host
@@ -340,4 +344,6 @@ def test_dns_picture_costs_its_dependency_levels_not_the_sum(delayed_lab: Lab, d
     waves = 1 + sum(1 for a, b in itertools.pairwise(sent) if b - a > rtt / 2)
     assert waves == levels, timing
     assert timing["queries"] > 20 and timing["sum"] > 20 * rtt
-    assert levels * rtt <= timing["dns"] < (levels + 1.5) * rtt, timing
+    # The wall time itself is the bench's business (bench/dns_round_trips.py): under load it stretches, while
+    # the waves (what the code controls) do not.
+    assert levels * rtt <= timing["dns"], timing

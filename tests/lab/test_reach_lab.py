@@ -180,7 +180,7 @@ def test_egress_verdict_per_policy(reach_lab: Any, policy: str, mode: str) -> No
     code, result = egress(reach_lab, *args)
     verdict, expected_code = EXPECTED_VERDICT[policy]
     assert (result["verdict"], code) == (verdict, expected_code), result
-    evidence = "\n".join(result["evidence"])
+    evidence = "\n".join([*result["basis"], *result["evidence"]])
     if policy == "dnat-25":
         assert "smtp.isp.test" in evidence
     if policy == "icmp-25":

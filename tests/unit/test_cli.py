@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mailprobe.cli.app import app
+from mailprobe.model import SCHEMA_VERSION
 
 runner = CliRunner()
 
@@ -119,7 +120,7 @@ def test_demo_json_is_complete_and_valid(demo_outputs: dict[str, str]) -> None:
     data = json.loads(demo_outputs["json"])
     schema = json.loads((Path(__file__).parents[2] / "mailprobe/schema/report.schema.json").read_text())
     jsonschema.validate(data, schema)
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == SCHEMA_VERSION
     assert len(data["handshakes"]) == 7 and len(data["ports"]) == 7
     assert {h["status"] for h in data["handshakes"]} == {"success"}
     assert data["dns"][0]["status"] == "found"

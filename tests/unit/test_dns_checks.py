@@ -1,91 +1,53 @@
-"""DNS findings from hand-built results: check_dns and check_dane are pure functions."""
+"""DNS and policy findings from hand-built results, judged the way the engine judges a report."""
 
 from __future__ import annotations
 
-import hashlib
+from build import cert, domain, session, tls, tlsa_record
+from judging import findings
 
-from mailprobe.checks.catalogue import lookup
-from mailprobe.checks.dns import check_dane, check_dns
-from mailprobe.dns import check_dane as check_dane_from_package
-from mailprobe.model import (
-    CertFacts,
-    DnsRecord,
-    DomainDns,
-    Finding,
-    HandshakeResult,
-    MxHost,
-    MxStatus,
-    ProbeStatus,
-    Service,
-    StartTlsOutcome,
-    Target,
-    TlsFacts,
-)
+from mailprobe.checks.defs import lookup
+from mailprobe.model import DomainDns, Finding, MxHost, MxHostStatus, MxStatus, RunContext, Service
 
-SPKI = hashlib.sha256(b"leaf spki").hexdigest()
-CERT_HASH = hashlib.sha256(b"leaf cert").hexdigest()
+MX = "mx1.example.test"
+LEAF = cert(MX, key="served")
 
 
-def cert(spki: str = SPKI, fingerprint: str = CERT_HASH) -> CertFacts:
-    return CertFacts(
-        subject="CN=mx1.example.test", issuer="CN=CA", serial="1", not_before="", not_after="", days_left=80,
-        san=("mx1.example.test",), key_type="EC", key_bits=256, signature_algorithm="ecdsa-with-SHA256",
-        fingerprint_sha256=fingerprint, spki_sha256=spki, self_signed=False,
-    )  # fmt: skip
+def check_dns(d: DomainDns, **context: bool) -> list[Finding]:
+    return findings(dns=(d,), context=RunContext(**context))
 
 
-def handshake(host: str = "mx1.example.test", tls: bool = True, spki: str = SPKI, port: int = 25) -> HandshakeResult:
-    facts = TlsFacts(
-        version="TLSv1.3", cipher="TLS_AES_128_GCM_SHA256", cipher_bits=128, group=None, chain=(cert(spki),),
-        verified=True, verify_error=None, hostname=host, hostname_match=True,
-    )  # fmt: skip
-    service = Service.SMTP if port == 25 else Service.SUBMISSION
-    return HandshakeResult(
-        target=Target(host, "198.51.100.25", port, service, origin="mx"),
-        status=ProbeStatus.SUCCESS,
-        reason="",
-        elapsed_ms=5.0,
-        starttls=StartTlsOutcome.OK if tls else StartTlsOutcome.NOT_OFFERED,
-        tls=facts if tls else None,
-    )
+def codes(found: list[Finding], prefix: str = "") -> list[str]:
+    return [f.code for f in found if f.code.startswith(prefix)]
 
 
-def domain_with_tlsa(*values: str, detail: str = "DNSSEC-authenticated") -> DomainDns:
-    records = tuple(DnsRecord("TLSA", "_25._tcp.mx1.example.test", v, "ok", detail) for v in values)
-    host = MxHost(10, "mx1.example.test", ("198.51.100.25",))
-    return DomainDns("example.test", MxStatus.FOUND, "", 1.0, mx=(host,), records=records, authenticated=True)
-
-
-def codes(findings: list[Finding], prefix: str = "") -> list[str]:
-    return [f.code for f in findings if f.code.startswith(prefix)]
+def dane(d: DomainDns, *shakes: object) -> list[str]:
+    return codes(findings(dns=(d,), handshakes=shakes), "DANE-")  # type: ignore[arg-type]
 
 
 def test_dane_match_mismatch_and_no_tls() -> None:
-    good = domain_with_tlsa(f"3 1 1 {SPKI}")
-    assert check_dane(good, [handshake()]) == []
-    assert codes(check_dane(good, [handshake(spki="00" * 32)])) == ["DANE-MISMATCH"]
-    assert codes(check_dane(good, [handshake(tls=False)])) == ["DANE-NO-TLS"]
+    from mailprobe.model import StartTlsOutcome
+
+    good = domain("example.test", MX, records=(tlsa_record(MX, f"3 1 1 {LEAF.spki_sha256}"),))
+    assert dane(good, session(MX, tls_facts=tls(MX, LEAF))) == []
+    assert dane(good, session(MX, tls_facts=tls(MX, cert(MX, key="renewed")))) == ["DANE-MISMATCH"]
+    assert dane(good, session(MX, starttls=StartTlsOutcome.NOT_OFFERED)) == ["DANE-NO-TLS"]
     # Only port 25 of the host with TLSA records counts.
-    assert check_dane(good, [handshake(spki="00" * 32, port=587), handshake(host="other.test", tls=False)]) == []
+    other = cert(MX, key="other")
+    assert dane(good, session(MX, Service.SUBMISSION, tls_facts=tls(MX, other)), session("other.test")) == []
 
 
 def test_dane_any_record_may_match_and_unsupported_are_skipped() -> None:
-    rollover = domain_with_tlsa(f"3 1 1 {'11' * 32}", f"3 0 1 {CERT_HASH}")
-    assert check_dane(rollover, [handshake()]) == []
-    only_pkix = domain_with_tlsa(f"1 1 1 {'11' * 32}")
-    assert check_dane(only_pkix, [handshake()]) == []
-    assert codes(check_dns(only_pkix), "DANE") == ["DANE-UNSUPPORTED"]
-
-
-def test_dane_wired_through_the_package() -> None:
-    d = domain_with_tlsa(f"3 1 1 {'22' * 32}")
-    assert codes(check_dane_from_package(d, [handshake()])) == ["DANE-MISMATCH"]
-    assert "DANE-MISMATCH" in check_dane_from_package(d, [handshake()])[0].code
+    rollover = (tlsa_record(MX, f"3 1 1 {'11' * 32}"), tlsa_record(MX, f"3 0 1 {LEAF.fingerprint_sha256}"))
+    assert dane(domain("example.test", MX, records=rollover), session(MX, tls_facts=tls(MX, LEAF))) == []
+    only_pkix = domain("example.test", MX, records=(tlsa_record(MX, f"1 1 1 {'11' * 32}"),))
+    assert dane(only_pkix, session(MX, tls_facts=tls(MX, LEAF))) == ["DANE-UNSUPPORTED"]
 
 
 def test_tlsa_problems_in_dns_findings() -> None:
-    assert codes(check_dns(domain_with_tlsa("3 1 1 zz")), "DANE") == ["DANE-INVALID"]
-    unsigned = domain_with_tlsa(f"3 1 1 {SPKI}", detail="not DNSSEC-authenticated")
+    assert codes(check_dns(domain("example.test", MX, records=(tlsa_record(MX, "3 1 1 zz"),))), "DANE") == [
+        "DANE-INVALID"
+    ]
+    unsigned = domain("example.test", MX, records=(tlsa_record(MX, f"3 1 1 {LEAF.spki_sha256}", authenticated=False),))
     assert codes(check_dns(unsigned), "DANE") == ["DANE-UNAUTHENTICATED"]
 
 
@@ -107,14 +69,14 @@ def test_status_findings_carry_the_reason() -> None:
 def test_ptr_findings() -> None:
     host = MxHost(
         10,
-        "mx1.example.test",
+        MX,
         ("198.51.100.25", "198.51.100.26", "2001:db8::25"),
-        status="nonpublic",
-        ptr=(("198.51.100.25", "mx1.example.test"), ("198.51.100.26", "other.example.test"), ("2001:db8::25", "")),
+        status=MxHostStatus.NONPUBLIC,
+        ptr=(("198.51.100.25", MX), ("198.51.100.26", "other.example.test"), ("2001:db8::25", "")),
         fcrdns=(("198.51.100.25", True), ("198.51.100.26", False)),
     )
-    d = DomainDns("example.test", MxStatus.FOUND, "", 1.0, mx=(host,), findings_hint=("allow-nonpublic",))
-    found = [(f.code, f.target) for f in check_dns(d) if f.code.startswith("PTR")]
+    d = DomainDns("example.test", MxStatus.FOUND, "", 1.0, mx=(host,))
+    found = [(f.code, f.target) for f in check_dns(d, allow_nonpublic=True) if f.code.startswith("PTR")]
     assert found == [("PTR-MISMATCH", "198.51.100.26"), ("PTR-MISSING", "2001:db8::25")]
 
 
@@ -123,4 +85,4 @@ def test_every_emitted_code_is_catalogued_with_a_fix() -> None:
               "TLSRPT-MISSING", "DANE-MISMATCH", "DKIM-WEAK-KEY", "DNSBL-LISTED", "DNSSEC-UNAUTHENTICATED")  # fmt: skip
     for code in wanted:
         kind = lookup(code)
-        assert kind is not None and kind.fix and kind.why
+        assert kind is not None and kind.fix and kind.why, code

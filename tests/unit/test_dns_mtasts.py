@@ -9,14 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from judging import findings
 
-from mailprobe.checks.dns import check_dns
 from mailprobe.config import Config, Limits, Resolver
 from mailprobe.demo.dns_server import DnsServer
 from mailprobe.demo.pki import DemoPki
 from mailprobe.dns import resolve_domain
 from mailprobe.dns.fetch import tls_context, warm_tls_context
-from mailprobe.model import DomainDns
+from mailprobe.model import DomainDns, Finding, RecordKind, StsFetch
 
 POLICY_MATCH = "version: STSv1\r\nmode: enforce\r\nmx: mx1.sts.test\r\nmx: *.backup.sts.test\r\nmax_age: 604800\r\n"
 POLICY_PARTIAL = "version: STSv1\nmode: testing\nmx: mx1.sts.test\nmax_age: 3600\n"
@@ -134,6 +134,10 @@ def policy(d: DomainDns) -> tuple[str, str, str]:
     return record.status, record.detail, record.value
 
 
+def check_dns(d: DomainDns) -> list[Finding]:
+    return findings(dns=(d,))
+
+
 def sts_codes(d: DomainDns) -> set[str]:
     return {f.code for f in check_dns(d) if f.code.startswith(("MTA-STS", "TLSRPT"))}
 
@@ -151,8 +155,10 @@ def test_policy_matches_every_mx(pki: DemoPki) -> None:
 def test_policy_that_does_not_cover_an_mx(pki: DemoPki) -> None:
     d, _ = fetch(pki, "mismatch")
     status, detail, _ = policy(d)
-    assert status == "mx-mismatch"
+    assert status == "ok"
     assert detail.endswith("MX not in policy: b1.backup.sts.test")
+    fetched = next(r.parsed for r in d.records if r.kind is RecordKind.MTA_STS_POLICY)
+    assert isinstance(fetched, StsFetch) and fetched.unmatched_mx == ("b1.backup.sts.test",)
     found = {f.code: f for f in check_dns(d)}
     assert found["MTA-STS-MX-MISMATCH"].severity.value == "medium"  # testing mode: reported, not enforced
     assert {"MTA-STS-TESTING", "MTA-STS-SHORT-MAX-AGE"} <= set(found)

@@ -12,9 +12,12 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailprobe.dns import dane, dkim, dmarc, mtasts, spf
+from mailprobe.checks.dane import matches
 from mailprobe.dns.policy import dmarc_candidates
-from mailprobe.model import CertFacts, DnsRecord
+from mailprobe.model import CertFacts
+from mailprobe.protocols.http import HttpParseError, parse_http_response
+from mailprobe.records import dkim, dmarc, mtasts, spf
+from mailprobe.records.tlsa import Tlsa, parse_tlsa
 
 # --- DMARC policy discovery (the DNS tree walk) ----------------------------------------------------------
 
@@ -31,15 +34,19 @@ def test_dmarc_candidates_walk_up_to_but_not_including_the_tld() -> None:
 # --- SPF -------------------------------------------------------------------------------------------------
 
 
-def test_spf_void_checks_name_what_a_lookup_can_judge_without_a_sender() -> None:
+def test_spf_address_terms_name_what_a_lookup_can_judge_without_a_sender() -> None:
     record = spf.parse_spf(
         "v=spf1 a mx:MX.Example.com/24 a:%{d}.example.com exists:%{i}.bl.example ptr include:x.example -all"
     )
-    assert record.void_checks("example.org") == (("example.org", "a"), ("mx.example.com", "mx"))
-    assert spf.parse_spf("v=spf1 exists:ok.example a a -all").void_checks("d.example") == (
-        ("ok.example", "exists"),
-        ("d.example", "a"),
-    )
+    assert [(t.target, t.mechanism) for t in record.address_terms("example.org")] == [
+        ("example.org", "a"),
+        ("mx.example.com", "mx"),
+    ]
+    terms = spf.parse_spf("v=spf1 exists:ok.example a a -all").address_terms("d.example")
+    assert [(t.target, t.mechanism, t.text) for t in terms] == [
+        ("ok.example", "exists", "exists:ok.example"),
+        ("d.example", "a", "a"),
+    ]
 
 
 def test_spf_parse_good_record() -> None:
@@ -285,15 +292,13 @@ def test_tlsrpt() -> None:
 
 
 def test_http_response_parsing() -> None:
-    plain = mtasts.parse_http_response(
-        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhelloEXTRA"
-    )
+    plain = parse_http_response(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhelloEXTRA")
     assert (plain.status, plain.header("content-type"), plain.body) == (200, "text/plain", b"hello")
-    chunked = mtasts.parse_http_response(
+    chunked = parse_http_response(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6;x=y\r\n world\r\n0\r\n\r\n"
     )
     assert chunked.body == b"hello world"
-    close = mtasts.parse_http_response(b"HTTP/1.0 404 Not Found\r\n\r\ngone")
+    close = parse_http_response(b"HTTP/1.0 404 Not Found\r\n\r\ngone")
     assert (close.status, close.reason, close.body) == (404, "Not Found", b"gone")
     for bad in (
         b"SSH-2.0-OpenSSH\r\n\r\n",
@@ -301,14 +306,14 @@ def test_http_response_parsing() -> None:
         b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort",
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
     ):
-        with pytest.raises(mtasts.HttpParseError):
-            mtasts.parse_http_response(bad)
+        with pytest.raises(HttpParseError):
+            parse_http_response(bad)
 
 
 @given(st.binary(max_size=300))
 def test_http_parser_raises_only_its_error(raw: bytes) -> None:
-    with contextlib.suppress(mtasts.HttpParseError):
-        mtasts.parse_http_response(raw)
+    with contextlib.suppress(HttpParseError):
+        parse_http_response(raw)
 
 
 # --- DKIM ------------------------------------------------------------------------------------------------
@@ -375,29 +380,31 @@ CA = CertFacts(
 )  # fmt: skip
 
 
-def tlsa(value: str) -> DnsRecord:
-    return DnsRecord("TLSA", "_25._tcp.mx1.example.test", value, "ok")
+def tlsa(value: str) -> Tlsa:
+    parsed = parse_tlsa(value)
+    assert parsed is not None, value
+    return parsed
 
 
 def test_dane_ee_matches_spki_and_certificate() -> None:
-    assert dane.dane_matches(tlsa(f"3 1 1 {CERT.spki_sha256}"), CERT)
-    assert dane.dane_matches(tlsa(f"3 0 1 {CERT.fingerprint_sha256.upper()}"), CERT)
+    assert matches(tlsa(f"3 1 1 {CERT.spki_sha256}"), (CERT,))
+    assert matches(tlsa(f"3 0 1 {CERT.fingerprint_sha256.upper()}"), (CERT,))
     split = CERT.spki_sha256
-    assert dane.dane_matches(tlsa(f"3 1 1 {split[:32]} {split[32:]}"), CERT)  # presentation may split hex
+    assert matches(tlsa(f"3 1 1 {split[:32]} {split[32:]}"), (CERT,))  # presentation may split hex
 
 
 def test_dane_mismatch_and_unsupported() -> None:
-    assert not dane.dane_matches(tlsa(f"3 1 1 {CERT.fingerprint_sha256}"), CERT)  # selector 1 wants the SPKI
-    assert not dane.dane_matches(tlsa(f"3 0 1 {'00' * 32}"), CERT)
-    assert not dane.dane_matches(tlsa(f"3 1 2 {'00' * 64}"), CERT)  # SHA-512: not checked
-    assert not dane.dane_matches(tlsa(f"2 1 1 {CERT.spki_sha256}"), CERT)  # DANE-TA is not the leaf
-    assert not dane.dane_matches(tlsa("3 1 1 nothex"), CERT)
+    assert not matches(tlsa(f"3 1 1 {CERT.fingerprint_sha256}"), (CERT,))  # selector 1 wants the SPKI
+    assert not matches(tlsa(f"3 0 1 {'00' * 32}"), (CERT,))
+    assert not matches(tlsa(f"3 1 2 {'00' * 64}"), (CERT,))  # SHA-512: not checked
+    assert not matches(tlsa(f"2 1 1 {CERT.spki_sha256}"), (CERT,))  # DANE-TA is not the leaf
+    assert parse_tlsa("3 1 1 nothex") is None
 
 
 def test_dane_ta_matches_the_chain_above_the_leaf() -> None:
-    assert dane.chain_matches(tlsa(f"2 0 1 {CA.fingerprint_sha256}"), (CERT, CA))
-    assert not dane.chain_matches(tlsa(f"2 0 1 {CERT.fingerprint_sha256}"), (CERT, CA))
-    assert dane.chain_matches(tlsa(f"3 1 1 {CERT.spki_sha256}"), (CERT, CA))
+    assert matches(tlsa(f"2 0 1 {CA.fingerprint_sha256}"), (CERT, CA))
+    assert not matches(tlsa(f"2 0 1 {CERT.fingerprint_sha256}"), (CERT, CA))
+    assert matches(tlsa(f"3 1 1 {CERT.spki_sha256}"), (CERT, CA))
 
 
 @pytest.mark.parametrize(
@@ -405,11 +412,11 @@ def test_dane_ta_matches_the_chain_above_the_leaf() -> None:
     ["3 1 1", "3 1 1 abc", "3 1 1 " + "ab" * 31, "x 1 1 " + "ab" * 32, "300 1 1 " + "ab" * 32, "3 1 2 " + "ab" * 32],
 )
 def test_tlsa_malformed(value: str) -> None:
-    assert dane.parse_tlsa(value) is None
+    assert parse_tlsa(value) is None
 
 
 def test_tlsa_describe() -> None:
-    parsed = dane.parse_tlsa("3 1 1 " + "AB" * 32)
+    parsed = parse_tlsa("3 1 1 " + "AB" * 32)
     assert parsed is not None and parsed.supported and parsed.describe() == "DANE-EE SPKI SHA2-256"
-    pkix = dane.parse_tlsa("1 0 0 abcd")
+    pkix = parse_tlsa("1 0 0 abcd")
     assert pkix is not None and not pkix.supported

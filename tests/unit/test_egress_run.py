@@ -7,11 +7,10 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from judging import findings
 
-from mailprobe.checks.catalogue import lookup
-from mailprobe.checks.reach import check_egress, check_ports
 from mailprobe.config import Config, Limits, Resolver
-from mailprobe.model import EgressResult, PortResult, PortState
+from mailprobe.model import PortResult, PortState
 from mailprobe.probes.egress import egress
 
 
@@ -61,35 +60,19 @@ def test_nothing_resolves() -> None:
     assert "no target could be resolved" in result.explanation
 
 
-def test_egress_findings() -> None:
-    assert check_egress(EgressResult("open", "fine", ())) == []
-    [blocked] = check_egress(EgressResult("blocked-drop", "Port 25 is dropped.", ("a", "b")))
-    assert blocked.code == "PORT25-BLOCKED"
-    assert blocked.title.endswith("(blocked-drop)")
-    assert blocked.evidence == "Port 25 is dropped. Evidence: a | b"
-    codes = {v: check_egress(EgressResult(v, "x", ()))[0].code for v in ("intercepted", "all-blocked", "inconclusive")}
-    assert codes == {
-        "intercepted": "PORT25-INTERCEPTED",
-        "all-blocked": "EGRESS-ALL-BLOCKED",
-        "inconclusive": "EGRESS-INCONCLUSIVE",
-    }
-    assert lookup("port25-blocked") is not None
-
-
-def test_port_findings_group_by_address_and_state() -> None:
+def test_port_findings_are_one_per_problem_with_every_place() -> None:
     results = [
         PortResult("mx", "203.0.113.25", 25, PortState.OPEN, "syn-ack", 1.0),
         PortResult("mx", "203.0.113.25", 110, PortState.CLOSED, "conn-refused", 1.0),
         PortResult("mx", "203.0.113.25", 143, PortState.CLOSED, "conn-refused", 1.0),
+        PortResult("mx2", "203.0.113.26", 143, PortState.CLOSED, "conn-refused", 1.0),
         PortResult("mx", "203.0.113.25", 587, PortState.FILTERED, "no-response", 1.0),
         PortResult("203.0.113.9", "203.0.113.9", 25, PortState.UNREACHABLE, "admin-prohibited from 198.51.100.1", 1.0),
         PortResult("x", "203.0.113.1", 25, PortState.ERROR, "refused by safety guard", 0.0),
     ]
-    found = {(f.code, f.target): f for f in check_ports(results)}
-    assert set(found) == {
-        ("PORT-CLOSED", "mx [203.0.113.25]"),
-        ("PORT-FILTERED", "mx [203.0.113.25]"),
-        ("PORT-UNREACHABLE", "203.0.113.9"),
-    }
-    assert found[("PORT-CLOSED", "mx [203.0.113.25]")].evidence == "ports 110, 143: conn-refused"
-    assert found[("PORT-UNREACHABLE", "203.0.113.9")].evidence == "port 25: admin-prohibited from 198.51.100.1"
+    found = {f.code: f for f in findings(ports=results)}
+    assert set(found) == {"PORT-CLOSED", "PORT-FILTERED", "PORT-UNREACHABLE"}
+    closed = found["PORT-CLOSED"]
+    assert closed.places == ("mx [203.0.113.25]:110", "mx [203.0.113.25]:143", "mx2 [203.0.113.26]:143")
+    assert (closed.target, closed.evidence) == ("mx, mx2", "conn-refused")
+    assert found["PORT-UNREACHABLE"].evidence == "admin-prohibited from 198.51.100.1"

@@ -16,7 +16,7 @@ from mailprobe.demo.pki import DemoPki
 from mailprobe.demo.smtp_server import SmtpServer
 from mailprobe.engine import Stages, audit, audit_stream
 from mailprobe.errors import UsageError
-from mailprobe.model import Service
+from mailprobe.model import ErrorKind, Service
 
 NAME = "mx.engine.test"
 
@@ -82,8 +82,9 @@ async def test_one_bad_target_does_not_stop_the_others(pki: DemoPki) -> None:
         await smtp.stop()
     by_target = {r.targets[0]: r for r in reports}
     assert set(by_target) == set(texts)
-    assert "empty label" in by_target["bad..name"].errors[0]
-    assert "1-65535" in by_target["127.0.0.1:99999"].errors[0]
+    assert "empty label" in by_target["bad..name"].errors[0].message
+    assert by_target["bad..name"].errors[0].kind is ErrorKind.BAD_TARGET
+    assert "1-65535" in by_target["127.0.0.1:99999"].errors[0].message
     assert by_target[f"127.0.0.1:{port}"].handshakes[0].status.value == "success"
 
 
@@ -123,6 +124,6 @@ async def test_probing_starts_once_the_addresses_are_known(pki: DemoPki) -> None
         listener.close()
         await listener.wait_closed()
     assert report.dns[0].elapsed_ms >= 900  # the picture waited for the PTR deadline...
-    assert "ptr-error:127.0.0.1:timeout" in report.dns[0].findings_hint
+    assert report.dns[0].mx[0].ptr_errors == (("127.0.0.1", "timeout"),)
     assert connected and connected[0] - started < 0.5  # ...the probes did not
     assert [p.state.value for p in report.ports] == ["open"]

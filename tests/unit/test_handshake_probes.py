@@ -10,9 +10,8 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from judging import codes as judged_codes
 
-from mailprobe.checks.handshake import check_handshake
-from mailprobe.checks.tls import check_tls
 from mailprobe.config import Config, Limits
 from mailprobe.demo.hostile import INJECTED_MARK, HostileMode, HostileServer
 from mailprobe.demo.imap_server import ImapServer
@@ -48,7 +47,7 @@ async def probe(listener: Listener, service: Service, cfg: Config, host: str = N
 
 
 def codes(result: HandshakeResult) -> set[str]:
-    return {f.code for f in [*check_handshake(result), *check_tls(result)]}
+    return set(judged_codes(handshakes=(result,)))
 
 
 async def test_smtp_starttls_then_auth_only_after_tls(pki: DemoPki) -> None:
@@ -84,7 +83,7 @@ async def test_pop3_and_imap_starttls(pki: DemoPki) -> None:
     pop = await probe(Pop3Server(pki.server_context()), Service.POP3, cfg)
     assert pop.status is ProbeStatus.SUCCESS and pop.starttls is StartTlsOutcome.OK, pop.reason
     assert not pop.plaintext_login_before_tls
-    assert pop.fact("apop_timestamp")
+    assert pop.pop3 is not None and pop.pop3.apop_timestamp
     imap = await probe(ImapServer(pki.server_context()), Service.IMAP, cfg)
     assert imap.status is ProbeStatus.SUCCESS and imap.starttls is StartTlsOutcome.OK, imap.reason
     assert "LOGINDISABLED" in {c.keyword for c in imap.capabilities_before}

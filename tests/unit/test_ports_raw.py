@@ -11,8 +11,9 @@ from scapy.layers.inet import ICMP, IP, TCP, IPerror, TCPerror
 from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6TimeExceeded, IPv6
 
 from mailprobe.model import PortState, Service
-from mailprobe.net.raw import classify_answer, hop_distance, initial_ttl
+from mailprobe.net.raw import classify_answer
 from mailprobe.net.trace import NO_ANSWER, TIME_EXCEEDED, Hop, HopAnswer, answer_from_packet, compare_paths, trim
+from mailprobe.protocols.ttl import hop_distance, initial_ttl
 
 
 def classify(packet: object) -> tuple[PortState, str, int | None, int | None]:

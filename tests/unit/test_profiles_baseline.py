@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mailprobe.checks.baseline import compare
-from mailprobe.checks.profile import apply_profile
+from mailprobe.checks.run import judge
 from mailprobe.errors import ProfileError
 from mailprobe.model import (
     Capability,
@@ -21,6 +21,7 @@ from mailprobe.model import (
     PortState,
     ProbeStatus,
     Report,
+    RunContext,
     Service,
     StartTlsOutcome,
     Target,
@@ -133,7 +134,8 @@ smtp = '^mx1\\.'
         ports=(PortResult("mx.example.test", "203.0.113.25", 587, PortState.FILTERED, "no-response", 1000.0),),
         handshakes=(_handshake(tls=_tls("TLSv1.2", days=30)),),
     )
-    codes = sorted(f.code for f in apply_profile(report, prof))
+    judged = judge(replace(report, context=RunContext(expect=prof.expect)))
+    codes = sorted(f.code for f in judged.findings if f.code.startswith("PROFILE-"))
     assert codes == [
         "PROFILE-BANNER-MISMATCH",
         "PROFILE-CAPABILITY-MISSING",
@@ -144,9 +146,6 @@ smtp = '^mx1\\.'
 
 
 def test_expected_blocked_port_is_a_pass(tmp_path: Path) -> None:
-    from mailprobe.checks.run import judge
-    from mailprobe.config import Config
-
     prof = load_profile(str(write(tmp_path, "[expect]\nexpect_blocked = [25]\n")))
     mx = MxHost(10, "mx.example.test", ("203.0.113.25",))
     report = _report(
@@ -156,20 +155,23 @@ def test_expected_blocked_port_is_a_pass(tmp_path: Path) -> None:
             PortResult("mx.example.test", "203.0.113.25", 587, PortState.FILTERED, "no-response", 1000.0),
         ),
     )
-    report = replace(report, findings=tuple(judge(report, Config())))
-    before = {f.code: f for f in report.findings}
-    assert "PORT25-MX-NOT-OPEN" in before and "25" in before["PORT-FILTERED"].title  # judged without a profile
+    before = {f.code: f for f in judge(report).findings}
+    assert "PORT25-MX-NOT-OPEN" in before  # judged without a profile
+    assert before["PORT-FILTERED"].places == ("mx.example.test [203.0.113.25]:25", "mx.example.test [203.0.113.25]:587")
 
-    after = list(apply_profile(report, prof))
+    after = judge(replace(report, context=RunContext(expect=prof.expect))).findings
     codes = [f.code for f in after]
     assert "PORT25-MX-NOT-OPEN" not in codes
     (filtered,) = [f for f in after if f.code == "PORT-FILTERED"]
-    assert "587" in filtered.title and "25," not in filtered.title  # 587 still counts, 25 does not
+    assert filtered.places == ("mx.example.test [203.0.113.25]:587",)  # 587 still counts, 25 does not
     assert [f.code for f in after if f.code.startswith("PROFILE-")] == ["PROFILE-EXPECTED-BLOCKED"]
     assert [f.code for f in after if f.code.startswith("MX-")] == [c for c in before if c.startswith("MX-")]
 
-    now_open = _report(ports=(PortResult("mx", "203.0.113.25", 25, PortState.OPEN, "syn-ack", 1.0),))
-    assert [f.code for f in apply_profile(now_open, prof)] == ["PROFILE-BLOCKED-PORT-OPEN"]
+    now_open = _report(
+        ports=(PortResult("mx", "203.0.113.25", 25, PortState.OPEN, "syn-ack", 1.0),),
+        context=RunContext(expect=prof.expect),
+    )
+    assert [f.code for f in judge(now_open).findings] == ["PROFILE-BLOCKED-PORT-OPEN"]
 
 
 def test_baseline_turns_every_change_into_a_finding() -> None:

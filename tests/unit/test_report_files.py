@@ -9,9 +9,9 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from samples import hostile_report, sample_report
 
 from mailprobe.report.files import SLUG_MAX, slug, write_index, write_report_dir
-from mailprobe.report.samples import hostile_report, sample_report
 from mailprobe.report.serialize import report_from_jsonable
 
 NOW = datetime(2026, 9, 30, 12, 0, 5, tzinfo=timezone.utc)

@@ -13,16 +13,19 @@ from itertools import takewhile
 from pathlib import Path
 
 import pytest
+from samples import hostile_report, sample_report
 
 from mailprobe.errors import UsageError
 from mailprobe.model import (
     Direction,
+    ErrorKind,
     Finding,
     HandshakeResult,
     PortResult,
     PortState,
     ProbeStatus,
     Report,
+    RunError,
     Service,
     Severity,
     Target,
@@ -31,7 +34,6 @@ from mailprobe.model import (
 from mailprobe.report import FORMATS, render
 from mailprobe.report import table as table_format
 from mailprobe.report.grouping import group_by_target, host_part
-from mailprobe.report.samples import hostile_report, sample_report
 from mailprobe.report.transcript import render_transcript
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "report"
@@ -95,7 +97,7 @@ def test_table_shows_the_starttls_story_and_certificate() -> None:
     out = render(sample_report(), "table")
     for expected in (
         "added: AUTH PLAIN LOGIN; removed: STARTTLS",
-        "AUTH before TLS     (none)",
+        "AUTH before TLS  (none)",
         "NOT trusted: unable to get local issuer certificate",
         "host match       NO (mx2.example.com)",
         "2026-10-05T00:00:00Z (5 days left)",
@@ -118,8 +120,9 @@ def test_table_wraps_long_capability_lists() -> None:
     out = render(replace(sample_report(), handshakes=(replace(h, capabilities_before=many),)), "table")
     lines = out.splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("  capabilities "))
-    cell = [lines[first][22:]]
-    cell += [line[22:] for line in takewhile(lambda line: line.startswith(" " * 22), lines[first + 1 :])]
+    column = len(lines[first]) - len(lines[first][len("  capabilities ") :].lstrip())  # where the value starts
+    cell = [lines[first][column:]]
+    cell += [line[column:] for line in takewhile(lambda line: line.startswith(" " * column), lines[first + 1 :])]
     assert len(cell) > 3 and all(len(line) <= 100 for line in lines)
     assert " ".join(cell) == ", ".join(f"X-EXTENSION-{i}" for i in range(30))
 
@@ -263,7 +266,7 @@ def test_junit_outcomes() -> None:
             *sample_report().handshakes,
             replace(sample_report().handshakes[0], status=ProbeStatus.TLS_HANDSHAKE_ERROR, reason="alert 40"),
         ),
-        errors=("example.org: resolver timeout",),
+        errors=(RunError("example.org", ErrorKind.DNS, "resolver timeout"),),
     )
     root = ET.fromstring(render(report, "junit"))
     suites = {s.get("name"): s for s in root}

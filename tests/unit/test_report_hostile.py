@@ -12,10 +12,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from samples import HOSTILE, hostile_report
 
 from mailprobe.report import FORMATS, render
 from mailprobe.report.nagios import nagios_status
-from mailprobe.report.samples import HOSTILE, hostile_report
 from mailprobe.report.serialize import report_from_jsonable
 
 SGR = re.compile(r"\x1b\[[0-9;]*m")

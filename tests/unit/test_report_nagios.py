@@ -6,10 +6,10 @@ import re
 from dataclasses import replace
 
 import pytest
+from samples import sample_report
 
-from mailprobe.model import Finding, PortResult, PortState, Report, Service, Severity
+from mailprobe.model import ErrorKind, Finding, PortResult, PortState, Report, RunError, Service, Severity
 from mailprobe.report.nagios import nagios_status, perfdata
-from mailprobe.report.samples import sample_report
 
 PERF_ITEM = re.compile(r"'[A-Za-z0-9_.:@#-]+'=-?[0-9.]+(ms|d)?(;[0-9:]*){2,4}")
 
@@ -42,7 +42,12 @@ def test_status_follows_the_worst_finding(severities: tuple[Severity, ...], code
 
 
 def test_errors_without_results_are_unknown() -> None:
-    status, out = nagios_status(_report(errors=("example.com: SERVFAIL", "other"), results=False))
+    status, out = nagios_status(
+        _report(
+            errors=(RunError("example.com", ErrorKind.DNS, "SERVFAIL"), RunError("", ErrorKind.INTERNAL, "other")),
+            results=False,
+        )
+    )
     assert status == 3
     assert out.startswith("MAILPROBE UNKNOWN - example.com: nothing measured: example.com: SERVFAIL (and 1 more")
 
@@ -52,7 +57,12 @@ def test_an_empty_report_is_unknown_not_ok() -> None:
 
 
 def test_errors_with_results_keep_the_finding_status() -> None:
-    assert nagios_status(_report(_finding(Severity.MEDIUM), errors=("partial failure",)))[0] == 1
+    assert (
+        nagios_status(
+            _report(_finding(Severity.MEDIUM), errors=(RunError("example.com", ErrorKind.NETWORK, "partial failure"),))
+        )[0]
+        == 1
+    )
 
 
 def test_sample_output_shape() -> None:

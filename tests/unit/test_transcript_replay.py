@@ -20,6 +20,7 @@ from mailprobe.config import Config, Limits
 from mailprobe.model import Direction, Service, Target
 from mailprobe.net.transport import Session, TlsSession, _Receiver
 from mailprobe.probes.registry import handshake
+from mailprobe.report.serialize import jsonable
 
 RECORDINGS = sorted((Path(__file__).parents[1] / "transcripts").glob("*.json"))
 
@@ -108,7 +109,8 @@ async def test_replay_reaches_the_recorded_facts(path: Path) -> None:
     assert list(result.auth_before_tls) == recorded["auth_before_tls"]
     assert list(result.auth_after_tls) == recorded["auth_after_tls"]
     assert result.plaintext_login_before_tls == recorded["plaintext_login_before_tls"]
-    assert dict(result.facts) == recorded["facts"]
+    for protocol in ("smtp", "pop3", "imap"):  # the typed protocol facts, as recorded
+        assert jsonable(getattr(result, protocol)) == recorded[protocol], protocol
     assert result.round_trips == recorded["round_trips"]
 
 

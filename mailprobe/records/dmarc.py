@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mailprobe.dns.tags import TagRecord
+from mailprobe.records.tags import TagRecord
 
 POLICIES = ("none", "quarantine", "reject")
 _VERSION = re.compile(r"^\s*v\s*=\s*DMARC1\s*(;|$)")

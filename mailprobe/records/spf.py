@@ -39,6 +39,15 @@ class Term:
 
 
 @dataclass(frozen=True, slots=True)
+class AddressTerm:
+    """An a, mx or exists term to look up: its mechanism, the name it asks about, and how it was written."""
+
+    mechanism: str
+    target: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class SpfRecord:
     text: str
     terms: tuple[Term, ...]
@@ -71,11 +80,12 @@ class SpfRecord:
             count += 1
         return count
 
-    def void_checks(self, domain: str) -> tuple[tuple[str, str], ...]:
-        """(name, mechanism) of the a, mx and exists terms a lookup can judge without a sender (no macros).
+    def address_terms(self, domain: str) -> tuple[AddressTerm, ...]:
+        """The a, mx and exists terms whose lookups can be judged without a sender (no macros).
 
         A lookup that finds nothing (NXDOMAIN or no records) is a "void lookup": more than two make SPF a
-        permerror (RFC 7208 4.6.4). `domain` is this record's own, the default target of a and mx.
+        permerror (RFC 7208 4.6.4); one that fails is a temperror. `domain` is this record's own, the
+        default target of a and mx.
         """
         out = []
         for term in self.terms:
@@ -83,7 +93,8 @@ class SpfRecord:
                 continue
             target = term.domain or (domain if term.name != "exists" else "")
             if target:
-                out.append((target.rstrip(".").lower(), term.name))
+                text = f"{term.name}:{term.domain}" if term.domain else term.name
+                out.append(AddressTerm(term.name, target.rstrip(".").lower(), text))
         return tuple(dict.fromkeys(out))
 
     def followed_domains(self) -> tuple[str, ...]:

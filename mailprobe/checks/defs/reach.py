@@ -1,0 +1,38 @@
+"""Findings about port states. Definitions only; the logic is in mailprobe.checks."""
+
+from __future__ import annotations
+
+from mailprobe.checks.catalogue import define
+from mailprobe.model import Category, Severity
+
+PORT_CLOSED = define(
+    "PORT-CLOSED", Severity.INFO, Category.REACH, "Port closed",
+    "The host answers connections on this port with a reset: nothing listens there. Normal for services the "
+    "host does not offer; a problem if clients expect one (a MX must accept port 25).",
+    "Start the service or stop publishing it (DNS, client settings); ignore if the service is not offered.",
+    "connect 203.0.113.25:110 -> RST (conn-refused)",
+)  # fmt: skip
+
+PORT_FILTERED = define(
+    "PORT-FILTERED", Severity.LOW, Category.REACH, "Port filtered (no answer)",
+    "Connection attempts get no answer at all: a firewall drops them. Clients wait for a timeout instead of "
+    "failing fast, and a mail server behind it cannot be reached on that port.",
+    "Open the port in the firewall if the service should be reachable, or reject instead of dropping.",
+    "connect 203.0.113.25:25 -> no answer after 2 attempts (no-response)",
+)  # fmt: skip
+
+PORT_UNREACHABLE = define(
+    "PORT-UNREACHABLE", Severity.LOW, Category.REACH, "Port unreachable (ICMP error)",
+    "A router or the host answers connection attempts with an ICMP error (administratively prohibited, host "
+    "unreachable, ...): a filter or a routing problem on the way, named by the ICMP sender.",
+    "Check the firewall or route at the ICMP sender's address.",
+    "connect 203.0.113.25:25 -> ICMP admin-prohibited from 198.51.100.1",
+)  # fmt: skip
+
+MX_PORT25 = define(
+    "PORT25-MX-NOT-OPEN", Severity.HIGH, Category.REACH, "An MX host does not accept connections on port 25",
+    "Other mail servers deliver to the MX hosts on port 25 only; an MX address where 25 is closed, filtered or "
+    "unreachable makes senders retry elsewhere or give up.",
+    "Open port 25 on the MX host (firewall, listener), or remove the address from the MX host's DNS.",
+    "MX 10 mx1.example.org -> 203.0.113.25: port 25 filtered (no-response)",
+)  # fmt: skip

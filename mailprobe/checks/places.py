@@ -1,0 +1,47 @@
+"""Subjects the protocol and TLS checks judge, and how a place is written in findings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from mailprobe.model import Category, HandshakeResult, Protocol, Report, Service
+
+_PROTOCOL_CATEGORY = {Protocol.SMTP: Category.SMTP, Protocol.POP3: Category.POP3, Protocol.IMAP: Category.IMAP}
+
+
+def place(h: HandshakeResult) -> str:
+    """'mx1.example.org [203.0.113.25]:25/smtp', or '203.0.113.25:25/smtp' when probed by address."""
+    t = h.target
+    host = t.address if t.host == t.address else f"{t.host} [{t.address}]"
+    return f"{host}:{t.port}/{t.service.value}"
+
+
+def host_of(h: HandshakeResult) -> str:
+    return h.target.host
+
+
+def category_of(h: HandshakeResult) -> Category:
+    return _PROTOCOL_CATEGORY[h.target.service.protocol]
+
+
+def handshakes(report: Report) -> Iterator[HandshakeResult]:
+    yield from report.handshakes
+
+
+def greeted(report: Report) -> Iterator[HandshakeResult]:
+    """Handshakes where a server answered with a greeting (what protocol checks can judge)."""
+    yield from (h for h in report.handshakes if h.greeting_code)
+
+
+def of_protocol(protocol: Protocol) -> Callable[[Report], Iterator[HandshakeResult]]:
+    def subjects(report: Report) -> Iterator[HandshakeResult]:
+        yield from (h for h in report.handshakes if h.greeting_code and h.target.service.protocol is protocol)
+
+    return subjects
+
+
+def of_service(*services: Service) -> Callable[[Report], Iterator[HandshakeResult]]:
+    def subjects(report: Report) -> Iterator[HandshakeResult]:
+        yield from (h for h in report.handshakes if h.greeting_code and h.target.service in services)
+
+    return subjects

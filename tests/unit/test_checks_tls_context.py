@@ -1,0 +1,155 @@
+"""TLS verdicts in the context an expert weighs: DANE, MTA-STS mode, MX versus client names (RFC 7672, 8461)."""
+
+from __future__ import annotations
+
+from build import cert, domain, session, sts_record, tls, tlsa_record
+from judging import findings
+
+from mailprobe.model import Finding, RunContext, Service, Severity, StartTlsOutcome, VerifyFailure
+
+MX = "mx1.example.test"
+WRONG = cert("other.hosting.test", key="served")  # a certificate naming another host: the usual case
+
+
+def tls_findings(*parts: Finding) -> dict[str, Severity]:
+    return {f.code: f.severity for f in parts if f.code.startswith(("TLS-", "DANE-"))}
+
+
+def judge_port25(
+    leaf_tls: object, records: tuple[object, ...] = (), context: RunContext | None = None
+) -> dict[str, Severity]:
+    d = domain("example.test", MX, records=records)  # type: ignore[arg-type]
+    h = session(MX, Service.SMTP, tls_facts=leaf_tls)  # type: ignore[arg-type]
+    return tls_findings(*findings(dns=(d,), handshakes=(h,), context=context))
+
+
+# --- port 25: who verifies decides the cost --------------------------------------------------------------
+
+
+def test_dane_ee_match_makes_names_dates_and_issuer_irrelevant() -> None:
+    expired_wrong = cert("other.hosting.test", key="served", days_left=-10, self_signed=True)
+    facts = tls(MX, expired_wrong, failure=VerifyFailure.EXPIRED)
+    d = domain("example.test", MX, records=(tlsa_record(MX, f"3 1 1 {expired_wrong.spki_sha256}"),))
+    found = findings(dns=(d,), handshakes=(session(MX, tls_facts=facts),))
+    assert tls_findings(*found) == {"TLS-DANE-EE-AUTHENTICATED": Severity.INFO}
+    [note] = [f for f in found if f.code == "TLS-DANE-EE-AUTHENTICATED"]
+    assert "TLS-HOSTNAME-MISMATCH" in note.evidence and "TLS-CERT-EXPIRED" in note.evidence
+
+
+def test_dane_ee_needs_dnssec() -> None:
+    facts = tls(MX, WRONG, failure=VerifyFailure.UNKNOWN_ISSUER)
+    unsigned = tlsa_record(MX, f"3 1 1 {WRONG.spki_sha256}", authenticated=False)
+    got = judge_port25(facts, (unsigned,))
+    # Senders ignore unvalidated TLSA records (said so): opportunistic TLS it is.
+    assert got == {
+        "DANE-UNAUTHENTICATED": Severity.MEDIUM,
+        "TLS-HOSTNAME-MISMATCH": Severity.LOW,
+        "TLS-CERT-UNTRUSTED": Severity.LOW,
+    }
+
+
+def test_dane_mismatch_is_critical_and_pkix_faults_stay_opportunistic() -> None:
+    facts = tls(MX, WRONG, failure=VerifyFailure.UNKNOWN_ISSUER)
+    got = judge_port25(facts, (tlsa_record(MX, f"3 1 1 {'00' * 32}"),))
+    assert got["DANE-MISMATCH"] is Severity.CRITICAL
+
+
+def test_dane_ta_checks_names_and_dates_but_not_the_public_issuer() -> None:
+    anchor = cert("Private CA", key="anchor", self_signed=True)
+    leaf = cert(MX, key="served", issuer="CN=Private CA")
+    facts = tls(MX, leaf, anchor, failure=VerifyFailure.UNKNOWN_ISSUER)
+    ta = tlsa_record(MX, f"2 0 1 {anchor.fingerprint_sha256}")
+    assert judge_port25(facts, (ta,)) == {}  # the private CA is the anchor: nothing to say
+    wrong_name = cert("other.hosting.test", key="served", issuer="CN=Private CA")
+    got = judge_port25(tls(MX, wrong_name, anchor, failure=VerifyFailure.UNKNOWN_ISSUER), (ta,))
+    assert got == {"TLS-HOSTNAME-MISMATCH": Severity.HIGH}
+
+
+def test_mta_sts_enforce_makes_a_wrong_certificate_a_delivery_failure() -> None:
+    facts = tls(MX, WRONG)
+    got = judge_port25(facts, (sts_record("example.test", "enforce", MX),))
+    assert got == {"TLS-HOSTNAME-MISMATCH": Severity.HIGH}
+
+
+def test_mta_sts_testing_reports_it() -> None:
+    got = judge_port25(tls(MX, WRONG), (sts_record("example.test", "testing", MX),))
+    assert got == {"TLS-HOSTNAME-MISMATCH": Severity.MEDIUM}
+
+
+def test_mta_sts_that_does_not_cover_the_host_leaves_it_opportunistic() -> None:
+    got = judge_port25(tls(MX, WRONG), (sts_record("example.test", "enforce", "other.example.test", unmatched=(MX,)),))
+    assert got == {"TLS-HOSTNAME-MISMATCH": Severity.LOW}
+
+
+def test_without_dane_or_mta_sts_opportunistic_tls_tolerates_it_and_says_who_fails() -> None:
+    [mismatch] = [
+        f for f in findings(dns=(domain("example.test", MX),), handshakes=(session(MX, tls_facts=tls(MX, WRONG)),))
+        if f.code == "TLS-HOSTNAME-MISMATCH"
+    ]  # fmt: skip
+    assert mismatch.severity is Severity.LOW
+    assert "opportunistically and deliver anyway" in mismatch.evidence
+    assert "only senders configured to verify this host would refuse" in mismatch.evidence
+    expired = cert(MX, key="served", days_left=-3)
+    assert judge_port25(tls(MX, expired, failure=VerifyFailure.EXPIRED)) == {"TLS-CERT-EXPIRED": Severity.MEDIUM}
+
+
+# --- client ports: the name clients use, never the MX name ------------------------------------------------
+
+
+def test_submission_found_through_the_mx_is_not_judged_against_the_mx_name() -> None:
+    h = session(MX, Service.SUBMISSION, origin="mx", tls_facts=tls(MX, cert("mail.example.test", key="sub")))
+    got = tls_findings(*findings(handshakes=(h,)))
+    assert got == {"TLS-NAME-NOT-JUDGED": Severity.INFO}
+
+
+def test_submission_given_by_name_is_judged_against_that_name() -> None:
+    h = session("mail.example.test", Service.SUBMISSION, origin="user", tls_facts=tls("mail.example.test", WRONG))
+    assert tls_findings(*findings(handshakes=(h,))) == {"TLS-HOSTNAME-MISMATCH": Severity.HIGH}
+
+
+def test_srv_target_is_the_name_clients_use() -> None:
+    h = session("imap.example.test", Service.IMAPS, origin="srv", tls_facts=tls("imap.example.test", WRONG))
+    assert tls_findings(*findings(handshakes=(h,))) == {"TLS-HOSTNAME-MISMATCH": Severity.HIGH}
+
+
+def test_by_address_names_are_judged_only_with_servername() -> None:
+    address = "203.0.113.25"
+    facts = tls(address, WRONG)
+    h = session(address, Service.SUBMISSIONS, address=address, origin="user", tls_facts=facts)
+    assert tls_findings(*findings(handshakes=(h,))) == {"TLS-NAME-NOT-JUDGED": Severity.INFO}
+    named = session(
+        address, Service.SUBMISSIONS, address=address, origin="user", tls_facts=tls("mail.example.test", WRONG)
+    )
+    got = tls_findings(*findings(handshakes=(named,), context=RunContext(servername="mail.example.test")))
+    assert got == {"TLS-HOSTNAME-MISMATCH": Severity.HIGH}
+
+
+def test_expiry_and_trust_matter_on_client_ports_whatever_the_name() -> None:
+    expired = cert("mail.example.test", key="sub", days_left=-1)
+    h = session(MX, Service.SUBMISSION, origin="mx", tls_facts=tls(MX, expired, failure=VerifyFailure.EXPIRED))
+    got = tls_findings(*findings(handshakes=(h,)))
+    assert got["TLS-CERT-EXPIRED"] is Severity.HIGH
+
+
+# --- one problem, one finding ------------------------------------------------------------------------------
+
+
+def test_one_certificate_on_seven_ports_of_two_addresses_is_one_finding() -> None:
+    expired = cert("mail.example.test", key="shared", days_left=-5)
+    facts = tls("mail.example.test", expired, failure=VerifyFailure.EXPIRED)
+    services = (Service.SUBMISSION, Service.SUBMISSIONS, Service.IMAPS)
+    shakes = [
+        session("mail.example.test", service, address=address, origin="user", tls_facts=facts)
+        for address in ("203.0.113.25", "2001:db8::25")
+        for service in services
+    ]
+    expired_findings = [f for f in findings(handshakes=shakes) if f.code == "TLS-CERT-EXPIRED"]
+    assert len(expired_findings) == 1
+    assert len(expired_findings[0].places) == 6
+    assert expired_findings[0].places[0] == "mail.example.test [203.0.113.25]:587/submission"
+
+
+def test_no_tls_on_port_25_with_tlsa_records() -> None:
+    d = domain("example.test", MX, records=(tlsa_record(MX, f"3 1 1 {'11' * 32}"),))
+    h = session(MX, Service.SMTP, starttls=StartTlsOutcome.NOT_OFFERED)
+    assert "DANE-NO-TLS" in {f.code for f in findings(dns=(d,), handshakes=(h,))}
