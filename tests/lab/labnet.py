@@ -110,6 +110,7 @@ from pathlib import Path
 from types import TracebackType
 
 import labservers
+import labunpacked
 from labpki import Pki, make_pki, make_self_signed
 from labservers import Daemon
 
@@ -225,6 +226,9 @@ def missing_requirements(rtt_ms: float = 0.0) -> str | None:
     for path in (labservers.POSTFIX_MASTER, labservers.DOVECOT, labservers.NSD, labservers.NGINX):
         if not os.access(path, os.X_OK):
             return f"{path} not found: run tests/lab/install-deps.sh"
+    absent = labunpacked.missing()
+    if absent:
+        return f"{absent} not found: run tests/lab/install-deps.sh"
     if rtt_ms > 0 and not os.path.exists("/dev/net/tun"):
         return "/dev/net/tun missing: the delayed link needs TAP devices"
     return None
@@ -256,6 +260,9 @@ class Lab:
     router4, router6 = "203.0.113.1", "2001:db8:113::1"
     mail4, mail6 = "203.0.113.25", "2001:db8:113::25"
     bad4, bad6 = "203.0.113.27", "2001:db8:113::27"
+    exim4, exim6 = "203.0.113.28", "2001:db8:113::28"
+    courier4, courier6 = "203.0.113.29", "2001:db8:113::29"
+    opensmtpd4, opensmtpd6 = "203.0.113.30", "2001:db8:113::30"
     smarthost4, smarthost6 = "203.0.113.26", "2001:db8:113::26"
     dns4, dns6 = "203.0.113.53", "2001:db8:113::53"
     web4, web6 = "203.0.113.80", "2001:db8:113::80"
@@ -318,6 +325,9 @@ class Lab:
             ("bad.lab.test",),
             ("smarthost.isp.test", "smtp.isp.test"),
             ("web.lab.test",),
+            ("exim.lab.test",),
+            ("courier.lab.test",),
+            ("opensmtpd.lab.test",),
             *[(site,) for site in sites if site != "web.lab.test"],
         ])
         now = dt.datetime.now(dt.timezone.utc)
@@ -421,8 +431,10 @@ class Lab:
             f"addr add {self.router4}/24 dev {self._ROUTER_SERVER_DEV}",
             f"addr add {self.router6}/64 dev {self._ROUTER_SERVER_DEV} nodad",
         ])
-        servers = [self.mail4, self.bad4, self.smarthost4, self.dns4, self.web4]
-        servers6 = [self.mail6, self.bad6, self.smarthost6, self.dns6, self.web6]
+        servers = [self.mail4, self.bad4, self.smarthost4, self.dns4, self.web4, self.exim4, self.courier4,
+                   self.opensmtpd4]
+        servers6 = [self.mail6, self.bad6, self.smarthost6, self.dns6, self.web6, self.exim6, self.courier6,
+                    self.opensmtpd6]
         self._ip_batch(self.servers_ns, [
             "link set lo up",
             f"link set {self._SERVER_DEV} up",
@@ -504,6 +516,8 @@ class Lab:
             "MAIL4": self.mail4, "MAIL6": self.mail6, "BAD4": self.bad4, "BAD6": self.bad6,
             "SMARTHOST4": self.smarthost4, "SMARTHOST6": self.smarthost6, "DNS4": self.dns4, "DNS6": self.dns6,
             "WEB4": self.web4, "WEB6": self.web6, "CLIENT4": self.client4, "CLIENT6": self.client6,
+            "EXIM4": self.exim4, "EXIM6": self.exim6, "COURIER4": self.courier4, "COURIER6": self.courier6,
+            "OPENSMTPD4": self.opensmtpd4, "OPENSMTPD6": self.opensmtpd6,
             "MX1_SPKI_SHA256": mx1.spki_sha256, "MX1_CERT_SHA256": mx1.cert_sha256,
             "SMARTHOST_SPKI_SHA256": smarthost.spki_sha256, "SMARTHOST_CERT_SHA256": smarthost.cert_sha256,
             "CA_SPKI_SHA256": self.pki.ca_spki_sha256, "CA_CERT_SHA256": self.pki.ca_cert_sha256,
@@ -529,7 +543,7 @@ class Lab:
         mx1 = labservers.postfix(
             tmp / "postfix-mx1", name="mx1", hostname="mx1.lab.test", banner="$myhostname ESMTP",
             addresses=[self.mail4, self.mail6], cert=certs["mx1.lab.test"], relay_domain="lab.test",
-            submission=True,
+            submission=True, hosted_domains=("tenant.test",),
         )
         smarthost = labservers.postfix(
             tmp / "postfix-smarthost", name="smarthost", hostname="smarthost.isp.test",
@@ -559,31 +573,45 @@ class Lab:
             sites={site: (WWW_DIR / site, certs[site]) for site in sites},
             default_cert=certs["web.lab.test"],
         )
+        exim = labunpacked.exim(
+            tmp / "exim", hostname="exim.lab.test", addresses=[self.exim4, self.exim6], cert=certs["exim.lab.test"],
+            local_domains=["exim.lab.test", "customer.test"],
+        )
+        courier = labunpacked.courier(tmp / "courier", addresses=[self.courier4, self.courier6],
+                                      cert=certs["courier.lab.test"])
+        opensmtpd = labunpacked.opensmtpd(tmp / "opensmtpd", hostname="opensmtpd.lab.test",
+                                          addresses=[self.opensmtpd4, self.opensmtpd6],
+                                          cert=certs["opensmtpd.lab.test"])
         # Dovecot first: the submission services ask it for SASL.
-        return [nsd, dovecot, dovecot_bad, mx1, bad, smarthost, nginx]
+        return [nsd, dovecot, dovecot_bad, mx1, bad, smarthost, exim, *courier, opensmtpd, nginx]
 
     def _spawn(self, daemon: Daemon) -> None:
         assert self.tmpdir is not None
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", **daemon.env}
+        ns = {"servers": self.servers_ns, "router": self.router_ns}[daemon.netns]
         with open(self.tmpdir / f"{daemon.name}.out", "wb") as out:
             proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.servers_ns, *daemon.argv],
+                ["ip", "netns", "exec", ns, *daemon.argv],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
                 start_new_session=True,  # its own group, so Ctrl-C reaches us and we stop it by PID
             )
         self._daemons.append((daemon, proc))
 
     def _wait_ready(self) -> None:
-        """Poll the servers namespace's socket tables until every daemon listens (no fixed sleeps)."""
-        wanted = {(proto, str(ipaddress.ip_address(a)), port)
-                  for daemon, _ in self._daemons for proto, a, port in daemon.listens}
+        """Poll each namespace's socket tables until every daemon listens (no fixed sleeps)."""
+        wanted: dict[str, set[tuple[str, str, int]]] = {}
+        witness: dict[str, int] = {}  # a process in each namespace, whose /proc/PID/net shows its sockets
+        for daemon, proc in self._daemons:
+            wanted.setdefault(daemon.netns, set()).update(
+                (proto, str(ipaddress.ip_address(a)), port) for proto, a, port in daemon.listens)
+            witness.setdefault(daemon.netns, proc.pid)
         deadline = time.monotonic() + READY_TIMEOUT
-        missing = wanted
+        missing: set[tuple[str, str, int]] = set()
         while time.monotonic() < deadline:
             for daemon, proc in self._daemons:
                 if proc.poll() is not None:
                     raise LabError(f"{daemon.name} exited with {proc.returncode}:\n{self.log_tail(daemon.name)}")
-            missing = wanted - _listening(self._daemons[0][1].pid)
+            missing = set().union(*(wanted[ns] - _listening(pid) for ns, pid in witness.items()))
             if not missing:
                 return
             time.sleep(0.01)
