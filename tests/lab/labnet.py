@@ -112,6 +112,7 @@ from types import TracebackType
 import labservers
 import labunpacked
 from labpki import Pki, make_pki, make_self_signed
+from labpolicy import MASK_PORT, POLICIES, PROXIED_POLICIES, STRIP_PORT, nft_script  # noqa: F401 - POLICIES for tests
 from labservers import Daemon
 
 LAB_DIR = Path(__file__).resolve().parent
@@ -128,24 +129,6 @@ _LIVE: weakref.WeakSet[Lab] = weakref.WeakSet()
 READY_TIMEOUT = 20.0
 STOP_GRACE = 2.5  # seconds between SIGTERM and SIGKILL at teardown (Dovecot alone takes about 1 s)
 MAIL_PORTS = (25, 465, 587, 110, 995, 143, 993)
-
-# Router forward rules per policy; {srv} is the router's server-side device. Applied with the nat rules
-# below in one `nft -f` transaction, so a switch is atomic.
-_FORWARD = {
-    "open": [],
-    "drop-25": ['oifname "{srv}" tcp dport 25 drop'],
-    "reset-25": ['oifname "{srv}" tcp dport 25 reject with tcp reset'],
-    "icmp-25": ['oifname "{srv}" tcp dport 25 reject with icmpx type admin-prohibited'],
-    "dnat-25": [],
-    "drop-mail": ['oifname "{srv}" tcp dport {{ 25, 465, 587, 110, 995, 143, 993 }} drop'],
-}
-_PREROUTING = {
-    "dnat-25": [
-        'iifname "{cli}" ip daddr 203.0.113.0/24 tcp dport 25 dnat ip to {smarthost4}',
-        'iifname "{cli}" ip6 daddr 2001:db8:113::/64 tcp dport 25 dnat ip6 to {smarthost6}',
-    ],
-}
-POLICIES = tuple(_FORWARD)
 
 
 class LabUnavailable(Exception):
@@ -475,15 +458,12 @@ class Lab:
             raise LabError(f"delay wire did not start: {(self.tmpdir / 'delay.log').read_text()[-2000:]}")
 
     def set_policy(self, name: str) -> None:
-        """Replace the router's forward (and nat) rules with policy `name`, atomically."""
-        if name not in _FORWARD:
-            raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}")
-        values = {"srv": self._ROUTER_SERVER_DEV, "cli": self._ROUTER_CLIENT_DEV,
-                  "smarthost4": self.smarthost4, "smarthost6": self.smarthost6}
-        script = ["flush chain inet mplab forward", "flush chain inet mplab prerouting"]
-        script += [f"add rule inet mplab forward {r.format(**values)}" for r in _FORWARD[name]]
-        script += [f"add rule inet mplab prerouting {r.format(**values)}" for r in _PREROUTING.get(name, [])]
-        _sh(["ip", "netns", "exec", self.router_ns, "nft", "-f", "-"], stdin="\n".join(script) + "\n")
+        """Replace the router's forward (and nat) rules with policy `name` (labpolicy.py), atomically."""
+        script = nft_script(name, {"srv": self._ROUTER_SERVER_DEV, "cli": self._ROUTER_CLIENT_DEV,
+                                   "smarthost4": self.smarthost4, "smarthost6": self.smarthost6})
+        if name in PROXIED_POLICIES:
+            self._start_proxy()
+        _sh(["ip", "netns", "exec", self.router_ns, "nft", "-f", "-"], stdin=script)
         self.policy = name
 
     def add_addresses(self, ns: str, addresses: list[str]) -> None:
@@ -584,6 +564,19 @@ class Lab:
                                           cert=certs["opensmtpd.lab.test"])
         # Dovecot first: the submission services ask it for SASL.
         return [nsd, dovecot, dovecot_bad, mx1, bad, smarthost, exim, *courier, opensmtpd, nginx]
+
+    def _start_proxy(self) -> None:
+        """The inspecting proxy in the router namespace, started by the first policy that needs it (a Python
+        process costs a lab start more than every C daemon together), and stopped by down() like the rest."""
+        assert self.tmpdir is not None
+        if any(daemon.name == "inspect-proxy" for daemon, _ in self._daemons):
+            return
+        log = str(self.tmpdir / "inspect-proxy.log")
+        argv = [sys.executable, "-I", str(LAB_DIR / "inspect_proxy.py"), "--mask-port", str(MASK_PORT),
+                "--strip-port", str(STRIP_PORT), "--log", log]
+        listens = [("tcp", address, port) for address in ("0.0.0.0", "::") for port in (MASK_PORT, STRIP_PORT)]
+        self._spawn(Daemon("inspect-proxy", argv, listens, log, netns="router"))
+        self._wait_ready()
 
     def _spawn(self, daemon: Daemon) -> None:
         assert self.tmpdir is not None
