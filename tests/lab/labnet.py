@@ -1,4 +1,5 @@
-"""The real-server lab: Postfix, Dovecot, NSD and nginx in network namespaces, behind a switchable router.
+"""The real-server lab: Postfix, Dovecot, Exim, Courier, OpenSMTPD, NSD and nginx in network namespaces, behind a
+switchable router.
 
 Topology (documentation addresses only; no namespace has a route out of the machine)::
 
@@ -8,6 +9,11 @@ Topology (documentation addresses only; no namespace has a route out of the mach
     (mailprobe runs here)        2001:db8:100::1  2001:db8:113::1  203.0.113.26  smarthost.isp.test  Postfix 25
                                  nftables `inet mplab`               203.0.113.27  bad.lab.test   Postfix 25 587 465
                                                                      (misconfigured) Dovecot 110 995 143 993
+                                 inspect_proxy.py                    203.0.113.28  exim.lab.test  Exim 25 587 465
+                                 (ports 10025/10026,                 203.0.113.29  courier.lab.test  Courier IMAP
+                                 started by inspect-25 /                           143 993, POP3 110 995
+                                 strip-starttls-25)                  203.0.113.30  opensmtpd.lab.test  OpenSMTPD
+                                                                                   25 587 465 (TLS broken)
                                                                      203.0.113.53  ns.lab.test   NSD 53
                                                                      203.0.113.80  web.lab.test  nginx 443
                                                                      (each also at 2001:db8:113::<same>)
@@ -28,8 +34,8 @@ API:
     with Lab.up() as lab: ...                     down() on exit
     lab.client_ns, lab.router_ns, lab.servers_ns  namespace names (per run: mp<pid>-<n>-<role>)
     lab.domain = "lab.test"; lab.mail4/mail6 (mx1.lab.test), lab.bad4/bad6 (bad.lab.test, the misconfigured
-    host), lab.smarthost4/smarthost6, lab.dns4/dns6, lab.web4/web6, lab.client4/client6, lab.router4/router6
-    (server side); lab.rtt_ms
+    host), lab.exim4/exim6, lab.courier4/courier6, lab.opensmtpd4/opensmtpd6, lab.smarthost4/smarthost6,
+    lab.dns4/dns6, lab.web4/web6, lab.client4/client6, lab.router4/router6 (server side); lab.rtt_ms
     lab.ca_file                                   PEM of the lab CA (pass as --ca-file)
     lab.pki                                       labpki.Pki: cert/key paths and TLSA hashes per server, keyed
                                                   by first name; also "wrong.example.test", bad:465's cert
@@ -37,7 +43,7 @@ API:
                                                   argv in the client ns, MAILPROBE_ALLOW_ONLY set, cwd = repo
     lab.mailprobe(*args, timeout=60) -> CompletedProcess[str]   `sys.executable -m mailprobe *args` there
     lab.netcheck(jobs, timeout=60) -> list[dict]  tests/lab/netcheck.py jobs in the client ns (see there)
-    lab.set_policy(name) -> None                  router forward policy, replaced atomically:
+    lab.set_policy(name) -> None                  router policy (labpolicy.py), replaced atomically:
         open       everything passes
         drop-25    TCP to port 25 silently dropped (connect times out)
         reset-25   TCP to port 25 answered with a RST from the router (ECONNREFUSED)
@@ -46,13 +52,26 @@ API:
         dnat-25    TCP to port 25 of any server address rewritten to the smarthost (203.0.113.26 /
                    2001:db8:113::26), which greets "220 smtp.isp.test ESMTP ISP-Relay"
         drop-mail  every mail port (25 465 587 110 995 143 993) dropped; 443 and DNS still pass
+        inspect-25 TCP to port 25 of any server address redirected to the router's proxy
+                   (inspect_proxy.py), which connects on to the original destination and rewrites the
+                   dialogue as a Cisco ASA's ESMTP inspection does: greeting text masked
+                   ("220 ******************", same length), "250-STARTTLS" -> "250-XXXXXXXA", and STARTTLS
+                   answered by the proxy "500 5.5.1 Command unrecognized" (never forwarded)
+        strip-starttls-25  the same proxy, greeting untouched: the STARTTLS line removed from EHLO's reply
+                   and STARTTLS refused the same way
+                   Under both the proxy completes the client's connect itself, so port 25 answers the SYN
+                   from the router: with a delay, long before 587/465 of the same address do (a port-25
+                   connect to an address where nothing listens succeeds too, then closes without a
+                   greeting). Servers see the router (203.0.113.1 / 2001:db8:113::1) as the client.
     lab.policy                                    the current policy name
     lab.add_addresses(ns, addresses) -> None      extra addresses ("client" or "servers", or a ns name);
                                                   only inside 198.51.100.0/24, 2001:db8:100::/64 (client)
                                                   or 203.0.113.0/24, 2001:db8:113::/64 (servers)
     lab.log_tail(daemon, size=3000) -> str        end of a daemon's log, for failure messages; daemons: nsd,
                                                   dovecot, dovecot-bad, postfix-mx1, postfix-bad,
-                                                  postfix-smarthost, nginx
+                                                  postfix-smarthost, nginx, exim, courier-imap, courier-imaps,
+                                                  courier-pop3, courier-pop3s (one log), opensmtpd,
+                                                  inspect-proxy (once a policy started it)
     lab.start_seconds, lab.stop_seconds           how long up() and down() took
     lab.forced                                    daemons that ignored SIGTERM for 2.5 s and got SIGKILL
 
@@ -71,18 +90,34 @@ bad.lab.test (MX of zone badmail.test), its own Postfix and Dovecot, configured 
     143  IMAP without LOGINDISABLED before STARTTLS (AUTH=PLAIN AUTH=LOGIN in clear); 110 POP3 offers USER
          before STLS (Dovecot disable_plaintext_auth = no)
     587, 993, 995 serve a valid lab-CA certificate for bad.lab.test, so the certificate faults are 465's alone.
+Servers run from Debian packages unpacked (dpkg -x, by install-deps.sh) into /var/cache/mailprobe-lab/root, as
+they conflict with Postfix/Dovecot as packages (labunpacked.py has the details). None delivers mail.
+    exim.lab.test       Exim 4.96: 25 STARTTLS, no AUTH; 587 STARTTLS, MAIL refused before TLS, AUTH PLAIN only
+                        after TLS; 465 implicit TLS with AUTH PLAIN (no password matches). RCPT accepted for
+                        exim.lab.test and customer.test (spooled, never delivered: queue_only and a :blackhole:
+                        router), refused "550 5.7.1 relay not permitted" for every other domain.
+    courier.lab.test    Courier-IMAP 5.0 on 143 (STARTTLS, LOGINDISABLED) and 993; Courier POP3 on 110 (STLS;
+                        CAPA lists USER before STLS, yet USER is refused until TLS) and 995 (CAPA lists STLS
+                        inside TLS). No accounts: every login fails.
+    opensmtpd.lab.test  Debian 12's OpenSMTPD 6.8 on 25/587 (STARTTLS offered) and 465: every TLS handshake
+                        fails (internal_error alert; its log says "EVP lib"), a packaging bug. RCPT refused.
+Hosted domains whose servers name themselves, not the domain: customer.test (MX mx.customer.test -> Exim,
+imap/pop.customer.test -> Courier; certificates for exim.lab.test / courier.lab.test), tenant.test (MX
+mail.tenant.test -> mx1; certificate for mx1.lab.test / mail.lab.test). tlsbroken.test has OpenSMTPD as MX.
 NSD serves every tests/lab/zones/NAME.zone as zone NAME. nginx serves https://NAME/ from tests/lab/www/NAME/
 for every directory there, each with its own lab-CA certificate; other SNI names get web.lab.test's
 certificate and a 404.
 
 Zone files use literal addresses; these placeholders are replaced at lab start, and any other {UPPERCASE}
 token is an error: {MAIL4} {MAIL6} {BAD4} {BAD6} {SMARTHOST4} {SMARTHOST6} {DNS4} {DNS6} {WEB4} {WEB6}
-{CLIENT4} {CLIENT6} {MX1_SPKI_SHA256} {MX1_CERT_SHA256} {SMARTHOST_SPKI_SHA256} {SMARTHOST_CERT_SHA256}
+{CLIENT4} {CLIENT6} {EXIM4} {EXIM6} {COURIER4} {COURIER6} {OPENSMTPD4} {OPENSMTPD6} {MX1_SPKI_SHA256}
+{MX1_CERT_SHA256} {SMARTHOST_SPKI_SHA256} {SMARTHOST_CERT_SHA256}
 {CA_SPKI_SHA256} {CA_CERT_SHA256} (hex SHA-256, as TLSA 3 1 1 / 3 0 1 / 2 1 1 / 2 0 1 data).
 
 Inside the client and servers namespaces /etc/resolv.conf points at the lab DNS (ip netns exec bind-mounts
 /etc/netns/<ns>/resolv.conf), so even a program that uses the system resolver there asks only the lab.
-Every daemon runs in the foreground from its own config in a temp dir and is stopped by PID. Namespaces
+Every daemon runs in the foreground from its own config in a temp dir and is stopped by PID (OpenSMTPD behind a
+shell that bind-mounts its own spool and /run in the private mount namespace `ip netns exec` gives it). Namespaces
 of a lab whose process died are removed at the next start. MAILPROBE_LAB_KEEP=1 keeps the temp dir
 (configs and logs) after down().
 """
