@@ -100,7 +100,8 @@ fi
 if ! unpacked_ok; then
     mkdir -p "$CACHE"
     work=$(mktemp -d "$CACHE/.unpack.XXXXXX")
-    chmod 755 "$work"  # apt-get download runs as _apt and must write here
+    # apt-get download fetches as the _apt user where it may write (else it warns and fetches as root).
+    if getent passwd _apt >/dev/null; then chown _apt "$work"; fi
     (cd "$work" && apt-get download -q "${UNPACKED_PACKAGES[@]}" </dev/null)
     # The libraries they depend on (first choice of each alternative) that the system lacks.
     libraries=()
