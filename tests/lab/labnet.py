@@ -1,4 +1,5 @@
-"""The real-server lab: Postfix, Dovecot, NSD and nginx in network namespaces, behind a switchable router.
+"""The real-server lab: Postfix, Dovecot, Exim, Courier, OpenSMTPD, NSD and nginx in network namespaces, behind a
+switchable router.
 
 Topology (documentation addresses only; no namespace has a route out of the machine)::
 
@@ -8,6 +9,11 @@ Topology (documentation addresses only; no namespace has a route out of the mach
     (mailprobe runs here)        2001:db8:100::1  2001:db8:113::1  203.0.113.26  smarthost.isp.test  Postfix 25
                                  nftables `inet mplab`               203.0.113.27  bad.lab.test   Postfix 25 587 465
                                                                      (misconfigured) Dovecot 110 995 143 993
+                                 inspect_proxy.py                    203.0.113.28  exim.lab.test  Exim 25 587 465
+                                 (ports 10025/10026,                 203.0.113.29  courier.lab.test  Courier IMAP
+                                 started by inspect-25 /                           143 993, POP3 110 995
+                                 strip-starttls-25)                  203.0.113.30  opensmtpd.lab.test  OpenSMTPD
+                                                                                   25 587 465 (TLS broken)
                                                                      203.0.113.53  ns.lab.test   NSD 53
                                                                      203.0.113.80  web.lab.test  nginx 443
                                                                      (each also at 2001:db8:113::<same>)
@@ -28,8 +34,8 @@ API:
     with Lab.up() as lab: ...                     down() on exit
     lab.client_ns, lab.router_ns, lab.servers_ns  namespace names (per run: mp<pid>-<n>-<role>)
     lab.domain = "lab.test"; lab.mail4/mail6 (mx1.lab.test), lab.bad4/bad6 (bad.lab.test, the misconfigured
-    host), lab.smarthost4/smarthost6, lab.dns4/dns6, lab.web4/web6, lab.client4/client6, lab.router4/router6
-    (server side); lab.rtt_ms
+    host), lab.exim4/exim6, lab.courier4/courier6, lab.opensmtpd4/opensmtpd6, lab.smarthost4/smarthost6,
+    lab.dns4/dns6, lab.web4/web6, lab.client4/client6, lab.router4/router6 (server side); lab.rtt_ms
     lab.ca_file                                   PEM of the lab CA (pass as --ca-file)
     lab.pki                                       labpki.Pki: cert/key paths and TLSA hashes per server, keyed
                                                   by first name; also "wrong.example.test", bad:465's cert
@@ -37,7 +43,7 @@ API:
                                                   argv in the client ns, MAILPROBE_ALLOW_ONLY set, cwd = repo
     lab.mailprobe(*args, timeout=60) -> CompletedProcess[str]   `sys.executable -m mailprobe *args` there
     lab.netcheck(jobs, timeout=60) -> list[dict]  tests/lab/netcheck.py jobs in the client ns (see there)
-    lab.set_policy(name) -> None                  router forward policy, replaced atomically:
+    lab.set_policy(name) -> None                  router policy (labpolicy.py), replaced atomically:
         open       everything passes
         drop-25    TCP to port 25 silently dropped (connect times out)
         reset-25   TCP to port 25 answered with a RST from the router (ECONNREFUSED)
@@ -46,13 +52,26 @@ API:
         dnat-25    TCP to port 25 of any server address rewritten to the smarthost (203.0.113.26 /
                    2001:db8:113::26), which greets "220 smtp.isp.test ESMTP ISP-Relay"
         drop-mail  every mail port (25 465 587 110 995 143 993) dropped; 443 and DNS still pass
+        inspect-25 TCP to port 25 of any server address redirected to the router's proxy
+                   (inspect_proxy.py), which connects on to the original destination and rewrites the
+                   dialogue as a Cisco ASA's ESMTP inspection does: greeting text masked
+                   ("220 ******************", same length), "250-STARTTLS" -> "250-XXXXXXXA", and STARTTLS
+                   answered by the proxy "500 5.5.1 Command unrecognized" (never forwarded)
+        strip-starttls-25  the same proxy, greeting untouched: the STARTTLS line removed from EHLO's reply
+                   and STARTTLS refused the same way
+                   Under both the proxy completes the client's connect itself, so port 25 answers the SYN
+                   from the router: with a delay, long before 587/465 of the same address do (a port-25
+                   connect to an address where nothing listens succeeds too, then closes without a
+                   greeting). Servers see the router (203.0.113.1 / 2001:db8:113::1) as the client.
     lab.policy                                    the current policy name
     lab.add_addresses(ns, addresses) -> None      extra addresses ("client" or "servers", or a ns name);
                                                   only inside 198.51.100.0/24, 2001:db8:100::/64 (client)
                                                   or 203.0.113.0/24, 2001:db8:113::/64 (servers)
     lab.log_tail(daemon, size=3000) -> str        end of a daemon's log, for failure messages; daemons: nsd,
                                                   dovecot, dovecot-bad, postfix-mx1, postfix-bad,
-                                                  postfix-smarthost, nginx
+                                                  postfix-smarthost, nginx, exim, courier-imap, courier-imaps,
+                                                  courier-pop3, courier-pop3s (one log), opensmtpd,
+                                                  inspect-proxy (once a policy started it)
     lab.start_seconds, lab.stop_seconds           how long up() and down() took
     lab.forced                                    daemons that ignored SIGTERM for 2.5 s and got SIGKILL
 
@@ -71,18 +90,34 @@ bad.lab.test (MX of zone badmail.test), its own Postfix and Dovecot, configured 
     143  IMAP without LOGINDISABLED before STARTTLS (AUTH=PLAIN AUTH=LOGIN in clear); 110 POP3 offers USER
          before STLS (Dovecot disable_plaintext_auth = no)
     587, 993, 995 serve a valid lab-CA certificate for bad.lab.test, so the certificate faults are 465's alone.
+Servers run from Debian packages unpacked (dpkg -x, by install-deps.sh) into /var/cache/mailprobe-lab/root, as
+they conflict with Postfix/Dovecot as packages (labunpacked.py has the details). None delivers mail.
+    exim.lab.test       Exim 4.96: 25 STARTTLS, no AUTH; 587 STARTTLS, MAIL refused before TLS, AUTH PLAIN only
+                        after TLS; 465 implicit TLS with AUTH PLAIN (no password matches). RCPT accepted for
+                        exim.lab.test and customer.test (spooled, never delivered: queue_only and a :blackhole:
+                        router), refused "550 5.7.1 relay not permitted" for every other domain.
+    courier.lab.test    Courier-IMAP 5.0 on 143 (STARTTLS, LOGINDISABLED) and 993; Courier POP3 on 110 (STLS;
+                        CAPA lists USER before STLS, yet USER is refused until TLS) and 995 (CAPA lists STLS
+                        inside TLS). No accounts: every login fails.
+    opensmtpd.lab.test  Debian 12's OpenSMTPD 6.8 on 25/587 (STARTTLS offered) and 465: every TLS handshake
+                        fails (internal_error alert; its log says "EVP lib"), a packaging bug. RCPT refused.
+Hosted domains whose servers name themselves, not the domain: customer.test (MX mx.customer.test -> Exim,
+imap/pop.customer.test -> Courier; certificates for exim.lab.test / courier.lab.test), tenant.test (MX
+mail.tenant.test -> mx1; certificate for mx1.lab.test / mail.lab.test). tlsbroken.test has OpenSMTPD as MX.
 NSD serves every tests/lab/zones/NAME.zone as zone NAME. nginx serves https://NAME/ from tests/lab/www/NAME/
 for every directory there, each with its own lab-CA certificate; other SNI names get web.lab.test's
 certificate and a 404.
 
 Zone files use literal addresses; these placeholders are replaced at lab start, and any other {UPPERCASE}
 token is an error: {MAIL4} {MAIL6} {BAD4} {BAD6} {SMARTHOST4} {SMARTHOST6} {DNS4} {DNS6} {WEB4} {WEB6}
-{CLIENT4} {CLIENT6} {MX1_SPKI_SHA256} {MX1_CERT_SHA256} {SMARTHOST_SPKI_SHA256} {SMARTHOST_CERT_SHA256}
+{CLIENT4} {CLIENT6} {EXIM4} {EXIM6} {COURIER4} {COURIER6} {OPENSMTPD4} {OPENSMTPD6} {MX1_SPKI_SHA256}
+{MX1_CERT_SHA256} {SMARTHOST_SPKI_SHA256} {SMARTHOST_CERT_SHA256}
 {CA_SPKI_SHA256} {CA_CERT_SHA256} (hex SHA-256, as TLSA 3 1 1 / 3 0 1 / 2 1 1 / 2 0 1 data).
 
 Inside the client and servers namespaces /etc/resolv.conf points at the lab DNS (ip netns exec bind-mounts
 /etc/netns/<ns>/resolv.conf), so even a program that uses the system resolver there asks only the lab.
-Every daemon runs in the foreground from its own config in a temp dir and is stopped by PID. Namespaces
+Every daemon runs in the foreground from its own config in a temp dir and is stopped by PID (OpenSMTPD behind a
+shell that bind-mounts its own spool and /run in the private mount namespace `ip netns exec` gives it). Namespaces
 of a lab whose process died are removed at the next start. MAILPROBE_LAB_KEEP=1 keeps the temp dir
 (configs and logs) after down().
 """
@@ -110,7 +145,9 @@ from pathlib import Path
 from types import TracebackType
 
 import labservers
+import labunpacked
 from labpki import Pki, make_pki, make_self_signed
+from labpolicy import MASK_PORT, POLICIES, PROXIED_POLICIES, STRIP_PORT, nft_script  # noqa: F401 - POLICIES for tests
 from labservers import Daemon
 
 LAB_DIR = Path(__file__).resolve().parent
@@ -127,24 +164,6 @@ _LIVE: weakref.WeakSet[Lab] = weakref.WeakSet()
 READY_TIMEOUT = 20.0
 STOP_GRACE = 2.5  # seconds between SIGTERM and SIGKILL at teardown (Dovecot alone takes about 1 s)
 MAIL_PORTS = (25, 465, 587, 110, 995, 143, 993)
-
-# Router forward rules per policy; {srv} is the router's server-side device. Applied with the nat rules
-# below in one `nft -f` transaction, so a switch is atomic.
-_FORWARD = {
-    "open": [],
-    "drop-25": ['oifname "{srv}" tcp dport 25 drop'],
-    "reset-25": ['oifname "{srv}" tcp dport 25 reject with tcp reset'],
-    "icmp-25": ['oifname "{srv}" tcp dport 25 reject with icmpx type admin-prohibited'],
-    "dnat-25": [],
-    "drop-mail": ['oifname "{srv}" tcp dport {{ 25, 465, 587, 110, 995, 143, 993 }} drop'],
-}
-_PREROUTING = {
-    "dnat-25": [
-        'iifname "{cli}" ip daddr 203.0.113.0/24 tcp dport 25 dnat ip to {smarthost4}',
-        'iifname "{cli}" ip6 daddr 2001:db8:113::/64 tcp dport 25 dnat ip6 to {smarthost6}',
-    ],
-}
-POLICIES = tuple(_FORWARD)
 
 
 class LabUnavailable(Exception):
@@ -225,6 +244,9 @@ def missing_requirements(rtt_ms: float = 0.0) -> str | None:
     for path in (labservers.POSTFIX_MASTER, labservers.DOVECOT, labservers.NSD, labservers.NGINX):
         if not os.access(path, os.X_OK):
             return f"{path} not found: run tests/lab/install-deps.sh"
+    absent = labunpacked.missing()
+    if absent:
+        return f"{absent} not found: run tests/lab/install-deps.sh"
     if rtt_ms > 0 and not os.path.exists("/dev/net/tun"):
         return "/dev/net/tun missing: the delayed link needs TAP devices"
     return None
@@ -256,6 +278,9 @@ class Lab:
     router4, router6 = "203.0.113.1", "2001:db8:113::1"
     mail4, mail6 = "203.0.113.25", "2001:db8:113::25"
     bad4, bad6 = "203.0.113.27", "2001:db8:113::27"
+    exim4, exim6 = "203.0.113.28", "2001:db8:113::28"
+    courier4, courier6 = "203.0.113.29", "2001:db8:113::29"
+    opensmtpd4, opensmtpd6 = "203.0.113.30", "2001:db8:113::30"
     smarthost4, smarthost6 = "203.0.113.26", "2001:db8:113::26"
     dns4, dns6 = "203.0.113.53", "2001:db8:113::53"
     web4, web6 = "203.0.113.80", "2001:db8:113::80"
@@ -318,6 +343,9 @@ class Lab:
             ("bad.lab.test",),
             ("smarthost.isp.test", "smtp.isp.test"),
             ("web.lab.test",),
+            ("exim.lab.test",),
+            ("courier.lab.test",),
+            ("opensmtpd.lab.test",),
             *[(site,) for site in sites if site != "web.lab.test"],
         ])
         now = dt.datetime.now(dt.timezone.utc)
@@ -421,8 +449,10 @@ class Lab:
             f"addr add {self.router4}/24 dev {self._ROUTER_SERVER_DEV}",
             f"addr add {self.router6}/64 dev {self._ROUTER_SERVER_DEV} nodad",
         ])
-        servers = [self.mail4, self.bad4, self.smarthost4, self.dns4, self.web4]
-        servers6 = [self.mail6, self.bad6, self.smarthost6, self.dns6, self.web6]
+        servers = [self.mail4, self.bad4, self.smarthost4, self.dns4, self.web4, self.exim4, self.courier4,
+                   self.opensmtpd4]
+        servers6 = [self.mail6, self.bad6, self.smarthost6, self.dns6, self.web6, self.exim6, self.courier6,
+                    self.opensmtpd6]
         self._ip_batch(self.servers_ns, [
             "link set lo up",
             f"link set {self._SERVER_DEV} up",
@@ -463,15 +493,12 @@ class Lab:
             raise LabError(f"delay wire did not start: {(self.tmpdir / 'delay.log').read_text()[-2000:]}")
 
     def set_policy(self, name: str) -> None:
-        """Replace the router's forward (and nat) rules with policy `name`, atomically."""
-        if name not in _FORWARD:
-            raise ValueError(f"unknown policy {name!r}; known: {', '.join(POLICIES)}")
-        values = {"srv": self._ROUTER_SERVER_DEV, "cli": self._ROUTER_CLIENT_DEV,
-                  "smarthost4": self.smarthost4, "smarthost6": self.smarthost6}
-        script = ["flush chain inet mplab forward", "flush chain inet mplab prerouting"]
-        script += [f"add rule inet mplab forward {r.format(**values)}" for r in _FORWARD[name]]
-        script += [f"add rule inet mplab prerouting {r.format(**values)}" for r in _PREROUTING.get(name, [])]
-        _sh(["ip", "netns", "exec", self.router_ns, "nft", "-f", "-"], stdin="\n".join(script) + "\n")
+        """Replace the router's forward (and nat) rules with policy `name` (labpolicy.py), atomically."""
+        script = nft_script(name, {"srv": self._ROUTER_SERVER_DEV, "cli": self._ROUTER_CLIENT_DEV,
+                                   "smarthost4": self.smarthost4, "smarthost6": self.smarthost6})
+        if name in PROXIED_POLICIES:
+            self._start_proxy()
+        _sh(["ip", "netns", "exec", self.router_ns, "nft", "-f", "-"], stdin=script)
         self.policy = name
 
     def add_addresses(self, ns: str, addresses: list[str]) -> None:
@@ -504,6 +531,8 @@ class Lab:
             "MAIL4": self.mail4, "MAIL6": self.mail6, "BAD4": self.bad4, "BAD6": self.bad6,
             "SMARTHOST4": self.smarthost4, "SMARTHOST6": self.smarthost6, "DNS4": self.dns4, "DNS6": self.dns6,
             "WEB4": self.web4, "WEB6": self.web6, "CLIENT4": self.client4, "CLIENT6": self.client6,
+            "EXIM4": self.exim4, "EXIM6": self.exim6, "COURIER4": self.courier4, "COURIER6": self.courier6,
+            "OPENSMTPD4": self.opensmtpd4, "OPENSMTPD6": self.opensmtpd6,
             "MX1_SPKI_SHA256": mx1.spki_sha256, "MX1_CERT_SHA256": mx1.cert_sha256,
             "SMARTHOST_SPKI_SHA256": smarthost.spki_sha256, "SMARTHOST_CERT_SHA256": smarthost.cert_sha256,
             "CA_SPKI_SHA256": self.pki.ca_spki_sha256, "CA_CERT_SHA256": self.pki.ca_cert_sha256,
@@ -529,7 +558,7 @@ class Lab:
         mx1 = labservers.postfix(
             tmp / "postfix-mx1", name="mx1", hostname="mx1.lab.test", banner="$myhostname ESMTP",
             addresses=[self.mail4, self.mail6], cert=certs["mx1.lab.test"], relay_domain="lab.test",
-            submission=True,
+            submission=True, hosted_domains=("tenant.test",),
         )
         smarthost = labservers.postfix(
             tmp / "postfix-smarthost", name="smarthost", hostname="smarthost.isp.test",
@@ -559,31 +588,58 @@ class Lab:
             sites={site: (WWW_DIR / site, certs[site]) for site in sites},
             default_cert=certs["web.lab.test"],
         )
+        exim = labunpacked.exim(
+            tmp / "exim", hostname="exim.lab.test", addresses=[self.exim4, self.exim6], cert=certs["exim.lab.test"],
+            local_domains=["exim.lab.test", "customer.test"],
+        )
+        courier = labunpacked.courier(tmp / "courier", addresses=[self.courier4, self.courier6],
+                                      cert=certs["courier.lab.test"])
+        opensmtpd = labunpacked.opensmtpd(tmp / "opensmtpd", hostname="opensmtpd.lab.test",
+                                          addresses=[self.opensmtpd4, self.opensmtpd6],
+                                          cert=certs["opensmtpd.lab.test"])
         # Dovecot first: the submission services ask it for SASL.
-        return [nsd, dovecot, dovecot_bad, mx1, bad, smarthost, nginx]
+        return [nsd, dovecot, dovecot_bad, mx1, bad, smarthost, exim, *courier, opensmtpd, nginx]
+
+    def _start_proxy(self) -> None:
+        """The inspecting proxy in the router namespace, started by the first policy that needs it (a Python
+        process costs a lab start more than every C daemon together), and stopped by down() like the rest."""
+        assert self.tmpdir is not None
+        if any(daemon.name == "inspect-proxy" for daemon, _ in self._daemons):
+            return
+        log = str(self.tmpdir / "inspect-proxy.log")
+        argv = [sys.executable, "-I", str(LAB_DIR / "inspect_proxy.py"), "--mask-port", str(MASK_PORT),
+                "--strip-port", str(STRIP_PORT), "--log", log]
+        listens = [("tcp", address, port) for address in ("0.0.0.0", "::") for port in (MASK_PORT, STRIP_PORT)]
+        self._spawn(Daemon("inspect-proxy", argv, listens, log, netns="router"))
+        self._wait_ready()
 
     def _spawn(self, daemon: Daemon) -> None:
         assert self.tmpdir is not None
-        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", **daemon.env}
+        ns = {"servers": self.servers_ns, "router": self.router_ns}[daemon.netns]
         with open(self.tmpdir / f"{daemon.name}.out", "wb") as out:
             proc = subprocess.Popen(
-                ["ip", "netns", "exec", self.servers_ns, *daemon.argv],
+                ["ip", "netns", "exec", ns, *daemon.argv],
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
                 start_new_session=True,  # its own group, so Ctrl-C reaches us and we stop it by PID
             )
         self._daemons.append((daemon, proc))
 
     def _wait_ready(self) -> None:
-        """Poll the servers namespace's socket tables until every daemon listens (no fixed sleeps)."""
-        wanted = {(proto, str(ipaddress.ip_address(a)), port)
-                  for daemon, _ in self._daemons for proto, a, port in daemon.listens}
+        """Poll each namespace's socket tables until every daemon listens (no fixed sleeps)."""
+        wanted: dict[str, set[tuple[str, str, int]]] = {}
+        witness: dict[str, int] = {}  # a process in each namespace, whose /proc/PID/net shows its sockets
+        for daemon, proc in self._daemons:
+            wanted.setdefault(daemon.netns, set()).update(
+                (proto, str(ipaddress.ip_address(a)), port) for proto, a, port in daemon.listens)
+            witness.setdefault(daemon.netns, proc.pid)
         deadline = time.monotonic() + READY_TIMEOUT
-        missing = wanted
+        missing: set[tuple[str, str, int]] = set()
         while time.monotonic() < deadline:
             for daemon, proc in self._daemons:
                 if proc.poll() is not None:
                     raise LabError(f"{daemon.name} exited with {proc.returncode}:\n{self.log_tail(daemon.name)}")
-            missing = wanted - _listening(self._daemons[0][1].pid)
+            missing = set().union(*(wanted[ns] - _listening(pid) for ns, pid in witness.items()))
             if not missing:
                 return
             time.sleep(0.01)

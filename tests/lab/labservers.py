@@ -12,7 +12,7 @@ import os
 import pwd
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from labpki import ServerCert
@@ -33,6 +33,8 @@ class Daemon:
     argv: list[str]
     listens: list[tuple[str, str, int]]  # (tcp|udp, address, port) bound when ready
     log_file: str
+    env: dict[str, str] = field(default_factory=dict)  # on top of the lab's minimal PATH and LANG
+    netns: str = "servers"  # the namespace it runs in, by role: servers or router
 
 
 def _write(path: Path, text: str) -> None:
@@ -174,13 +176,15 @@ def _postfix_instance(root: Path, name: str, settings: dict[str, str], services:
 
 def postfix(
     root: Path, *, name: str, hostname: str, banner: str, addresses: list[str], cert: ServerCert,
-    relay_domain: str, submission: bool,
+    relay_domain: str, submission: bool, hosted_domains: tuple[str, ...] = (),
 ) -> Daemon:
     """A Postfix instance: smtpd on 25 with STARTTLS; with `submission` also 587 (STARTTLS, AUTH only
-    after TLS, SASL from Dovecot at <queue>/private/auth) and 465 (implicit TLS). It delivers nothing:
-    every transport is `error`, so it never opens a connection of its own."""
+    after TLS, SASL from Dovecot at <queue>/private/auth) and 465 (implicit TLS). It accepts RCPT for
+    `relay_domain` and `hosted_domains`, and delivers nothing: every transport is `error`, so it never opens
+    a connection of its own."""
     settings = _postfix_settings(root, name=name, hostname=hostname, banner=banner, addresses=addresses,
                                  cert=cert, relay_domain=relay_domain)
+    settings["relay_domains"] = " ".join([relay_domain, *hosted_domains])
     services = "25        inet  n       -       n       -       -       smtpd\n"
     ports = [25]
     if submission:

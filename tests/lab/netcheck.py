@@ -11,6 +11,11 @@ connect  host port [timeout=3] [read=false]
 tls      host port sni ca [protocol=smtp|imap|pop3] [starttls=false] [timeout=5]
          -> outcome: ok | error, banner, capabilities_plain, capabilities_tls (SMTP EHLO lines),
             version, cipher, peer_names, error
+smtp     host port [starttls=true] [timeout=5]    a plain-text dialogue, no TLS: greeting, EHLO, STARTTLS
+         -> outcome, greeting, ehlo, starttls_reply (each a list of reply lines; the last [] if not sent)
+dialogue host port steps [smtp=true] [timeout=5]   plain text, no TLS: the greeting, then for each step
+         [text, n]: send text as is (several commands at once pipeline them), read n replies (SMTP replies
+         with continuation lines when smtp, else single lines) -> outcome, greeting, replies (per step)
 https    host sni ca path [port=443] [timeout=5]
          -> outcome, status, content_type, body
 dns      server name type [tcp=false] [timeout=3]   -> outcome, rcode, answers (text), aa
@@ -161,6 +166,44 @@ def job_tls(job: Job) -> dict[str, Any]:
     return result
 
 
+def job_smtp(job: Job) -> dict[str, Any]:
+    """The replies exactly as they arrive, so whatever sits on the path (a proxy that rewrites them) shows."""
+    result: dict[str, Any] = {"outcome": "error", "greeting": [], "ehlo": [], "starttls_reply": []}
+    try:
+        with _connect(job["host"], int(job["port"]), float(job.get("timeout", 5))) as sock:
+            lines = _Lines(sock)
+            result["greeting"] = lines.smtp_reply()
+            sock.sendall(b"EHLO client.lab.test\r\n")
+            result["ehlo"] = lines.smtp_reply()
+            if job.get("starttls", True):
+                sock.sendall(b"STARTTLS\r\n")
+                result["starttls_reply"] = lines.smtp_reply()
+            if not result["starttls_reply"] or not result["starttls_reply"][-1].startswith("220"):
+                sock.sendall(b"QUIT\r\n")  # after a 220 the server waits for a TLS ClientHello instead
+            result["outcome"] = "ok"
+    except (OSError, ConnectionError) as exc:
+        result.update(_failure(exc))
+    return result
+
+
+def job_dialogue(job: Job) -> dict[str, Any]:
+    result: dict[str, Any] = {"outcome": "error", "greeting": [], "replies": []}
+    try:
+        with _connect(job["host"], int(job["port"]), float(job.get("timeout", 5))) as sock:
+            lines = _Lines(sock)
+            read = lines.smtp_reply if job.get("smtp", True) else (lambda: [lines.line()])
+            result["greeting"] = read()
+            for text, count in job["steps"]:
+                sock.sendall(text.encode())
+                result["replies"].append([])
+                for _ in range(int(count)):  # kept reply by reply, so an early close shows what came
+                    result["replies"][-1].extend(read())
+            result["outcome"] = "ok"
+    except (OSError, ConnectionError) as exc:
+        result.update(_failure(exc))
+    return result
+
+
 def job_https(job: Job) -> dict[str, Any]:
     import http.client
 
@@ -221,7 +264,8 @@ def job_rtt(job: Job) -> dict[str, Any]:
     return {"outcome": "ok", "ms": times}
 
 
-JOBS = {"connect": job_connect, "tls": job_tls, "https": job_https, "dns": job_dns, "rtt": job_rtt}
+JOBS = {"connect": job_connect, "tls": job_tls, "smtp": job_smtp, "dialogue": job_dialogue, "https": job_https,
+        "dns": job_dns, "rtt": job_rtt}
 
 
 def run(job: Job) -> dict[str, Any]:

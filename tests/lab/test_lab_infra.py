@@ -212,6 +212,13 @@ def test_policy_gives_the_expected_connect_outcome(lab: Lab, policy: str) -> Non
         assert banners["v4 25"] == banners["v6 25"] == SMARTHOST_BANNER
         assert banners["web 25"] == SMARTHOST_BANNER  # every server address is intercepted
         assert banners["v4 587"] == "220 mx1.lab.test ESMTP"
+    elif policy in ("inspect-25", "strip-starttls-25"):
+        # The router's proxy answers, then relays mx1's greeting (masked by the ASA-style one).
+        assert port25 == {"v4": "open", "v6": "open"}
+        greeting = "220 mx1.lab.test ESMTP" if policy == "strip-starttls-25" else "220 " + "*" * 18
+        assert banners["v4 25"] == banners["v6 25"] == greeting
+        # Where no server listens the proxy's own accept still succeeds; it closes without a greeting.
+        assert outcomes["web 25"] == "open" and banners["web 25"] == ""
     elif policy == "drop-mail":
         for family in ("v4", "v6"):
             for port in MAIL_PORTS:
