@@ -303,6 +303,7 @@ class Pop3Facts:
     expire: str | None = None  # CAPA EXPIRE policy ("0", "NEVER", days)
     implementation: str = ""
     login_delay: str = ""
+    user_before_tls: Reply | None = None  # `USER mailprobe` (no password) in clear, on a separate session
 
 
 @dataclass(frozen=True, slots=True)
@@ -621,6 +622,16 @@ class EgressSign:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectTime:
+    """The fastest of several connects to one port: scheduling noise only ever adds time, never removes it."""
+
+    address: str
+    port: int
+    best_ms: float
+    samples: int
+
+
+@dataclass(frozen=True, slots=True)
 class EgressResult:
     verdict: EgressVerdict
     explanation: str
@@ -634,6 +645,7 @@ class EgressResult:
     starttls_known: tuple[str, ...] = ()  # destinations known to offer STARTTLS on 25 (a profile's data)
     raw: bool = False  # SYN probes: TTLs were measured
     basis: tuple[str, ...] = ()  # the lines the verdict rests on (the signs, ICMP senders, reset TTLs)
+    connect_times: tuple[ConnectTime, ...] = ()  # connect mode: port 25 and a control port, sampled again
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from mailprobe.checks.framework import Check
 from mailprobe.dns.names import is_address
 from mailprobe.model import (
     Category,
+    ConnectTime,
     EgressResult,
     EgressSign,
     EgressSignKind,
@@ -136,6 +137,14 @@ class Observed:
     control_handshakes: tuple[HandshakeResult, ...]
     reverse: dict[str, str]
     starttls_known: frozenset[str]
+    best_ms: dict[tuple[str, int], float]  # connect mode: the fastest of several connects, where sampled
+
+    def sampled(self, r: PortResult) -> bool:
+        return (r.address, r.port) in self.best_ms
+
+    def ms(self, r: PortResult) -> float:
+        """How long the port took to accept: the best sample when it was sampled again."""
+        return self.best_ms.get((r.address, r.port), r.elapsed_ms)
 
 
 def _shared_identity(o: Observed) -> Iterator[EgressSign]:
@@ -203,11 +212,13 @@ def _nearer(o: Observed) -> Iterator[EgressSign]:
         if r.ttl is not None and all(c.ttl is not None for c in same):
             near = all(hop_distance(r.ttl) < hop_distance(c.ttl or 0) for c in same)
         else:
-            usable = [c for c in same if c.elapsed_ms < RETRANSMIT_MS and c.attempts == 1]
-            if not usable or r.attempts != 1:
+            # A connect sampled again is clean (one attempt each, fixed timeout); otherwise only a first-attempt
+            # answer that came before any retransmit is a round trip.
+            usable = [c for c in same if o.sampled(c) or (c.elapsed_ms < RETRANSMIT_MS and c.attempts == 1)]
+            if not usable or not (o.sampled(r) or r.attempts == 1):
                 continue
-            fastest = min(c.elapsed_ms for c in usable)
-            near = r.elapsed_ms * NEARER_RATIO < fastest and fastest - r.elapsed_ms >= NEARER_MIN_MS
+            fastest = min(o.ms(c) for c in usable)
+            near = o.ms(r) * NEARER_RATIO < fastest and fastest - o.ms(r) >= NEARER_MIN_MS
             same = usable
         compared.append((r, same, near))
     if not compared or not all(near for _, _, near in compared):
@@ -217,8 +228,10 @@ def _nearer(o: Observed) -> Iterator[EgressSign]:
             others = ", ".join(f"{c.port} from {hop_distance(c.ttl or 0)} (TTL {c.ttl})" for c in same)
             text = f"{_where(r)} answers from {hop_distance(r.ttl)} hops away (TTL {r.ttl}); ports {others}"
         else:
-            others = ", ".join(f"{c.port} in {c.elapsed_ms:g} ms" for c in same)
-            text = f"{_where(r)} accepted the connection in {r.elapsed_ms:g} ms; the same address's {others}"
+            others = ", ".join(f"{c.port} in {o.ms(c):g} ms" for c in same)
+            text = f"{_where(r)} accepted the connection in {o.ms(r):g} ms; the same address's {others}"
+            if o.best_ms:
+                text += " (each the fastest of several connects)"
         yield EgressSign(EgressSignKind.NEARER, text, (_where(r), *(_where(c) for c in same)))
 
 
@@ -261,7 +274,8 @@ def stripped(o: Observed) -> EgressSign | None:
     if not judged or not all(_no_starttls_on_25(h) for h in judged):
         return None
     known = [h for h in judged if h.target.host in o.starttls_known]
-    if len({h.target.address for h in judged}) < 2 and not known:
+    # Destinations, not addresses: one server's IPv4 and IPv6 addresses are still one server's setting.
+    if len({h.target.host for h in judged}) < 2 and not known:
         return None
     return EgressSign(
         EgressSignKind.STARTTLS_STRIPPED,
@@ -331,6 +345,7 @@ def judge_egress(
     starttls_known: Sequence[str] = (),
     raw: bool = False,
     smtp_port: int = SMTP_PORT,
+    connect_times: Sequence[ConnectTime] = (),
 ) -> EgressResult:
     """The verdict on outbound port 25 from port results (25 and control ports), port-25 handshakes and the
     same addresses' 587/465 handshakes."""
@@ -362,6 +377,7 @@ def judge_egress(
             starttls_known=tuple(starttls_known),
             raw=raw,
             basis=tuple(basis) or tuple(sign.text for sign in signs),
+            connect_times=tuple(connect_times),
         )
 
     usable = [r for r in p25 if r.state is not PortState.ERROR]
@@ -377,6 +393,7 @@ def judge_egress(
             tuple(control_handshakes),
             dict(reverse),
             frozenset(starttls_known),
+            {(t.address, t.port): t.best_ms for t in connect_times},
         )
         return _judge_open(observed, handshakes, result)
     return _judge_blocked(usable, controls, raw, result)

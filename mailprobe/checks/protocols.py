@@ -164,6 +164,7 @@ def _greeting(report: Report, h: HandshakeResult) -> Iterator[Finding]:
     announced = h.smtp.greeting_host
     if (
         announced
+        and h.target.service is Service.SMTP
         and h.target.origin in ("mx", "implicit-mx")
         and announced.rstrip(".").lower() != h.target.host.rstrip(".").lower()
     ):

@@ -32,11 +32,12 @@ from mailprobe.model import (
     Report,
     Service,
     Severity,
+    SrvTarget,
     StsFetch,
     TlsFacts,
     VerifyFailure,
 )
-from mailprobe.protocols.tls import WEAK_KEY_BITS
+from mailprobe.protocols.tls import WEAK_KEY_BITS, hostname_matches
 
 
 class Verifier(str, Enum):
@@ -55,6 +56,7 @@ class Verifier(str, Enum):
 class Context:
     verifier: Verifier
     why: str  # a few words naming the evidence for the context, for the finding's evidence
+    names: tuple[str, ...] = ()  # the names a client accepts, when not the one probed (RFC 7817 for SRV)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +121,27 @@ def context_of(report: Report, h: HandshakeResult) -> Context:
         return Context(
             Verifier.CLIENT_NAME_UNKNOWN, f"reached through the MX name {h.target.host}, which clients need not use"
         )
-    how = "SRV target" if h.target.origin == "srv" else "name given"
-    return Context(Verifier.CLIENT, f"clients connect as {h.target.host} ({how})")
+    if h.target.origin == "srv":
+        return _srv_context(report, h)
+    return Context(Verifier.CLIENT, f"clients connect as {h.target.host} (name given)")
+
+
+def _srv_context(report: Report, h: HandshakeResult) -> Context:
+    """RFC 7817 3: a client that found the server through SRV checks the certificate against the domain of the
+    mail address (the source domain), and against the SRV target only when the SRV answer was DNSSEC-validated."""
+    wanted = h.target.host.rstrip(".").lower()
+    for domain in report.dns:
+        for record in domain.records_of(RecordKind.SRV):
+            srv = record.parsed
+            if isinstance(srv, SrvTarget) and srv.target == wanted and srv.port == h.target.port:
+                names = (domain.domain, wanted) if record.authenticated else (domain.domain,)
+                how = (
+                    "or the SRV target (DNSSEC-validated)"
+                    if record.authenticated
+                    else "(the SRV answer is not DNSSEC-validated, so not the SRV target)"
+                )
+                return Context(Verifier.CLIENT, f"clients that find it through SRV accept {domain.domain} {how}", names)
+    return Context(Verifier.CLIENT, f"clients connect as {h.target.host} (SRV target)")
 
 
 def _cert_id(leaf: CertFacts) -> str:
@@ -143,9 +164,12 @@ def _certificate(report: Report, h: HandshakeResult) -> Iterator[Finding]:
         faults.append((costs.dates, t.CERT_EXPIRED, f"notAfter {leaf.not_after} ({-leaf.days_left} days ago)"))
     elif tls.verify_failure is VerifyFailure.NOT_YET_VALID:
         faults.append((costs.dates, t.CERT_NOT_YET_VALID, f"notBefore {leaf.not_before}"))
-    if not tls.hostname_match:
+    accepted = ctx.names or (tls.hostname,)
+    matched = any(hostname_matches(leaf, name) for name in ctx.names) if ctx.names else tls.hostname_match
+    if not matched:
         names = ", ".join(leaf.san) or leaf.subject
-        faults.append((costs.name, t.HOSTNAME_MISMATCH, f"expected {tls.hostname!r}; certificate names: {names}"))
+        expected = " or ".join(repr(n) for n in accepted)
+        faults.append((costs.name, t.HOSTNAME_MISMATCH, f"expected {expected}; certificate names: {names}"))
     if leaf.self_signed:
         faults.append((costs.self_signed, t.CERT_SELF_SIGNED, f"subject = issuer = {leaf.subject}"))
     elif not tls.verified and tls.verify_failure in (VerifyFailure.UNKNOWN_ISSUER, VerifyFailure.OTHER):

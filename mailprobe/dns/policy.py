@@ -336,7 +336,8 @@ async def srv(client: DnsClient, domain: str) -> list[DnsRecord]:
                 target = _srv_target(rdata, service)
                 # RFC 2782: a target of "." says the service is not offered at this domain.
                 status = RecordStatus.UNAVAILABLE if not target.target else RecordStatus.OK
-                out.append(DnsRecord(RecordKind.SRV, name, rdata.to_text(), status, service.value, target))
+                text = rdata.to_text()
+                out.append(DnsRecord(RecordKind.SRV, name, text, status, service.value, target, answer.authenticated))
     return out
 
 

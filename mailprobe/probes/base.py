@@ -110,6 +110,9 @@ class MailProbe:
     async def after_capabilities(self, s: Session, d: Draft) -> None:
         """Checks on the final state of the session (VRFY, relay test)."""
 
+    async def finish(self, d: Draft) -> None:
+        """After the session closed: collect what side sessions learnt (the main dialogue's state is final)."""
+
     async def quit(self, s: Session) -> None:
         raise NotImplementedError
 
@@ -182,6 +185,7 @@ class MailProbe:
             if session is not None:
                 session.close()
         tls = await self._with_legacy(self._tls(session), keep=d.status is ProbeStatus.SUCCESS)
+        await self.finish(d)
         return HandshakeResult(
             target=self.target,
             status=d.status,

@@ -15,12 +15,23 @@ from mailprobe.checks.egress import SUBMISSION_PORTS, judge_egress
 from mailprobe.config import Config
 from mailprobe.dns.client import DnsClient, Outcome
 from mailprobe.dns.names import is_address, normal_name
-from mailprobe.model import EgressResult, EgressVerdict, HandshakeResult, PortResult, PortState, Service, Target
+from mailprobe.model import (
+    ConnectTime,
+    EgressResult,
+    EgressVerdict,
+    HandshakeResult,
+    PortResult,
+    PortState,
+    Service,
+    Target,
+)
+from mailprobe.net.connect import probe_port
 from mailprobe.net.raw import raw_unavailable_reason, syn_scan
 from mailprobe.probes.registry import handshake
 
 SMTP_PORT = 25
 HANDSHAKE_CONCURRENCY = 8
+CONNECT_SAMPLES = 3  # connect mode: port 25 and one control port, alternately, the fastest of each kept
 
 
 async def resolve_target(name: str, cfg: Config, client: DnsClient | None = None) -> tuple[list[str], str]:
@@ -41,9 +52,7 @@ async def _reverse(client: DnsClient | None, addresses: Sequence[str]) -> list[t
     """PTR names of the destinations (who they belong to, for telling a shared provider from a middlebox)."""
     if client is None:
         return []
-    answers = await asyncio.gather(
-        *(client.query(dns.reversename.from_address(a).to_text(), "PTR") for a in addresses)
-    )
+    answers = await asyncio.gather(*(client.query(dns.reversename.from_address(a).to_text(), "PTR") for a in addresses))
     out = []
     for address, answer in zip(addresses, answers, strict=True):
         if answer.outcome is Outcome.OK and answer.records:
@@ -85,9 +94,10 @@ async def egress(
     scan = syn_scan(pairs, all_ports, cfg) if raw else scan_all(pairs, all_ports, cfg)
     ports, reverse = await asyncio.gather(scan, _reverse(client, list(dict.fromkeys(a for _, a in pairs))))
     limit = asyncio.Semaphore(HANDSHAKE_CONCURRENCY)
-    port25, controls = await asyncio.gather(
+    port25, controls, times = await asyncio.gather(
         _greet([r for r in ports if r.port == smtp_port and r.state is PortState.OPEN], cfg, limit, Service.SMTP),
         _greet([r for r in ports if r.port in SUBMISSION_PORTS and r.state is PortState.OPEN], cfg, limit, None),
+        _connect_times(ports, smtp_port, cfg) if not raw else _no_times(),
     )
     verdict = judge_egress(
         ports,
@@ -97,8 +107,39 @@ async def egress(
         starttls_known=starttls_known,
         raw=raw,
         smtp_port=smtp_port,
+        connect_times=times,
     )
     return replace(verdict, evidence=(*notes, *verdict.evidence)) if notes else verdict
+
+
+async def _connect_times(ports: Sequence[PortResult], smtp_port: int, cfg: Config) -> list[ConnectTime]:
+    """Port 25 and one open control port of each address where both are open, connected to again a few times,
+    alternately: one connect time is at the mercy of this machine's scheduling, the fastest of several is not
+    (the nearer-answer evidence compares them)."""
+    open_ports = [r for r in ports if r.state is PortState.OPEN]
+    pairs = []
+    for r in open_ports:
+        if r.port != smtp_port:
+            continue
+        control = next((c for c in open_ports if c.address == r.address and c.port != smtp_port), None)
+        if control is not None:
+            pairs.append((r.address, (smtp_port, control.port)))
+    found = await asyncio.gather(*(_sample(address, wanted, cfg) for address, wanted in pairs))
+    return [t for times in found for t in times]
+
+
+async def _sample(address: str, wanted: tuple[int, int], cfg: Config) -> list[ConnectTime]:
+    best: dict[int, float] = {}
+    for _ in range(CONNECT_SAMPLES):
+        for port in wanted:
+            result = await probe_port(address, port, min(cfg.limits.connect_timeout, 2.0))
+            if result.state is PortState.OPEN and result.attempts == 1:
+                best[port] = min(best.get(port, result.elapsed_ms), result.elapsed_ms)
+    return [ConnectTime(address, port, ms, CONNECT_SAMPLES) for port, ms in best.items()]
+
+
+async def _no_times() -> list[ConnectTime]:
+    return []
 
 
 async def _greet(

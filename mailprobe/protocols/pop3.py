@@ -100,5 +100,6 @@ ANNOTATIONS = {
     "greeting": "server greeting: +OK means ready; a <...@...> stamp means APOP is possible",
     "CAPA": "CAPA lists what the server supports, one per line, ended by a lone dot",
     "STLS": "STLS asks to upgrade this connection to TLS; +OK means go ahead",
+    "USER": "USER with a name that exists nowhere (never a password): is USER taken before TLS?",
     "QUIT": "QUIT ends the session",
 }

@@ -90,14 +90,14 @@ def test_exim_offers_starttls_and_auth_only_after_tls_on_submission(
         after = caps(submission, "after")
         assert after["AUTH"]["params"] == ["PLAIN"] and "STARTTLS" not in after
         assert submission["auth_before_tls"] == [] and submission["auth_after_tls"] == ["PLAIN"]
-        assert submission["facts"]["mail_before_tls"] == "550 5.7.0 STARTTLS required"
+        assert submission["smtp"]["mail_before_tls"]["line"] == "550 5.7.0 STARTTLS required"
         # 465: TLS from the first byte, AUTH offered at once.
         assert smtps["capabilities_before"] == [] and caps(smtps, "after")["AUTH"]["params"] == ["PLAIN"]
 
 
 def test_exim_relays_nothing_and_delivers_nothing(exim: dict[tuple[str, int], Handshake], lab: Lab) -> None:
     for address in (lab.exim4, lab.exim6):
-        assert exim[(address, 25)]["facts"]["relay_test"] == "550 5.7.1 relay not permitted"
+        assert exim[(address, 25)]["smtp"]["relay_rcpt"]["line"] == "550 5.7.1 relay not permitted"
     log = lab.log_tail("exim", size=200_000)
     assert "rejected RCPT <mailprobe-relay-test@relay.example.test>: 5.7.1 relay not permitted" in log, log
     assert " => " not in log and " -> " not in log, log  # Exim's marks for a delivery
@@ -150,6 +150,10 @@ def test_courier_pop3_lists_user_before_tls_but_refuses_it(
         assert keywords(pop3, "after")[0] == "SASL" and caps(pop3, "after")["SASL"]["params"] == ["LOGIN", "PLAIN"]
         assert pop3["auth_before_tls"] == [] and pop3["auth_after_tls"] == ["LOGIN", "PLAIN"]
         assert pop3["starttls_reply"] == "+OK Begin SSL/TLS negotiation now."
+        # mailprobe asks (USER with a name that exists nowhere, on a side session, no password) and believes the
+        # answer, not the listing: no plaintext-login finding.
+        assert pop3["pop3"]["user_before_tls"] == {"code": "-ERR", "line": "-ERR TLS required to log in."}
+        assert pop3["plaintext_login_before_tls"] is False
         # Courier also lists STLS inside implicit TLS on 995.
         assert {"SASL", "STLS"} <= set(keywords(pop3s, "after"))
     (pop3, imap) = lab.netcheck([

@@ -17,6 +17,7 @@ from mailprobe.model import (
     RecordStatus,
     Service,
     SmtpFacts,
+    SrvTarget,
     StartTlsOutcome,
     StsFetch,
     Target,
@@ -109,3 +110,13 @@ def sts_record(domain: str, mode: str, *mx: str, unmatched: tuple[str, ...] = ()
 def domain(name: str, *mx_hosts: str, records: tuple[DnsRecord, ...] = (), address: str = "203.0.113.25") -> DomainDns:
     hosts = tuple(MxHost(10 * (i + 1), host, (address,)) for i, host in enumerate(mx_hosts))
     return DomainDns(name, MxStatus.FOUND, "", 1.0, mx=hosts, records=records)
+
+
+def srv_record(
+    domain_name: str, label: str, target: str, port: int, service: Service, *, authenticated: bool
+) -> DnsRecord:
+    srv = SrvTarget(0, 1, port, target, service)
+    value = f"0 1 {port} {target}."
+    return DnsRecord(
+        RecordKind.SRV, f"{label}.{domain_name}", value, RecordStatus.OK, service.value, srv, authenticated
+    )

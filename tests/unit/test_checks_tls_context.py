@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from build import cert, domain, session, sts_record, tls, tlsa_record
+from build import cert, domain, session, srv_record, sts_record, tls, tlsa_record
 from judging import findings
 
 from mailprobe.model import Finding, RunContext, Service, Severity, StartTlsOutcome, VerifyFailure
@@ -153,3 +153,20 @@ def test_no_tls_on_port_25_with_tlsa_records() -> None:
     d = domain("example.test", MX, records=(tlsa_record(MX, f"3 1 1 {'11' * 32}"),))
     h = session(MX, Service.SMTP, starttls=StartTlsOutcome.NOT_OFFERED)
     assert "DANE-NO-TLS" in {f.code for f in findings(dns=(d,), handshakes=(h,))}
+
+
+def test_srv_found_servers_are_judged_by_rfc_7817() -> None:
+    """The source domain always counts; the SRV target only when the SRV answer was DNSSEC-validated."""
+
+    def judged(names: tuple[str, ...], authenticated: bool) -> dict[str, Severity]:
+        srv = srv_record(
+            "example.test", "_imaps._tcp", "imap.host.test", 993, Service.IMAPS, authenticated=authenticated
+        )
+        d = domain("example.test", MX, records=(srv,))
+        h = session("imap.host.test", Service.IMAPS, origin="srv", tls_facts=tls("imap.host.test", cert(*names)))
+        return tls_findings(*findings(dns=(d,), handshakes=(h,)))
+
+    assert judged(("example.test",), authenticated=False) == {}
+    assert judged(("imap.host.test",), authenticated=False) == {"TLS-HOSTNAME-MISMATCH": Severity.HIGH}
+    assert judged(("imap.host.test",), authenticated=True) == {}
+    assert judged(("other.test",), authenticated=True) == {"TLS-HOSTNAME-MISMATCH": Severity.HIGH}

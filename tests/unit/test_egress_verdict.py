@@ -3,12 +3,15 @@ are notes, and every sentence of an explanation comes from what was measured."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from judging import findings
 
 from mailprobe.checks.egress import exit_code, judge_egress, organisation
 from mailprobe.model import (
     CertFacts,
+    ConnectTime,
     EgressSignKind,
     EgressVerdict,
     HandshakeResult,
@@ -286,6 +289,14 @@ def test_starttls_refused_on_25_where_587_offers_it_is_stripped_on_the_path() ->
     assert len(found["STARTTLS-STRIPPED"].places) == 2
 
 
+def test_one_server_on_two_addresses_is_one_destination() -> None:
+    v4, v6 = ("mx1.example.org", "203.0.113.25"), ("mx1.example.org", "2001:db8::25")
+    ports = [port(v4, 25, OPEN), port(v6, 25, OPEN), *controls(v4), *controls(v6)]
+    p25 = [hello(d, "mx1.example.org ESMTP", starttls=StartTlsOutcome.NOT_OFFERED) for d in (v4, v6)]
+    p587 = [hello(d, "mx1.example.org ESMTP", "mx1.example.org", port_number=587) for d in (v4, v6)]
+    assert judge_egress(ports, p25, control_handshakes=p587).verdict is V.OPEN
+
+
 def test_no_starttls_at_a_destination_known_to_offer_it() -> None:
     gmail = ("gmail-smtp-in.l.google.com", "203.0.113.90")
     ports = [port(gmail, 25, OPEN), *controls(gmail, FILTERED)]
@@ -417,3 +428,30 @@ def test_organisation() -> None:
     assert organisation("gmail-smtp-in.l.google.com") == "google.com"
     assert organisation("mx.example.co.uk") == "example.co.uk"
     assert organisation("Example.ORG.") == "example.org"
+
+
+def test_the_fastest_of_several_connects_decides_nearer() -> None:
+    # One slow sample of 25 (scheduling noise) hides nothing once the best of several is known, and one fast
+    # sample of 587 does not invent a difference.
+    ports = [port(MX1, 25, OPEN, ms=30.0), *controls(MX1, ms=50.0)]
+    shakes = [hello(MX1, "mx1.example.org ESMTP")]
+    fast25 = [ConnectTime("203.0.113.25", 25, 0.8, 3), ConnectTime("203.0.113.25", 587, 49.0, 3)]
+    assert judge_egress(ports, shakes).verdict is V.OPEN
+    result = judge_egress(ports, shakes, connect_times=fast25)
+    assert result.verdict is V.INTERCEPTED
+    assert "(each the fastest of several connects)" in result.basis[0]
+    near587 = [ConnectTime("203.0.113.25", 25, 0.8, 3), ConnectTime("203.0.113.25", 587, 1.1, 3)]
+    assert (
+        judge_egress([port(MX1, 25, OPEN, ms=0.8), *controls(MX1, ms=50.0)], shakes, connect_times=near587).verdict
+        is V.OPEN
+    )
+
+
+def test_a_retried_control_scan_still_compares_when_sampled_again() -> None:
+    # The scan's adaptive timeout, taught by port 25's 1 ms, gave up on 587's first SYN: a retry, not a round trip.
+    retried = [replace(c, attempts=2, elapsed_ms=150.0) for c in controls(MX1)]
+    ports = [port(MX1, 25, OPEN, ms=1.0), *retried]
+    shakes = [hello(MX1, "mx1.example.org ESMTP")]
+    assert judge_egress(ports, shakes).verdict is V.OPEN  # nothing clean to compare with
+    sampled = [ConnectTime("203.0.113.25", 25, 0.9, 3), ConnectTime("203.0.113.25", 587, 50.2, 3)]
+    assert judge_egress(ports, shakes, connect_times=sampled).verdict is V.INTERCEPTED

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 
 from mailprobe.config import Config, Limits
-from mailprobe.model import Direction, Service, Target
+from mailprobe.errors import TransportError
+from mailprobe.model import Direction, ProbeStatus, Service, Target
 from mailprobe.net.transport import Session, TlsSession, _Receiver
 from mailprobe.probes.registry import handshake
 from mailprobe.report.serialize import jsonable
@@ -54,8 +55,15 @@ class ReplaySession(Session):
         return self.tls
 
 
+def side_session(recorded: dict[str, Any], greeting: list[bytes]) -> list[list[bytes]] | None:
+    """The POP3 probe's separate `USER` session, rebuilt from the recorded greeting and USER reply."""
+    user = (recorded.get("pop3") or {}).get("user_before_tls")
+    return None if user is None else [greeting, [user["line"].encode() + b"\r\n"], []]
+
+
 def opener_for(recorded: dict[str, Any]) -> tuple[Any, list[bytes]]:
-    """A session factory replaying `recorded`, and the list that collects what the probe sent."""
+    """A session factory replaying `recorded`, and the list that collects what the probe sent in the main
+    session (the first one opened; a later one replays the recorded side session, or is refused)."""
     groups: list[list[bytes]] = [[]]
     for entry in recorded["transcript"]:
         if entry["direction"] == Direction.CLIENT.value:
@@ -63,6 +71,7 @@ def opener_for(recorded: dict[str, Any]) -> tuple[Any, list[bytes]]:
         elif entry["direction"] == Direction.SERVER.value:
             groups[-1].append(_bytes(entry))
     sent: list[bytes] = []
+    opened: list[int] = []
 
     async def open_replay(
         address: str,
@@ -72,13 +81,18 @@ def opener_for(recorded: dict[str, Any]) -> tuple[Any, list[bytes]]:
         tls_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
     ) -> Session:
+        opened.append(port)
+        script = groups if len(opened) == 1 else side_session(recorded, groups[0])
+        if script is None:
+            raise TransportError(ProbeStatus.REFUSED.value, "not recorded")
         session = ReplaySession(limits, time.monotonic())
         session.round_trips = 1  # the TCP handshake a real session counts
         receiver = _Receiver(limits.max_reply)
-        wire = _Wire(receiver, groups[1:])
-        wire.sent = sent
+        wire = _Wire(receiver, script[1:])
+        if len(opened) == 1:
+            wire.sent = sent
         session._receiver, session._transport = receiver, wire  # type: ignore[assignment]
-        for chunk in groups[0]:  # the greeting arrives unasked
+        for chunk in script[0]:  # the greeting arrives unasked
             receiver.data_received(chunk)
         if tls_context is not None:
             await session.start_tls(tls_context, server_hostname)
