@@ -119,7 +119,9 @@ async def evaluate_spf(client: DnsClient, domain: str, record: SpfRecord) -> Spf
             break
         for item in level:
             if item.target in item.chain:
-                walk.include_errors.append(f"{item.term} in {item.chain[-1]} loops back ({' > '.join(item.chain)})")
+                walk.include_errors.append(
+                    f"{item.term} in {item.chain[-1]} loops back ({' > '.join((*item.chain, item.target))})"
+                )
         level = [item for item in level if item.target not in item.chain]
         answers, _ = await asyncio.gather(
             asyncio.gather(*(_txt_of(client, item.target) for item in level)), _address_terms(client, terms, walk)

@@ -44,11 +44,10 @@ class TagFault:
     applies: str  # the value receivers use instead ("r", "none", ...), "" when the tag is simply ignored
 
 
+# `errors` make receivers ignore the whole record (the DNS stage marks it invalid); the rest is judged from
+# `tags` by the properties. (No docstring: it would change the report's JSON schema.)
 @dataclass(frozen=True, slots=True)
 class DmarcRecord(TagRecord):
-    """`errors` make receivers ignore the whole record (the DNS stage marks it invalid); the rest is judged
-    from `tags` by the properties below."""
-
     warnings: tuple[str, ...]
 
     @property
