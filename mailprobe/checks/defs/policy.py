@@ -26,8 +26,11 @@ SPF_MULTIPLE = define(
 
 SPF_SYNTAX = define(
     "SPF-SYNTAX", Severity.HIGH, Category.POLICY, "SPF record has a syntax error",
-    "A syntax error is a permerror: receivers treat SPF as broken for every message.",
-    "Fix the term named in the evidence (see RFC 7208 section 5 for the mechanisms).",
+    "RFC 7208 4.6: a syntax error anywhere in the record is a permerror for every message, whatever the "
+    "sender. Terms are separated by spaces only; a domain ends in a top label of letters, digits and inner "
+    "hyphens (no port, no CIDR on include/exists/ptr), labels have at most 63 octets; macros are %{letter...} "
+    "with s, l, o, d, i, p, h, v (c, r, t only in explanation text).",
+    "Fix the term named in the evidence (RFC 7208 section 5 for the mechanisms, 7 for macros, 12 for the ABNF).",
 )  # fmt: skip
 
 SPF_TOO_MANY_LOOKUPS = define(
