@@ -16,6 +16,7 @@ from mailprobe.model import (
     DnsRecord,
     DomainDns,
     Finding,
+    MxStatus,
     RecordKind,
     RecordStatus,
     Report,
@@ -25,7 +26,7 @@ from mailprobe.model import (
     StsFetch,
 )
 from mailprobe.records.dkim import DkimKey
-from mailprobe.records.dmarc import DmarcRecord
+from mailprobe.records.dmarc import POLICY_TAGS, DmarcRecord
 from mailprobe.records.spf import MAX_LOOKUPS, MAX_VOID_LOOKUPS, SpfRecord
 from mailprobe.records.tlsa import Tlsa
 
@@ -121,18 +122,46 @@ def _dmarc(report: Report, domain: DomainDns) -> Iterator[Finding]:
     parsed = record.parsed
     if not isinstance(parsed, DmarcRecord):
         return
-    policy = parsed.policy
-    if record.status is RecordStatus.INHERITED:  # the ancestor's subdomain policy is the one that applies here
+    inherited = record.status is RecordStatus.INHERITED
+    if inherited:  # the ancestor's subdomain (or non-existent subdomain) policy is the one that applies here
         yield finding(p.DMARC_INHERITED, domain.domain, record.detail)
-        policy = parsed.subdomain_policy
-    if policy == "none":
-        yield finding(p.DMARC_POLICY_NONE, where, record.value)
-    elif parsed.subdomain_policy == "none" and record.status is not RecordStatus.INHERITED:
-        yield finding(p.DMARC_SUBDOMAIN_NONE, where, record.value)
-    if parsed.pct < 100 and policy != "none":
-        yield finding(p.DMARC_PARTIAL, where, f"pct={parsed.pct}")
-    if not parsed.rua:
-        yield finding(p.DMARC_NO_RUA, where, record.value)
+    yield from _dmarc_record(where, record.value, parsed, _applied_policy(domain, parsed, inherited), inherited)
+
+
+def _applied_policy(domain: DomainDns, record: DmarcRecord, inherited: bool) -> str:
+    if not inherited:
+        return record.policy
+    # RFC 9989 4.10.1: np for an Author Domain that does not exist, sp for one that does.
+    return record.nonexistent_policy if domain.status is MxStatus.NXDOMAIN else record.subdomain_policy
+
+
+def _dmarc_record(where: str, text: str, record: DmarcRecord, policy: str, inherited: bool) -> Iterator[Finding]:
+    fallback = bool(record.policy_faults)
+    for fault in record.tag_faults():
+        if fault.tag in POLICY_TAGS:
+            effect = "rua= has a valid URI, so receivers act as if the record said p=none (RFC 9989 4.10.1)"
+            yield finding(p.DMARC_INVALID_TAG, where, f"{fault.reason}; {effect}", severity=Severity.MEDIUM)
+        else:
+            effect = f"receivers use the default {fault.tag}={fault.applies}" if fault.applies else "ignored"
+            yield finding(p.DMARC_INVALID_TAG, where, f"{fault.reason}; {effect}: the record still applies")
+    if record.policy_missing and not fallback:
+        yield finding(p.DMARC_NO_POLICY, where, text)
+    elif policy == "none" and not fallback:
+        yield finding(p.DMARC_POLICY_NONE, where, text)
+    if not inherited and policy != "none":
+        weaker = [f"{k}=none" for k in ("sp", "np") if (record.tag(k) or "").lower() == "none"]
+        if weaker:
+            yield finding(p.DMARC_SUBDOMAIN_NONE, where, f"{' and '.join(weaker)} — {text}")
+    if record.testing and policy != "none":
+        lower = {"reject": "quarantine", "quarantine": "none"}[policy]
+        yield finding(p.DMARC_TESTING, where, f"t=y: receivers apply {lower} instead of {policy} — {text}")
+    for key, value in record.removed_tags:
+        # RFC 7489 receivers apply an enforcing policy to pct% of failing mail only.
+        sampled = key == "pct" and record.pct < 100 and policy != "none"
+        severity = Severity.LOW if sampled else None
+        yield finding(p.DMARC_OBSOLETE_TAG, where, f"{key}={value}", severity=severity)
+    if not record.rua:
+        yield finding(p.DMARC_NO_RUA, where, text)
 
 
 # --- MTA-STS, TLS-RPT ------------------------------------------------------------------------------------

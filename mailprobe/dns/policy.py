@@ -65,11 +65,15 @@ def _lookup_failed(kind: RecordKind, name: str, answer: Answer) -> list[DnsRecor
 
 async def spf(client: DnsClient, domain: str) -> list[DnsRecord]:
     answer = await _txt_of(client, domain)
-    found = _single(RecordKind.SPF, domain, answer, spf_syntax.is_spf, spf_syntax.parse_spf, "v=spf1 TXT")
+    found = _single(RecordKind.SPF, domain, answer, spf_syntax.spf_records, spf_syntax.parse_spf, "v=spf1 TXT")
     if isinstance(found, list):
         return found
     text, record = found
-    evaluation = await evaluate_spf(client, domain, record)
+    try:
+        evaluation = await evaluate_spf(client, domain, record)
+    except Exception as exc:  # the judging boundary: this record gets an error result, the report goes on
+        detail = f"internal error evaluating the record: {exc!r}"
+        return [DnsRecord(RecordKind.SPF, domain, text, RecordStatus.ERROR, detail, record)]
     plural = "" if evaluation.lookups == 1 else "s"
     detail = (
         f"{'' if evaluation.complete else 'at least '}{evaluation.lookups} DNS lookup{plural} "
@@ -89,38 +93,48 @@ class _Walk:
     mx_over_limit: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class _Followed:
+    """An include or redirect target and the chain of records that leads to it (loops are judged on it)."""
+
+    target: str
+    term: str  # "include:x.example" or "redirect=x.example", as the evidence names it
+    chain: tuple[str, ...]
+
+
 async def evaluate_spf(client: DnsClient, domain: str, record: SpfRecord) -> SpfEvaluation:
     """Count DNS-querying terms through include/redirect, level by level (each level one round trip), with
     the void lookups and failed lookups on the way.
 
     Counting stops once past the limit (the verdict is known); `complete` says whether the count is whole.
-    The a/mx/exists names of each level are asked beside the next level's TXT records (no extra round trip;
-    the domain's own MX and A/AAAA are the picture's queries, asked once).
+    A domain reached twice on different branches counts twice, as an evaluation reaching both would; only a
+    domain that includes itself through its own chain is a loop. The a/mx/exists names of each level are
+    asked beside the next level's TXT records (no extra round trip; repeated questions are asked once).
     """
     walk = _Walk(lookups=record.local_lookups())
-    visited = {domain}
-    level = list(record.followed_domains())
+    level = _followed(record, (domain,))
     terms = [(domain, term) for term in record.address_terms(domain)]
     for _depth in range(MAX_SPF_DEPTH):
         if not level or walk.lookups > spf_syntax.MAX_LOOKUPS:
             break
-        for target in level:
-            if target in visited:
-                walk.include_errors.append(f"{target} is included in a loop")
-        level = [t for t in dict.fromkeys(level) if t not in visited]
-        visited.update(level)
+        for item in level:
+            if item.target in item.chain:
+                walk.include_errors.append(
+                    f"{item.term} in {item.chain[-1]} loops back ({' > '.join((*item.chain, item.target))})"
+                )
+        level = [item for item in level if item.target not in item.chain]
         answers, _ = await asyncio.gather(
-            asyncio.gather(*(_txt_of(client, target) for target in level)), _address_terms(client, terms, walk)
+            asyncio.gather(*(_txt_of(client, item.target) for item in level)), _address_terms(client, terms, walk)
         )
         terms = []
-        next_level: list[str] = []
-        for target, answer in zip(level, answers, strict=True):
-            child = _included_record(target, answer, walk)
+        next_level: list[_Followed] = []
+        for item, answer in zip(level, answers, strict=True):
+            child = _included_record(item, answer, walk)
             if child is None:
                 continue
             walk.lookups += child.local_lookups()
-            next_level.extend(child.followed_domains())
-            terms.extend((target, term) for term in child.address_terms(target))
+            next_level.extend(_followed(child, (*item.chain, item.target)))
+            terms.extend((item.target, term) for term in child.address_terms(item.target))
         level = next_level
     await _address_terms(client, terms, walk)
     return SpfEvaluation(
@@ -129,14 +143,22 @@ async def evaluate_spf(client: DnsClient, domain: str, record: SpfRecord) -> Spf
         complete=not level,
         voids=tuple(walk.voids),
         temperrors=tuple(walk.temperrors),
-        include_errors=tuple(walk.include_errors),
-        mx_over_limit=tuple(walk.mx_over_limit),
+        include_errors=tuple(dict.fromkeys(walk.include_errors)),
+        mx_over_limit=tuple(dict.fromkeys(walk.mx_over_limit)),
     )
 
 
-def _included_record(target: str, answer: Answer, walk: _Walk) -> SpfRecord | None:
+def _followed(record: SpfRecord, chain: tuple[str, ...]) -> list[_Followed]:
+    redirect = (record.redirect or "").rstrip(".").lower()
+    return [
+        _Followed(target, f"redirect={target}" if target == redirect else f"include:{target}", chain)
+        for target in record.followed_domains()
+    ]
+
+
+def _included_record(item: _Followed, answer: Answer, walk: _Walk) -> SpfRecord | None:
     """The SPF record of an included (or redirect) domain, or None with the problem noted."""
-    term = f"include:{target}"
+    term, target = item.term, item.target
     if answer.outcome.is_failure:
         walk.temperrors.append(SpfLookup(term, target, f"TXT {target}", answer.outcome))
         return None
@@ -144,11 +166,11 @@ def _included_record(target: str, answer: Answer, walk: _Walk) -> SpfRecord | No
         walk.voids.append(SpfLookup(term, target, f"TXT {target}", answer.outcome))
     texts = spf_syntax.spf_records(answer.texts()) if answer.outcome is Outcome.OK else []
     if len(texts) != 1:
-        walk.include_errors.append(f"{target} has {'no' if not texts else len(texts)} SPF record(s)")
+        walk.include_errors.append(f"{term}: {target} has {'no' if not texts else len(texts)} SPF records")
         return None
     child = spf_syntax.parse_spf(texts[0])
     if not child.valid:
-        walk.include_errors.append(f"{target}: {'; '.join(child.errors)}")
+        walk.include_errors.append(f"{term}: {target}'s record has errors: {'; '.join(child.errors)}")
         return None
     return child
 
@@ -219,11 +241,15 @@ async def dmarc(client: DnsClient, domain: str) -> list[DnsRecord]:
 
 
 def _dmarc_at(name: str, answer: Answer) -> list[DnsRecord]:
-    found = _single(RecordKind.DMARC, name, answer, dmarc_syntax.is_dmarc, dmarc_syntax.parse_dmarc, "v=DMARC1 TXT")
+    found = _single(
+        RecordKind.DMARC, name, answer, dmarc_syntax.dmarc_records, dmarc_syntax.parse_dmarc, "v=DMARC1 TXT"
+    )
     if isinstance(found, list):
         return found
     text, record = found
-    detail = f"p={record.policy} sp={record.subdomain_policy}"
+    detail = f"p={record.policy} sp={record.subdomain_policy} np={record.nonexistent_policy}"
+    if record.testing:
+        detail += " t=y"
     return [DnsRecord(RecordKind.DMARC, name, text, RecordStatus.OK, detail, record)]
 
 
@@ -237,27 +263,42 @@ def _single(
     kind: RecordKind,
     name: str,
     answer: Answer,
-    is_kind: Callable[[str], bool],
+    select: Callable[[tuple[str, ...]], list[str]],
     parse: Callable[[str], P],
     what: str,
 ) -> list[DnsRecord] | tuple[str, P]:
     """The one valid record of a kind among a name's TXT records, or what is wrong (failed lookup, none,
-    several, invalid) as the records to report."""
+    several, invalid) as the records to report. A parser that crashes makes its record invalid, naming the
+    crash: one record's judgement never loses the rest of the report."""
     failed = _lookup_failed(kind, name, answer)
     if failed is not None:
         return failed
-    texts = [t for t in answer.texts() if is_kind(t)]
+    texts = select(answer.texts())
     if not texts:
         return [DnsRecord(kind, name, "", RecordStatus.MISSING, f"no {what} record at {name}")]
+    parsed = [_parse_safely(parse, text) for text in texts]
     if len(texts) > 1:
         return [
-            DnsRecord(kind, name, t, RecordStatus.MULTIPLE, f"{len(texts)} {kind.value} records", parse(t))
-            for t in texts
+            DnsRecord(kind, name, t, RecordStatus.MULTIPLE, f"{len(texts)} {kind.value} records", p)
+            for t, (p, _) in zip(texts, parsed, strict=True)
         ]
-    parsed = parse(texts[0])
-    if parsed.errors:
-        return [DnsRecord(kind, name, texts[0], RecordStatus.INVALID, "; ".join(parsed.errors), parsed)]
-    return texts[0], parsed
+    record, crash = parsed[0]
+    if record is None:
+        return [DnsRecord(kind, name, texts[0], RecordStatus.INVALID, crash)]
+    if record.errors:
+        return [DnsRecord(kind, name, texts[0], RecordStatus.INVALID, "; ".join(record.errors), record)]
+    return texts[0], record
+
+
+def _parse_safely(parse: Callable[[str], P], text: str) -> tuple[P | None, str]:
+    try:
+        return parse(text), ""
+    except Exception as exc:  # the judging boundary for one record
+        return None, f"internal error parsing the record: {exc!r}"
+
+
+def _kind_filter(is_kind: Callable[[str], bool]) -> Callable[[tuple[str, ...]], list[str]]:
+    return lambda texts: [t for t in texts if is_kind(t)]
 
 
 async def _tagged_txt(
@@ -265,7 +306,7 @@ async def _tagged_txt(
 ) -> list[DnsRecord]:
     """A `v=...` TXT record (MTA-STS, TLS-RPT): missing, multiple, invalid or ok."""
     answer = await _txt_of(client, name)
-    found = _single(kind, name, answer, is_kind, parse, kind.value)
+    found = _single(kind, name, answer, _kind_filter(is_kind), parse, kind.value)
     if isinstance(found, list):
         return found
     text, record = found

@@ -1,37 +1,41 @@
-"""SPF records (RFC 7208): parse and judge, sans I/O. The recursive lookup count is done by the resolver."""
+"""SPF records (RFC 7208): parse and judge, sans I/O. The recursive lookup count is done by the resolver.
+
+The term grammar (domain-specs, macros, CIDR lengths, addresses) is in `spf_grammar`; this module splits a
+record into terms, applies the record-level rules and answers what the resolver and the checks ask.
+"""
 
 from __future__ import annotations
 
-import ipaddress
-import re
 from dataclasses import dataclass
+
+from mailprobe.records import spf_grammar as grammar
+from mailprobe.records.spf_grammar import MECHANISMS, QUALIFIERS, show
 
 MAX_LOOKUPS = 10  # RFC 7208 4.6.4: more is a permerror
 MAX_VOID_LOOKUPS = 2
-
-QUALIFIERS = "+-~?"
-MECHANISMS = ("all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists")
 LOOKUP_MECHANISMS = frozenset({"include", "a", "mx", "ptr", "exists"})
-_VERSION = re.compile(r"^v=spf1(?:\s|$)", re.IGNORECASE)
-_MODIFIER = re.compile(r"^([a-z][a-z0-9_.-]*)=(.*)$", re.IGNORECASE)
-_CIDR = re.compile(r"^(.*?)(?:/(\d+))?(?://(\d+))?$")
-_MACRO = re.compile(r"%\{[slodiphcrtv]\d*r?[-.+,/_=]*\}|%%|%_|%-", re.IGNORECASE)
+VERSION = "v=spf1"
+
+__all__ = ["MAX_LOOKUPS", "MAX_VOID_LOOKUPS", "MECHANISMS", "QUALIFIERS", "AddressTerm", "SpfRecord", "Term"]
 
 
 @dataclass(frozen=True, slots=True)
 class Term:
     qualifier: str  # "+", "-", "~", "?" ("" for modifiers)
     name: str  # lower-case mechanism or modifier name
-    value: str  # the argument after ":" or "=" ("" when absent)
+    value: str  # the argument after ":" or "=" ("" when absent); a/mx keep their CIDR lengths here
     modifier: bool = False
 
     @property
     def domain(self) -> str:
         """The domain-spec part of a mechanism's argument, without CIDR lengths."""
+        if self.modifier:
+            return self.value
         if self.name in ("ip4", "ip6"):
             return ""
-        match = _CIDR.match(self.value)
-        return match.group(1) if match else self.value
+        if self.name in ("a", "mx"):
+            return grammar.split_dual_cidr(self.value)[0]
+        return self.value
 
     @property
     def has_macro(self) -> bool:
@@ -107,38 +111,48 @@ class SpfRecord:
 
 
 def is_spf(text: str) -> bool:
-    return bool(_VERSION.match(text.strip()))
+    """RFC 7208 4.5: exactly `v=spf1` (in any case), then a space or the end of the record."""
+    return text[: len(VERSION)].lower() == VERSION and text[len(VERSION) : len(VERSION) + 1] in ("", " ")
 
 
 def spf_records(txts: tuple[str, ...] | list[str]) -> list[str]:
-    """The TXT strings that are SPF records (RFC 7208 4.5: exactly `v=spf1` then a space or the end)."""
+    """The TXT strings that are SPF records."""
     return [t for t in txts if is_spf(t)]
 
 
 def parse_spf(text: str) -> SpfRecord:
-    """Parse one SPF record; syntax problems become `errors`, never exceptions."""
+    """Parse one SPF record by the ABNF of RFC 7208 section 12; faults become `errors`, never exceptions."""
+    if not is_spf(text):
+        return SpfRecord(text, (), ("does not start with v=spf1 followed by a space or the end",), ())
     errors: list[str] = []
     warnings: list[str] = []
-    terms: list[Term] = []
-    if not text.isascii():
-        errors.append("non-ASCII characters")
-    parts = text.split()
-    if not parts or parts[0].lower() != "v=spf1":
-        return SpfRecord(text, (), ("does not start with v=spf1",), ())
-    if parts[0] != "v=spf1":
+    if text[: len(VERSION)] != VERSION:
         warnings.append("version tag is not lower-case")
-    seen_modifiers: set[str] = set()
-    for raw in parts[1:]:
-        term, error = _parse_term(raw)
-        if error:
-            errors.append(error)
+    terms: list[Term] = []
+    for raw in text[len(VERSION) :].split(" "):  # terms = *( 1*SP ( directive / modifier ) ): SP only
+        if not raw:
             continue
-        assert term is not None
-        if term.modifier and term.name in ("redirect", "exp"):
-            if term.name in seen_modifiers:
-                errors.append(f"{term.name}= appears more than once")
-            seen_modifiers.add(term.name)
-        terms.append(term)
+        term, fault = _parse_term(raw)
+        if fault:
+            errors.append(f"'{show(raw)}': {fault}")
+        elif term is not None:
+            terms.append(term)
+    errors.extend(_record_faults(terms))
+    warnings.extend(_record_warnings(terms))
+    return SpfRecord(text, tuple(terms), tuple(errors), tuple(warnings))
+
+
+def _record_faults(terms: list[Term]) -> list[str]:
+    faults = []
+    for name in ("redirect", "exp"):
+        count = sum(1 for t in terms if t.modifier and t.name == name)
+        if count > 1:
+            faults.append(f"{name}= appears {count} times (at most once, RFC 7208 6)")
+    return faults
+
+
+def _record_warnings(terms: list[Term]) -> list[str]:
+    warnings = []
     names = [t.name for t in terms if not t.modifier]
     if "all" in names:
         after = names[names.index("all") + 1 :]
@@ -148,85 +162,73 @@ def parse_spf(text: str) -> SpfRecord:
             warnings.append("redirect= is ignored because the record has 'all'")
     if "ptr" in names:
         warnings.append("'ptr' is deprecated (RFC 7208 5.5): slow and unreliable")
-    return SpfRecord(text, tuple(terms), tuple(errors), tuple(warnings))
+    return warnings
 
 
 def _parse_term(raw: str) -> tuple[Term | None, str]:
-    modifier = _MODIFIER.match(raw)
-    if modifier and ":" not in modifier.group(1):
-        name, value = modifier.group(1).lower(), modifier.group(2)
-        if name in MECHANISMS:
-            return None, f"'{raw}': a mechanism written as a modifier"
-        if name in ("redirect", "exp") and not _valid_domain_spec(value):
-            return None, f"'{raw}': bad domain"
-        return Term("", name, value, modifier=True), ""
-    qualifier = ""
-    body = raw
-    if body and body[0] in QUALIFIERS:
-        qualifier, body = body[0], body[1:]
-    name, sep, value = body.partition(":")
-    if not sep and "/" in name and name.split("/", 1)[0].lower() in ("a", "mx"):
-        name, value = name.split("/", 1)[0], "/" + name.split("/", 1)[1]
-    name = name.lower()
+    fault = grammar.char_fault(raw)
+    if fault:
+        return None, fault
+    # A modifier's name is followed by "=" before any ":" or "/" (RFC 7208 4.6.1).
+    cut = min((i for i in (raw.find("="), raw.find(":"), raw.find("/")) if i >= 0), default=-1)
+    if cut >= 0 and raw[cut] == "=":
+        return _parse_modifier(raw[:cut], raw[cut + 1 :])
+    qualifier = raw[0] if raw[0] in QUALIFIERS else ""
+    body = raw[len(qualifier) :]
+    end = min((i for i in (body.find(":"), body.find("/")) if i >= 0), default=len(body))
+    name, rest = body[:end].lower(), body[end:]
     if name not in MECHANISMS:
-        return None, f"'{raw}': unknown mechanism"
-    qualifier = qualifier or "+"
-    error = _check_argument(name, value, bool(sep), raw)
-    if error:
-        return None, error
-    return Term(qualifier, name, value), ""
+        hint = " (redirect and exp are modifiers: name=value)" if name in ("redirect", "exp") else ""
+        return None, f"unknown mechanism '{show(body[:end])}'{hint}"
+    fault = _argument_fault(name, rest)
+    if fault:
+        return None, fault
+    return Term(qualifier or "+", name, rest[1:] if rest.startswith(":") else rest), ""
 
 
-def _check_argument(name: str, value: str, has_colon: bool, raw: str) -> str:
+def _parse_modifier(name: str, value: str) -> tuple[Term | None, str]:
+    if name.lower() in MECHANISMS or (name[:1] in QUALIFIERS and name[1:].lower() in MECHANISMS):
+        return None, "a mechanism written as a modifier (mechanisms take ':')"
+    fault = grammar.modifier_name_fault(name)
+    if fault:
+        return None, fault
+    lower = name.lower()
+    if lower in ("redirect", "exp"):
+        fault = grammar.domain_spec_fault(value)
+        return (None, f"{lower}= needs a domain: {fault}") if fault else (Term("", lower, value, True), "")
+    fault = grammar.macro_string_fault(value)  # unknown-modifier = name "=" macro-string
+    return (None, f"the value is not a macro-string: {fault}") if fault else (Term("", lower, value, True), "")
+
+
+def _argument_fault(name: str, rest: str) -> str:
+    """What follows a mechanism's name: nothing, ":" and an argument, or (a, mx) CIDR lengths."""
+    argument = rest[1:] if rest.startswith(":") else None
     if name == "all":
-        return f"'{raw}': 'all' takes no argument" if has_colon or value else ""
-    if name in ("include", "exists"):
-        if not value:
-            return f"'{raw}': {name} needs a domain"
-        return "" if _valid_domain_spec(value) else f"'{raw}': bad domain"
+        return "'all' takes no argument" if rest else ""
     if name in ("ip4", "ip6"):
-        return _check_network(name, value, raw)
-    if has_colon and not value:
-        return f"'{raw}': empty domain after ':'"
-    match = _CIDR.match(value)
-    assert match is not None
-    domain, v4, v6 = match.groups()
-    if domain and not _valid_domain_spec(domain):
-        return f"'{raw}': bad domain"
-    if v4 is not None and int(v4) > 32:
-        return f"'{raw}': IPv4 prefix /{v4} is longer than 32"
-    if v6 is not None and int(v6) > 128:
-        return f"'{raw}': IPv6 prefix //{v6} is longer than 128"
-    if name == "ptr" and (v4 is not None or v6 is not None):
-        return f"'{raw}': ptr takes no prefix length"
-    return ""
-
-
-def _check_network(name: str, value: str, raw: str) -> str:
-    if not value:
-        return f"'{raw}': {name} needs an address"
-    address, _, prefix = value.partition("/")
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return f"'{raw}': '{address}' is not an IP address"
-    if (name == "ip4") != (ip.version == 4):
-        return f"'{raw}': {name} with an IPv{ip.version} address"
-    if prefix:
-        limit = 32 if ip.version == 4 else 128
-        if not prefix.isdigit() or int(prefix) > limit:
-            return f"'{raw}': bad prefix length /{prefix}"
-    return ""
-
-
-def _valid_domain_spec(value: str) -> bool:
-    """A domain-spec: a name, possibly with macros; the last label not all digits (RFC 7208 7.1)."""
-    plain = _MACRO.sub("x", value)
-    if "%" in plain or not plain or plain.startswith(".") or ".." in plain:
-        return False
-    if not all(33 <= ord(c) <= 126 for c in plain):
-        return False
-    labels = plain.rstrip(".").split(".")
-    if "%" not in value and len(labels) < 2:
-        return False  # a single label is not a domain
-    return not labels[-1].isdigit()
+        if argument is None:
+            return f"{name} needs ':' and an address"
+        return grammar.network_fault(name, argument)
+    if name in ("include", "exists", "ptr"):
+        if argument is None and rest:
+            return f"{name} takes no CIDR length"
+        if argument is None:
+            return "" if name == "ptr" else f"{name} needs ':' and a domain"
+        domain, v4, v6 = grammar.split_dual_cidr(argument)
+        if (v4 is not None or v6 is not None) and not grammar.domain_spec_fault(domain):
+            return f"{name} takes no CIDR length"
+        fault = grammar.domain_spec_fault(argument)
+        return f"bad domain: {fault}" if fault else ""
+    # a, mx: [":" domain-spec] [dual-cidr-length]
+    domain, v4, v6 = grammar.split_dual_cidr(argument if argument is not None else rest)
+    if argument is None and domain:
+        return f"'{show(rest)}' is not a CIDR length"
+    if argument is not None:
+        fault = grammar.domain_spec_fault(domain)
+        if fault:
+            return f"bad domain: {fault}"
+    if v4 is not None:
+        fault = grammar.cidr_fault(v4, 4)
+        if fault:
+            return fault
+    return grammar.cidr_fault(v6, 6) if v6 is not None else ""

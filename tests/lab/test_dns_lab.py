@@ -197,6 +197,76 @@ def test_spf_void_lookups(pictures: dict[str, dict[str, Any]]) -> None:
     assert status_of(pictures["good.test"], "SPF") == "ok"  # `mx` of a domain with MX is not void
 
 
+# --- SPF and DMARC verdicts an expert trusts (issue 10): NSD serves each case from its own zone ------------
+
+VERDICT_DOMAINS = ("dmarcspace.test", "dmarcupper.test", "spflabel.test", "spfport.test", "spfnoaaaa.test",
+                   "spfmx11.test", "spfsilent.test")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def verdicts(lab: Lab) -> dict[str, dict[str, Any]]:
+    return resolve_in_lab(lab, VERDICT_DOMAINS, lab.dns4, timeout=1.5)
+
+
+def findings_of(d: dict[str, Any], code: str) -> list[dict[str, Any]]:
+    return [f for f in d["findings"] if f["code"] == code]
+
+
+def test_dmarc_with_space_separated_tags_is_broken_not_missing(verdicts: dict[str, dict[str, Any]]) -> None:
+    d = verdicts["dmarcspace.test"]
+    [dmarc] = records(d, "DMARC")
+    assert (dmarc["status"], dmarc["value"]) == ("invalid", "v=DMARC1 p=reject rua=mailto:dmarc@dmarcspace.test")
+    [syntax] = findings_of(d, "DMARC-SYNTAX")
+    assert "tags must be separated by ';'" in syntax["evidence"]
+    assert not findings_of(d, "DMARC-MISSING")
+
+
+def test_dmarc_v_tag_in_capitals_is_valid(verdicts: dict[str, dict[str, Any]]) -> None:
+    d = verdicts["dmarcupper.test"]
+    assert status_of(d, "DMARC") == "ok"
+    assert not {c for c in codes(d) if c.startswith("DMARC")}  # p=reject with reports: nothing to say
+
+
+@pytest.mark.parametrize(
+    ("domain", "fault"),
+    [
+        ("spflabel.test", f"'a:{'a' * 64}.spflabel.test': bad domain: label '{'a' * 20}...' is 64 octets"),
+        ("spfport.test", "'a:mx1.lab.test:8080': bad domain: top label 'test:8080'"),
+    ],
+)
+def test_spf_domain_specs_are_validated(verdicts: dict[str, dict[str, Any]], domain: str, fault: str) -> None:
+    d = verdicts[domain]
+    [spf] = records(d, "SPF")
+    assert spf["status"] == "invalid" and fault in spf["detail"]
+    [syntax] = findings_of(d, "SPF-SYNTAX")
+    assert fault in syntax["evidence"]
+    assert d["status"] == "found"  # the rest of the domain's report is there
+
+
+def test_spf_a_without_aaaa_is_void_for_ipv6_senders(verdicts: dict[str, dict[str, Any]]) -> None:
+    d = verdicts["spfnoaaaa.test"]
+    [spf] = records(d, "SPF")
+    voids = {(v["query"], v["outcome"], v["ipv4"], v["ipv6"]) for v in spf["parsed"]["voids"]}
+    assert voids == {(f"AAAA v4{x}.spfnoaaaa.test", "nodata", False, True) for x in "abc"}
+    [limit] = findings_of(d, "SPF-VOID-LOOKUPS")
+    assert limit["evidence"].startswith("void lookups for IPv6 senders (limit 2)")
+
+
+def test_spf_mx_term_naming_eleven_hosts(verdicts: dict[str, dict[str, Any]]) -> None:
+    d = verdicts["spfmx11.test"]
+    [spf] = records(d, "SPF")
+    assert spf["parsed"]["mx_over_limit"] == ["mx:many.spfmx11.test (spfmx11.test): 11 MX records"]
+    assert findings_of(d, "SPF-MX-LIMIT")
+
+
+def test_spf_a_term_that_never_answers_is_a_temperror(verdicts: dict[str, dict[str, Any]]) -> None:
+    d = verdicts["spfsilent.test"]
+    [spf] = records(d, "SPF")
+    failed = {(t["term"], t["query"], t["outcome"]) for t in spf["parsed"]["temperrors"]}
+    assert failed == {("a:silent.spfsilent.test", f"{q} silent.spfsilent.test", "timeout") for q in ("A", "AAAA")}
+    assert findings_of(d, "SPF-TEMPERROR") and spf["status"] == "ok"
+
+
 def test_dmarc_of_a_subdomain_comes_from_its_parent(pictures: dict[str, dict[str, Any]]) -> None:
     sub = pictures["sub.good.test"]
     [dmarc] = records(sub, "DMARC")

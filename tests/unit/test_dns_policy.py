@@ -1,4 +1,4 @@
-"""Policy record parsers (SPF, DMARC, MTA-STS, TLS-RPT, DKIM, DANE) and the HTTP reader: pure, sans I/O."""
+"""Policy record parsers (MTA-STS, TLS-RPT, DKIM, DANE), DMARC discovery names and the HTTP reader: pure."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from mailprobe.checks.dane import matches
 from mailprobe.dns.policy import dmarc_candidates
 from mailprobe.model import CertFacts
 from mailprobe.protocols.http import HttpParseError, parse_http_response
-from mailprobe.records import dkim, dmarc, mtasts, spf
+from mailprobe.records import dkim, mtasts
 from mailprobe.records.tlsa import Tlsa, parse_tlsa
 
 # --- DMARC policy discovery (the DNS tree walk) ----------------------------------------------------------
@@ -31,183 +31,7 @@ def test_dmarc_candidates_walk_up_to_but_not_including_the_tld() -> None:
     assert [len(n.split(".")) for n in walked] == [12, 7, 6, 5, 4, 3, 2]
 
 
-# --- SPF -------------------------------------------------------------------------------------------------
-
-
-def test_spf_address_terms_name_what_a_lookup_can_judge_without_a_sender() -> None:
-    record = spf.parse_spf(
-        "v=spf1 a mx:MX.Example.com/24 a:%{d}.example.com exists:%{i}.bl.example ptr include:x.example -all"
-    )
-    assert [(t.target, t.mechanism) for t in record.address_terms("example.org")] == [
-        ("example.org", "a"),
-        ("mx.example.com", "mx"),
-    ]
-    terms = spf.parse_spf("v=spf1 exists:ok.example a a -all").address_terms("d.example")
-    assert [(t.target, t.mechanism, t.text) for t in terms] == [
-        ("ok.example", "exists", "exists:ok.example"),
-        ("d.example", "a", "a"),
-    ]
-
-
-def test_spf_parse_good_record() -> None:
-    record = spf.parse_spf(
-        "v=spf1 ip4:198.51.100.0/24 ip6:2001:db8::/32 a mx:mail.example.com/24 include:_spf.example.com ~all"
-    )
-    assert record.valid and record.warnings == ()
-    assert record.all_qualifier == "~"
-    assert [t.name for t in record.terms] == ["ip4", "ip6", "a", "mx", "include", "all"]
-    assert record.local_lookups() == 3
-    assert record.followed_domains() == ("_spf.example.com",)
-    assert record.terms[3].domain == "mail.example.com"
-
-
-@pytest.mark.parametrize(
-    ("text", "error"),
-    [
-        ("v=spf1 ip4:300.1.2.3 -all", "'300.1.2.3' is not an IP address"),
-        ("v=spf1 ip4:2001:db8::1 -all", "ip4 with an IPv6 address"),
-        ("v=spf1 ip6:198.51.100.1 -all", "ip6 with an IPv4 address"),
-        ("v=spf1 ip4:198.51.100.0/33 -all", "bad prefix length /33"),
-        ("v=spf1 include -all", "include needs a domain"),
-        ("v=spf1 include: -all", "include needs a domain"),
-        ("v=spf1 include:localhost -all", "bad domain"),
-        ("v=spf1 foo:bar -all", "unknown mechanism"),
-        ("v=spf1 all:x", "'all' takes no argument"),
-        ("v=spf1 a/40 -all", "IPv4 prefix /40 is longer than 32"),
-        ("v=spf1 redirect=a.example redirect=b.example", "redirect= appears more than once"),
-        ("v=spf1 mx=foo.example -all", "a mechanism written as a modifier"),
-        ("v=spf10 -all", "does not start with v=spf1"),
-        ("spf1 -all", "does not start with v=spf1"),
-        ("v=spf1 exists:%{z}.example -all", "bad domain"),
-    ],
-)
-def test_spf_syntax_errors(text: str, error: str) -> None:
-    record = spf.parse_spf(text)
-    assert not record.valid
-    assert any(error in e for e in record.errors), record.errors
-
-
-def test_spf_qualifiers_redirect_and_warnings() -> None:
-    assert spf.parse_spf("v=spf1 +all").all_qualifier == "+"
-    assert spf.parse_spf("v=spf1 all").all_qualifier == "+"
-    assert spf.parse_spf("v=spf1 ?all").all_qualifier == "?"
-    assert spf.parse_spf("v=spf1 mx").all_qualifier is None
-    redirect = spf.parse_spf("v=spf1 mx redirect=_spf.example.com")
-    assert redirect.redirect == "_spf.example.com"
-    assert redirect.local_lookups() == 2
-    assert redirect.followed_domains() == ("_spf.example.com",)
-    both = spf.parse_spf("v=spf1 -all redirect=_spf.example.com")
-    assert both.local_lookups() == 0 and both.followed_domains() == ()
-    assert any("redirect= is ignored" in w for w in both.warnings)
-    assert any("deprecated" in w for w in spf.parse_spf("v=spf1 ptr -all").warnings)
-    assert any("never used" in w for w in spf.parse_spf("v=spf1 -all mx").warnings)
-    macro = spf.parse_spf("v=spf1 exists:%{i}._spf.%{d} include:%{d}.example -all")
-    assert macro.valid and macro.local_lookups() == 2 and macro.followed_domains() == ()
-
-
-def test_spf_record_selection() -> None:
-    txts = ["v=spf1 -all", "v=spf10 x", "google-site-verification=1", "V=SPF1 mx", "v=spf1"]
-    assert spf.spf_records(txts) == ["v=spf1 -all", "V=SPF1 mx", "v=spf1"]
-
-
-_SPF_TERM = st.sampled_from(
-    ["a", "mx", "ptr", "-all", "~all", "?all", "+all", "include:example.com", "ip4:198.51.100.0/24",
-     "ip6:2001:db8::/32", "exists:%{i}.example.net", "redirect=example.org", "exp=explain.example.com",
-     "mx:mail.example.com/24//64", "a/24", "unknown=thing", "bogus", "ip4:1.2.3.4/99", "include:"]
-)  # fmt: skip
-
-
-@given(st.lists(_SPF_TERM, max_size=15))
-def test_spf_parser_properties(terms: list[str]) -> None:
-    record = spf.parse_spf(" ".join(["v=spf1", *terms]))
-    bad = {"bogus", "ip4:1.2.3.4/99", "include:"}
-    assert record.valid is (not (bad & set(terms)) and terms.count("redirect=example.org") <= 1
-                            and terms.count("exp=explain.example.com") <= 1)  # fmt: skip
-    mechanisms = [t for t in terms if t not in bad and "=" not in t]
-    assert len([t for t in record.terms if not t.modifier]) == len(mechanisms)
-    assert record.local_lookups() >= sum(1 for t in mechanisms if t.split(":")[0].split("/")[0] in
-                                         ("a", "mx", "ptr", "include", "exists"))  # fmt: skip
-
-
-@given(st.text(max_size=200))
-def test_spf_parser_never_raises(text: str) -> None:
-    record = spf.parse_spf(text)
-    assert record.valid or record.errors
-
-
-# --- DMARC -----------------------------------------------------------------------------------------------
-
-
-def test_dmarc_good_record() -> None:
-    record = dmarc.parse_dmarc(
-        "v=DMARC1; p=quarantine; sp=reject; pct=50; rua=mailto:a@example.com,mailto:b@example.net!10m; "
-        "ruf=mailto:f@example.com; adkim=s; aspf=r; fo=1:d; ri=86400;"
-    )
-    assert record.valid and record.warnings == ()
-    assert record.policy == "quarantine" and record.subdomain_policy == "reject" and record.pct == 50
-    assert record.rua == ("mailto:a@example.com", "mailto:b@example.net!10m")
-
-
-def test_dmarc_defaults() -> None:
-    record = dmarc.parse_dmarc("v=DMARC1; p=none")
-    assert record.valid and record.subdomain_policy == "none" and record.pct == 100 and record.rua == ()
-
-
-@pytest.mark.parametrize(
-    ("text", "error"),
-    [
-        ("v=DMARC1", "p= is missing"),
-        ("p=reject; v=DMARC1", "must start with v=DMARC1"),
-        ("v=DMARC2; p=reject", "the version must be DMARC1"),
-        ("v=DMARC1; p=block", "must be none, quarantine or reject"),
-        ("v=DMARC1; p=reject; sp=maybe", "sp=maybe"),
-        ("v=DMARC1; p=reject; pct=150", "pct=150"),
-        ("v=DMARC1; p=reject; pct=half", "pct=half"),
-        ("v=DMARC1; p=reject; rua=dmarc@example.com", "not a mailto:/https: URI"),
-        ("v=DMARC1; p=reject; adkim=x", "adkim=x"),
-        ("v=DMARC1; p=reject; p=none", "appears more than once"),
-        ("v=DMARC1; p reject", "is not a tag=value pair"),
-        ("v=DMARC1; p=reject; fo=2", "fo=2"),
-    ],
-)
-def test_dmarc_errors(text: str, error: str) -> None:
-    record = dmarc.parse_dmarc(text)
-    assert not record.valid
-    assert any(error in e for e in record.errors), record.errors
-
-
-def test_dmarc_record_selection_and_warnings() -> None:
-    assert dmarc.dmarc_records(["v=DMARC1; p=none", "v=spf1 -all", "v=DMARC1p=none", "v=DMARC1"]) == [
-        "v=DMARC1; p=none",
-        "v=DMARC1",
-    ]
-    record = dmarc.parse_dmarc("v=DMARC1; rua=mailto:a@example.com; p=none; foo=bar")
-    assert record.valid
-    assert any("right after" in w for w in record.warnings) and any("unknown tag" in w for w in record.warnings)
-
-
-_DMARC_TAG = st.sampled_from(
-    ["p=none", "p=reject", "sp=quarantine", "pct=0", "pct=100", "pct=101", "rua=mailto:x@example.com",
-     "adkim=s", "aspf=q", "fo=1", "ri=3600", "x=y"]
-)  # fmt: skip
-
-
-@given(st.lists(_DMARC_TAG, max_size=8, unique=True))
-def test_dmarc_parser_properties(tags: list[str]) -> None:
-    record = dmarc.parse_dmarc("; ".join(["v=DMARC1", *tags]))
-    keys = [t.split("=")[0] for t in tags]
-    duplicate = len(keys) != len(set(keys))
-    bad = {"pct=101", "aspf=q"} & set(tags)
-    assert record.valid is ("p" in keys and not duplicate and not bad)
-    if record.valid:
-        assert record.policy in dmarc.POLICIES
-        assert 0 <= record.pct <= 100
-
-
-@given(st.text(max_size=200))
-def test_dmarc_parser_never_raises(text: str) -> None:
-    record = dmarc.parse_dmarc(text)
-    assert record.valid or record.errors
+# SPF and DMARC records: test_spf_record.py, test_dmarc_record.py
 
 
 # --- MTA-STS and TLS-RPT ---------------------------------------------------------------------------------

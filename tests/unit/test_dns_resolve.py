@@ -128,7 +128,7 @@ i3.spf TXT "v=spf1 a mx -all"
 i4.spf TXT "v=spf1 a mx -all"
 _dmarc.spfpassall TXT "v=DMARC1; p=none"
 _dmarc.spfneutral TXT "v=DMARC1; p=quarantine; sp=none; pct=50; rua=mailto:d@spfneutral.test"
-_dmarc.spfnoall TXT "v=DMARC1; rua=mailto:d@spfnoall.test"
+_dmarc.spfnoall TXT "v=DMARC1 p=reject rua=mailto:d@spfnoall.test"
 _dmarc.spfmulti TXT "v=DMARC1; p=reject"
 _dmarc.spfmulti TXT "v=DMARC1; p=none"
 ; DMARC from an ancestor (the tree walk): its subdomain policy applies
@@ -493,7 +493,7 @@ def test_spf_lookup_count_through_includes() -> None:
     ("domain", "status", "expected"),
     [
         ("spfpassall.test", "ok", {"DMARC-POLICY-NONE", "DMARC-NO-RUA"}),
-        ("spfneutral.test", "ok", {"DMARC-SUBDOMAIN-NONE", "DMARC-PARTIAL"}),
+        ("spfneutral.test", "ok", {"DMARC-SUBDOMAIN-NONE", "DMARC-OBSOLETE-TAG"}),  # sp=none, pct=50
         ("spfnoall.test", "invalid", {"DMARC-SYNTAX"}),
         ("spfmulti.test", "multiple", {"DMARC-MULTIPLE"}),
         ("nullmx.test", "missing", {"DMARC-MISSING"}),
@@ -511,7 +511,12 @@ def test_dmarc_variants(domain: str, status: str, expected: set[str]) -> None:
         # good.test: p=reject, no sp= (so reject for subdomains too)
         ("sub.good.test", "_dmarc.good.test", "inherited", {"DMARC-INHERITED"}),
         # spfneutral.test: p=quarantine but sp=none, and sp= is what a subdomain gets
-        ("deep.sub.spfneutral.test", "_dmarc.spfneutral.test", "inherited", {"DMARC-INHERITED", "DMARC-POLICY-NONE"}),
+        (
+            "deep.sub.spfneutral.test",
+            "_dmarc.spfneutral.test",
+            "inherited",
+            {"DMARC-INHERITED", "DMARC-POLICY-NONE", "DMARC-OBSOLETE-TAG"},
+        ),
         # the nearest ancestor's record is broken: nothing applies
         ("child.spfnoall.test", "_dmarc.child.spfnoall.test", "missing", {"DMARC-MISSING"}),
     ],

@@ -26,8 +26,11 @@ SPF_MULTIPLE = define(
 
 SPF_SYNTAX = define(
     "SPF-SYNTAX", Severity.HIGH, Category.POLICY, "SPF record has a syntax error",
-    "A syntax error is a permerror: receivers treat SPF as broken for every message.",
-    "Fix the term named in the evidence (see RFC 7208 section 5 for the mechanisms).",
+    "RFC 7208 4.6: a syntax error anywhere in the record is a permerror for every message, whatever the "
+    "sender. Terms are separated by spaces only; a domain ends in a top label of letters, digits and inner "
+    "hyphens (no port, no CIDR on include/exists/ptr), labels have at most 63 octets; macros are %{letter...} "
+    "with s, l, o, d, i, p, h, v (c, r, t only in explanation text).",
+    "Fix the term named in the evidence (RFC 7208 section 5 for the mechanisms, 7 for macros, 12 for the ABNF).",
 )  # fmt: skip
 
 SPF_TOO_MANY_LOOKUPS = define(
@@ -98,27 +101,46 @@ SPF_ERROR = define(
 DMARC_MISSING = define(
     "DMARC-MISSING", Severity.MEDIUM, Category.POLICY, "No DMARC record",
     "Without a DMARC record at _dmarc.DOMAIN receivers apply no policy to forged mail using the domain in "
-    "From:, and you get no reports. No ancestor domain has one either (the DMARCbis tree walk was followed).",
+    "From:, and you get no reports. No ancestor domain has one either (the DNS tree walk of RFC 9989 was "
+    "followed; RFC 7489 receivers look at the organizational domain only).",
     "Publish `_dmarc.DOMAIN TXT \"v=DMARC1; p=none; rua=mailto:...\"`, then tighten p= once reports are clean.",
 )  # fmt: skip
 
 DMARC_INHERITED = define(
     "DMARC-INHERITED", Severity.INFO, Category.POLICY, "DMARC policy comes from a parent domain",
     "The domain has no _dmarc record of its own; receivers apply the nearest ancestor's record, with its "
-    "subdomain policy (sp=, else p=). The other DMARC findings then judge that policy.",
+    "subdomain policy (sp=, else p=; np= if the domain does not exist, RFC 9989 4.10.1). The other DMARC "
+    "findings then judge that policy.",
     "Nothing to do if the parent's policy fits this domain; publish _dmarc.DOMAIN to give it its own.",
 )  # fmt: skip
 
 DMARC_MULTIPLE = define(
     "DMARC-MULTIPLE", Severity.HIGH, Category.POLICY, "More than one DMARC record",
-    "RFC 7489 6.6.3: with several records, receivers apply none.",
+    "RFC 9989 4.10 (as RFC 7489 6.6.3): when a name has several v=DMARC1 records, receivers discard them all.",
     "Keep exactly one v=DMARC1 record.",
 )  # fmt: skip
 
 DMARC_SYNTAX = define(
-    "DMARC-SYNTAX", Severity.HIGH, Category.POLICY, "DMARC record is invalid",
-    "A malformed record (missing p=, bad values, not starting with v=DMARC1) is ignored by receivers.",
-    "Fix the tag named in the evidence (RFC 7489 6.3).",
+    "DMARC-SYNTAX", Severity.HIGH, Category.POLICY, "DMARC record is broken: receivers ignore it",
+    "The TXT record at _dmarc is meant as DMARC (it starts with v=DMARC1) but receivers discard it: the version "
+    "is not exactly v=DMARC1 at the very start, tags are not separated by ';', or p=/sp=/np= is invalid while "
+    "rua= has no valid URI (RFC 9989 4.7, 4.8, 4.10.1). The domain is as unprotected as with no record.",
+    "Fix the fault named in the evidence: `v=DMARC1; p=quarantine; rua=mailto:dmarc@DOMAIN`.",
+)  # fmt: skip
+
+DMARC_INVALID_TAG = define(
+    "DMARC-INVALID-TAG", Severity.LOW, Category.POLICY, "A DMARC tag has an invalid value",
+    "RFC 9989 4.8: receivers replace an invalid value by the tag's default (adkim/aspf r, fo 0, t n) and still "
+    "apply the record. An invalid p=, sp= or np= is worse: with a valid rua= receivers act as if the record "
+    "said p=none (RFC 9989 4.10.1; RFC 7489 readers do the same).",
+    "Correct the value named in the evidence (p/sp/np: none, quarantine, reject; adkim/aspf: r or s).",
+)  # fmt: skip
+
+DMARC_NO_POLICY = define(
+    "DMARC-NO-POLICY", Severity.LOW, Category.POLICY, "DMARC record has no p= (treated as p=none)",
+    "RFC 9989 4.7 treats a record without p= as p=none: monitoring only. RFC 7489 made p= required: its readers "
+    "act as if p=none only when rua= has a valid URI, and otherwise apply no DMARC at all.",
+    "Add p=none (then quarantine or reject once reports are clean) right after v=DMARC1.",
 )  # fmt: skip
 
 DMARC_POLICY_NONE = define(
@@ -128,20 +150,30 @@ DMARC_POLICY_NONE = define(
 )  # fmt: skip
 
 DMARC_SUBDOMAIN_NONE = define(
-    "DMARC-SUBDOMAIN-NONE", Severity.LOW, Category.POLICY, "DMARC leaves subdomains unprotected (sp=none)",
-    "The domain enforces a policy but sp=none lets forged mail from any subdomain through.",
-    "Set sp=quarantine or sp=reject (or remove sp= to inherit p=).",
+    "DMARC-SUBDOMAIN-NONE", Severity.LOW, Category.POLICY, "DMARC leaves subdomains unprotected (sp/np=none)",
+    "The domain enforces a policy but sp=none lets forged mail from any existing subdomain through, and np=none "
+    "from any subdomain that does not exist (RFC 9989 4.7; RFC 7489 readers ignore np=).",
+    "Set sp=/np= to quarantine or reject (or remove them to inherit p=).",
 )  # fmt: skip
 
-DMARC_PARTIAL = define(
-    "DMARC-PARTIAL", Severity.LOW, Category.POLICY, "DMARC policy applies to part of the mail (pct<100)",
-    "pct below 100 applies the policy to a sample only; the rest is treated as the next weaker policy.",
-    "Raise pct to 100 (or remove it).",
+DMARC_TESTING = define(
+    "DMARC-TESTING", Severity.LOW, Category.POLICY, "DMARC policy is in test mode (t=y)",
+    "RFC 9989 4.7: t=y asks receivers to apply one level below the policy (reject as quarantine, quarantine as "
+    "none). RFC 7489 readers do not know t= and apply the policy as written.",
+    "Remove t=y (or set t=n) once the reports are clean.",
+)  # fmt: skip
+
+DMARC_OBSOLETE_TAG = define(
+    "DMARC-OBSOLETE-TAG", Severity.INFO, Category.POLICY, "DMARC record uses a tag RFC 9989 removed",
+    "pct=, rf= and ri= are gone from RFC 9989 (historic in the DMARC tags registry): current receivers ignore "
+    "them, RFC 7489 receivers may still apply them. pct below 100 makes those apply the policy to a sample of "
+    "failing mail only (the rest gets the next weaker policy); t=y is RFC 9989's way to test.",
+    "Remove the tag (use t=y instead of pct=0 while testing).",
 )  # fmt: skip
 
 DMARC_NO_RUA = define(
     "DMARC-NO-RUA", Severity.INFO, Category.POLICY, "DMARC asks for no aggregate reports (no rua=)",
-    "Without rua= you learn nothing about who sends as your domain or what fails.",
+    "Without rua= you learn nothing about who sends as your domain or what fails (reports: RFC 9990).",
     "Add rua=mailto:... pointing at a mailbox or a report service.",
 )  # fmt: skip
 
