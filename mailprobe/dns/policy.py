@@ -210,34 +210,58 @@ async def _address_term(
 
 def dmarc_candidates(domain: str) -> list[str]:
     """Where DMARC policy discovery looks, nearest first (the DNS tree walk of RFC 9989, which replaces
-    RFC 7489's public-suffix list): the domain, then its ancestors from at most 7 labels down to 2, never
-    the top-level domain. At most 7 names."""
+    RFC 7489's public-suffix list): the domain, then its ancestors from at most 7 labels up to the top-level
+    domain, where a public suffix may publish (psd=y). At most 8 names."""
     labels = domain.split(".")
-    return [domain] + [".".join(labels[-count:]) for count in range(min(len(labels) - 1, 7), 1, -1)]
+    return [domain] + [".".join(labels[-count:]) for count in range(min(len(labels) - 1, 7), 0, -1)]
+
+
+def organizational_domain(walk: list[tuple[str, DmarcRecord]]) -> str | None:
+    """RFC 9989's Organizational Domain from the valid records a tree walk found (nearest first, the Author
+    Domain's own excluded): the first with psd=n; else the name one label below the first with psd=y; else
+    the one with the fewest labels. None when the walk found no record."""
+    for position, (name, record) in enumerate(walk):
+        psd = (record.tag("psd") or "u").lower()
+        if psd == "n":
+            return name
+        if psd == "y":
+            return walk[position - 1][0] if position else None  # the name below it, if the walk has one
+    return walk[-1][0] if walk else None
 
 
 async def dmarc(client: DnsClient, domain: str) -> list[DnsRecord]:
-    """The domain's own DMARC record or, when it has none, the nearest ancestor's (all asked at once)."""
+    """The domain's own DMARC record or, when it has none, its Organizational Domain's (all asked at once).
+
+    Invalid ancestor records are discarded (RFC 9989: the walk goes on past them); the Organizational Domain
+    is chosen by psd= tags, else as the valid record with the fewest labels."""
     names = dmarc_candidates(domain)
     answers = await asyncio.gather(*(_txt_of(client, f"_dmarc.{name}") for name in names))
     own = _dmarc_at(f"_dmarc.{domain}", answers[0])
     if own[0].status is not RecordStatus.MISSING:
         return own
+    walk: list[tuple[str, DmarcRecord]] = []
+    discarded: list[str] = []
+    by_name: dict[str, DnsRecord] = {}
     for ancestor, answer in zip(names[1:], answers[1:], strict=True):
-        found = _dmarc_at(f"_dmarc.{ancestor}", answer)
-        if found[0].status is RecordStatus.MISSING:
-            continue
-        if found[0].status is not RecordStatus.OK:
-            note = f"; the nearest ancestor's record ({found[0].name}) is {found[0].status.value}, so none applies"
-            return [replace(own[0], detail=own[0].detail + note)]
-        record = found[0].parsed
-        assert isinstance(record, DmarcRecord)
-        detail = (
-            f"no record at _dmarc.{domain}: {ancestor}'s applies to it with its subdomain policy "
-            f"sp={record.subdomain_policy}"
-        )
-        return [replace(found[0], status=RecordStatus.INHERITED, detail=detail)]
-    return own
+        found = _dmarc_at(f"_dmarc.{ancestor}", answer)[0]
+        if found.status is RecordStatus.OK and isinstance(found.parsed, DmarcRecord):
+            walk.append((ancestor, found.parsed))
+            by_name[ancestor] = found
+        elif found.status is not RecordStatus.MISSING:
+            discarded.append(f"{found.name} ({found.status.value})")
+    org = organizational_domain(walk)
+    note = f"; discarded on the way: {', '.join(discarded)}" if discarded else ""
+    if org is None or org not in by_name:
+        why = f"; the Organizational Domain {org} has no record" if org else ""
+        return [replace(own[0], detail=own[0].detail + why + note)]
+    record = by_name[org]
+    assert isinstance(record.parsed, DmarcRecord)
+    detail = (
+        f"no record at _dmarc.{domain}: the Organizational Domain {org}'s applies, with its subdomain policy "
+        f"sp={record.parsed.subdomain_policy} (np={record.parsed.nonexistent_policy} if {domain} does not exist)"
+        + note
+    )
+    return [replace(record, status=RecordStatus.INHERITED, detail=detail)]
 
 
 def _dmarc_at(name: str, answer: Answer) -> list[DnsRecord]:

@@ -13,22 +13,38 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mailprobe.checks.dane import matches
-from mailprobe.dns.policy import dmarc_candidates
+from mailprobe.dns.policy import dmarc_candidates, organizational_domain
 from mailprobe.model import CertFacts
 from mailprobe.protocols.http import HttpParseError, parse_http_response
 from mailprobe.records import dkim, mtasts
+from mailprobe.records.dmarc import DmarcRecord, parse_dmarc
 from mailprobe.records.tlsa import Tlsa, parse_tlsa
 
 # --- DMARC policy discovery (the DNS tree walk) ----------------------------------------------------------
 
 
-def test_dmarc_candidates_walk_up_to_but_not_including_the_tld() -> None:
-    assert dmarc_candidates("example.com") == ["example.com"]
-    assert dmarc_candidates("a.b.example.com") == ["a.b.example.com", "b.example.com", "example.com"]
-    deep = ".".join("abcdefghij") + ".example.com"  # 12 labels: after the domain, 7 labels down to 2
+def test_dmarc_candidates_walk_up_to_the_tld() -> None:
+    assert dmarc_candidates("example.com") == ["example.com", "com"]
+    assert dmarc_candidates("a.b.example.com") == ["a.b.example.com", "b.example.com", "example.com", "com"]
+    deep = ".".join("abcdefghij") + ".example.com"  # 12 labels: after the domain, 7 labels down to 1
     walked = dmarc_candidates(deep)
     assert walked[:2] == [deep, "f.g.h.i.j.example.com"]
-    assert [len(n.split(".")) for n in walked] == [12, 7, 6, 5, 4, 3, 2]
+    assert [len(n.split(".")) for n in walked] == [12, 7, 6, 5, 4, 3, 2, 1]
+
+
+def test_organizational_domain_by_psd_tags_else_fewest_labels() -> None:
+    def walk(*records: tuple[str, str]) -> list[tuple[str, DmarcRecord]]:
+        return [(name, parse_dmarc(text)) for name, text in records]
+
+    plain = walk(("b.example.com", "v=DMARC1; p=none"), ("example.com", "v=DMARC1; p=reject"))
+    assert organizational_domain(plain) == "example.com"  # the fewest labels
+    stop = walk(("b.example.com", "v=DMARC1; p=none; psd=n"), ("example.com", "v=DMARC1; p=reject"))
+    assert organizational_domain(stop) == "b.example.com"
+    suffix = walk(("example.com", "v=DMARC1; p=none"), ("com", "v=DMARC1; p=reject; psd=y"))
+    assert organizational_domain(suffix) == "example.com"  # one label below the public suffix
+    only_suffix = walk(("com", "v=DMARC1; p=reject; psd=y"))
+    assert organizational_domain(only_suffix) is None  # the label below (the Author Domain's side) has none
+    assert organizational_domain([]) is None
 
 
 # SPF and DMARC records: test_spf_record.py, test_dmarc_record.py

@@ -101,16 +101,18 @@ SPF_ERROR = define(
 DMARC_MISSING = define(
     "DMARC-MISSING", Severity.MEDIUM, Category.POLICY, "No DMARC record",
     "Without a DMARC record at _dmarc.DOMAIN receivers apply no policy to forged mail using the domain in "
-    "From:, and you get no reports. No ancestor domain has one either (the DNS tree walk of RFC 9989 was "
-    "followed; RFC 7489 receivers look at the organizational domain only).",
+    "From:, and you get no reports. No Organizational Domain record applies either (the DNS tree walk of "
+    "RFC 9989 was followed up to the top-level domain; invalid records on the way are discarded; RFC 7489 "
+    "receivers look at the public-suffix-list organizational domain only).",
     "Publish `_dmarc.DOMAIN TXT \"v=DMARC1; p=none; rua=mailto:...\"`, then tighten p= once reports are clean.",
 )  # fmt: skip
 
 DMARC_INHERITED = define(
     "DMARC-INHERITED", Severity.INFO, Category.POLICY, "DMARC policy comes from a parent domain",
-    "The domain has no _dmarc record of its own; receivers apply the nearest ancestor's record, with its "
-    "subdomain policy (sp=, else p=; np= if the domain does not exist, RFC 9989 4.10.1). The other DMARC "
-    "findings then judge that policy.",
+    "The domain has no _dmarc record of its own; receivers apply its Organizational Domain's record (RFC 9989: "
+    "the first ancestor with psd=n, the name below one with psd=y, else the ancestor with the fewest labels), "
+    "with its subdomain policy (sp=, else p=; np= if the domain does not exist). The other DMARC findings then "
+    "judge that policy.",
     "Nothing to do if the parent's policy fits this domain; publish _dmarc.DOMAIN to give it its own.",
 )  # fmt: skip
 
