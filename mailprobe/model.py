@@ -41,7 +41,7 @@ class Protocol(str, Enum):
 
 
 class Service(str, Enum):
-    """A mail service: a protocol on its well-known port, with or without implicit TLS."""
+    """A mail service: a protocol on its well-known port, with or without implicit TLS (see SERVICES)."""
 
     SMTP = "smtp"  # 25, relay between servers
     SUBMISSION = "submission"  # 587, STARTTLS
@@ -52,44 +52,48 @@ class Service(str, Enum):
     IMAPS = "imaps"  # 993
 
     @property
+    def spec(self) -> ServiceSpec:
+        return SERVICES[self]
+
+    @property
     def default_port(self) -> int:
-        return _SERVICE_PORT[self]
+        return SERVICES[self].port
 
     @property
     def protocol(self) -> Protocol:
-        return _SERVICE_PROTOCOL[self]
+        return SERVICES[self].protocol
 
     @property
     def implicit_tls(self) -> bool:
-        return self in (Service.SUBMISSIONS, Service.POP3S, Service.IMAPS)
+        return SERVICES[self].implicit_tls
 
     @classmethod
     def for_port(cls, port: int) -> Service | None:
-        for service, known in _SERVICE_PORT.items():
-            if known == port:
-                return service
-        return None
+        return next((service for service, spec in SERVICES.items() if spec.port == port), None)
 
 
-_SERVICE_PORT = {
-    Service.SMTP: 25,
-    Service.SUBMISSION: 587,
-    Service.SUBMISSIONS: 465,
-    Service.POP3: 110,
-    Service.POP3S: 995,
-    Service.IMAP: 143,
-    Service.IMAPS: 993,
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """What a service is: its protocol, its port, TLS from the first byte or by upgrade, its SRV name."""
+
+    protocol: Protocol
+    port: int
+    implicit_tls: bool
+    srv_label: str | None  # RFC 6186 / RFC 8314 SRV owner label, e.g. "_submission._tcp"; None: not announced
+
+
+# The registry of services: the DNS stage's SRV lookups, the port scan and the probes derive from it. Adding a
+# protocol is its parser (protocols/), its probe (probes/, one line in probes/registry.py) and lines here.
+SERVICES: dict[Service, ServiceSpec] = {
+    Service.SMTP: ServiceSpec(Protocol.SMTP, 25, False, None),
+    Service.SUBMISSION: ServiceSpec(Protocol.SMTP, 587, False, "_submission._tcp"),
+    Service.SUBMISSIONS: ServiceSpec(Protocol.SMTP, 465, True, "_submissions._tcp"),
+    Service.POP3: ServiceSpec(Protocol.POP3, 110, False, "_pop3._tcp"),
+    Service.POP3S: ServiceSpec(Protocol.POP3, 995, True, "_pop3s._tcp"),
+    Service.IMAP: ServiceSpec(Protocol.IMAP, 143, False, "_imap._tcp"),
+    Service.IMAPS: ServiceSpec(Protocol.IMAP, 993, True, "_imaps._tcp"),
 }
-_SERVICE_PROTOCOL = {
-    Service.SMTP: Protocol.SMTP,
-    Service.SUBMISSION: Protocol.SMTP,
-    Service.SUBMISSIONS: Protocol.SMTP,
-    Service.POP3: Protocol.POP3,
-    Service.POP3S: Protocol.POP3,
-    Service.IMAP: Protocol.IMAP,
-    Service.IMAPS: Protocol.IMAP,
-}
-MAIL_PORTS: tuple[int, ...] = (25, 587, 465, 110, 995, 143, 993)
+MAIL_PORTS: tuple[int, ...] = tuple(spec.port for spec in SERVICES.values())
 
 
 class PortState(str, Enum):

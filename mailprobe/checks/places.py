@@ -6,8 +6,6 @@ from collections.abc import Callable, Iterator
 
 from mailprobe.model import Category, HandshakeResult, Protocol, Report, Service
 
-_PROTOCOL_CATEGORY = {Protocol.SMTP: Category.SMTP, Protocol.POP3: Category.POP3, Protocol.IMAP: Category.IMAP}
-
 
 def place(h: HandshakeResult) -> str:
     """'mx1.example.org [203.0.113.25]:25/smtp', or '203.0.113.25:25/smtp' when probed by address."""
@@ -21,7 +19,8 @@ def host_of(h: HandshakeResult) -> str:
 
 
 def category_of(h: HandshakeResult) -> Category:
-    return _PROTOCOL_CATEGORY[h.target.service.protocol]
+    """A protocol's own category: each protocol of the service registry has a category of its name."""
+    return Category(h.target.service.protocol.value)
 
 
 def handshakes(report: Report) -> Iterator[HandshakeResult]:

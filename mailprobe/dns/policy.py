@@ -19,6 +19,7 @@ from mailprobe.dns.client import Answer, DnsClient, Outcome
 from mailprobe.dns.fetch import fetch_policy, lookup_policy_host, warm_tls_context
 from mailprobe.dns.names import normal_name, validate_domain
 from mailprobe.model import (
+    SERVICES,
     DnsRecord,
     RecordKind,
     RecordStatus,
@@ -36,13 +37,9 @@ from mailprobe.records.dmarc import DmarcRecord
 from mailprobe.records.spf import SpfRecord
 from mailprobe.records.tags import TagRecord
 
-SRV_SERVICES: tuple[tuple[str, Service], ...] = (
-    ("_submission._tcp", Service.SUBMISSION),
-    ("_submissions._tcp", Service.SUBMISSIONS),
-    ("_imap._tcp", Service.IMAP),
-    ("_imaps._tcp", Service.IMAPS),
-    ("_pop3._tcp", Service.POP3),
-    ("_pop3s._tcp", Service.POP3S),
+# RFC 6186 / RFC 8314: the services a domain may announce with SRV records, from the service registry.
+SRV_SERVICES: tuple[tuple[str, Service], ...] = tuple(
+    (spec.srv_label, service) for service, spec in SERVICES.items() if spec.srv_label is not None
 )
 MAX_SPF_DEPTH = 10
 MAX_MX_NAMES = 10  # RFC 7208 4.6.4: an mx term whose MX answer names more hosts is a permerror

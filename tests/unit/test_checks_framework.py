@@ -104,3 +104,13 @@ def test_every_code_has_a_category_title_why_and_fix() -> None:
     for code, kind in all_codes().items():
         assert kind.code == code and kind.title and kind.why and kind.fix, code
         assert isinstance(kind.category, Category)
+
+
+def test_the_service_registry_is_the_one_place_ports_tls_and_srv_names_come_from() -> None:
+    from mailprobe.dns.policy import SRV_SERVICES
+    from mailprobe.model import MAIL_PORTS, SERVICES, Protocol
+
+    assert MAIL_PORTS == (25, 587, 465, 110, 995, 143, 993)
+    assert [label for label, _ in SRV_SERVICES] == [s.srv_label for s in SERVICES.values() if s.srv_label]
+    assert all(Service.for_port(spec.port) is service for service, spec in SERVICES.items())
+    assert {Category(p.value) for p in Protocol}  # every protocol has its scorecard row
