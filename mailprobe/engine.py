@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from mailprobe import __version__
+from mailprobe.checks.framework import group_findings
 from mailprobe.config import Config
 from mailprobe.errors import UnsafeTargetError, UsageError
 from mailprobe.model import (
@@ -301,7 +302,8 @@ def merge(reports: Sequence[Report], command: str, profile: str | None = None) -
         dns=tuple(d for r in reports for d in r.dns),
         ports=tuple(p for r in reports for p in r.ports),
         handshakes=tuple(h for r in reports for h in r.handshakes),
-        findings=tuple(f for r in reports for f in r.findings),
+        # One problem, one finding across targets too (the same certificate on several named targets).
+        findings=tuple(group_findings(f for r in reports for f in r.findings)),
         egress=next((r.egress for r in reports if r.egress is not None), None),
         errors=tuple(e for r in reports for e in r.errors),
         checks=tuple(c for r in reports for c in r.checks),

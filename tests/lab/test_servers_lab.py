@@ -19,14 +19,24 @@ from labunpacked import UNPACKED_ROOT
 Handshake = dict[str, Any]
 UNPACKED_DAEMONS = {"exim", "courier-imap", "courier-imaps", "courier-pop3", "courier-pop3s", "opensmtpd"}
 EXIM_GREETING = re.compile(r"^exim\.lab\.test ESMTP Exim 4\.\d+ \w{3}, [ \d]\d \w{3} \d{4} [\d:]{8} [+-]\d{4}$")
-COURIER_IMAP_CAPS = ["IMAP4REV1", "UIDPLUS", "CHILDREN", "NAMESPACE", "THREAD=ORDEREDSUBJECT", "THREAD=REFERENCES",
-                     "SORT", "QUOTA", "IDLE"]
+COURIER_IMAP_CAPS = [
+    "IMAP4REV1",
+    "UIDPLUS",
+    "CHILDREN",
+    "NAMESPACE",
+    "THREAD=ORDEREDSUBJECT",
+    "THREAD=REFERENCES",
+    "SORT",
+    "QUOTA",
+    "IDLE",
+]
 
 
 def handshakes(lab: Lab, *targets: str) -> dict[tuple[str, int], Handshake]:
     """`mailprobe handshake --json` against targets by name, both address families; by (address, port)."""
-    done = lab.mailprobe("handshake", *targets, "--resolver", lab.dns4, "--ca-file", lab.ca_file, "--json",
-                         "--transcript", timeout=90)
+    done = lab.mailprobe(
+        "handshake", *targets, "--resolver", lab.dns4, "--ca-file", lab.ca_file, "--json", "--transcript", timeout=90
+    )
     assert done.stdout and "Traceback" not in done.stderr, done.stderr
     report = json.loads(done.stdout)
     return {(h["target"]["address"], h["target"]["port"]): h for h in report["handshakes"]}
@@ -50,8 +60,9 @@ def assert_verified_tls(h: Handshake, name: str) -> None:
 
 @pytest.fixture(scope="module")
 def exim(lab: Lab) -> dict[tuple[str, int], Handshake]:
-    return handshakes(lab, "exim.lab.test:25", "exim.lab.test:587", "exim.lab.test:465", "--relay-test",
-                      "relay.example.test")
+    return handshakes(
+        lab, "exim.lab.test:25", "exim.lab.test:587", "exim.lab.test:465", "--relay-test", "relay.example.test"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -138,15 +149,21 @@ def test_courier_imap_disables_login_before_tls(courier: dict[tuple[str, int], H
         assert "AUTH=PLAIN" in keywords(imaps, "after") and "LOGINDISABLED" not in keywords(imaps, "after")
 
 
-def test_courier_pop3_lists_user_before_tls_but_refuses_it(
-    courier: dict[tuple[str, int], Handshake], lab: Lab
-) -> None:
+def test_courier_pop3_lists_user_before_tls_but_refuses_it(courier: dict[tuple[str, int], Handshake], lab: Lab) -> None:
     """Courier's CAPA names USER before STLS although POP3_TLS_REQUIRED makes it refuse USER until TLS: the
     listing alone does not tell whether a plaintext login works (the dialogue below does)."""
     for address in (lab.courier4, lab.courier6):
         pop3, pop3s = courier[(address, 110)], courier[(address, 995)]
-        assert keywords(pop3, "before") == ["STLS", "TOP", "USER", "LOGIN-DELAY", "PIPELINING", "UIDL", "UTF8",
-                                            "IMPLEMENTATION"]
+        assert keywords(pop3, "before") == [
+            "STLS",
+            "TOP",
+            "USER",
+            "LOGIN-DELAY",
+            "PIPELINING",
+            "UIDL",
+            "UTF8",
+            "IMPLEMENTATION",
+        ]
         assert keywords(pop3, "after")[0] == "SASL" and caps(pop3, "after")["SASL"]["params"] == ["LOGIN", "PLAIN"]
         assert pop3["auth_before_tls"] == [] and pop3["auth_after_tls"] == ["LOGIN", "PLAIN"]
         assert pop3["starttls_reply"] == "+OK Begin SSL/TLS negotiation now."
@@ -156,14 +173,29 @@ def test_courier_pop3_lists_user_before_tls_but_refuses_it(
         assert pop3["plaintext_login_before_tls"] is False
         # Courier also lists STLS inside implicit TLS on 995.
         assert {"SASL", "STLS"} <= set(keywords(pop3s, "after"))
-    (pop3, imap) = lab.netcheck([
-        {"op": "dialogue", "host": lab.courier4, "port": 110, "smtp": False,
-         "steps": [["USER probe\r\n", 1], ["AUTH PLAIN\r\n", 1], ["QUIT\r\n", 1]]},
-        {"op": "dialogue", "host": lab.courier6, "port": 143, "smtp": False,
-         "steps": [["a1 LOGIN probe secret\r\n", 1], ["a2 LOGOUT\r\n", 2]]},
-    ])
-    assert pop3["replies"] == [["-ERR TLS required to log in."], ["-ERR TLS required to log in."],
-                               ["+OK Better luck next time."]], pop3
+    (pop3, imap) = lab.netcheck(
+        [
+            {
+                "op": "dialogue",
+                "host": lab.courier4,
+                "port": 110,
+                "smtp": False,
+                "steps": [["USER probe\r\n", 1], ["AUTH PLAIN\r\n", 1], ["QUIT\r\n", 1]],
+            },
+            {
+                "op": "dialogue",
+                "host": lab.courier6,
+                "port": 143,
+                "smtp": False,
+                "steps": [["a1 LOGIN probe secret\r\n", 1], ["a2 LOGOUT\r\n", 2]],
+            },
+        ]
+    )
+    assert pop3["replies"] == [
+        ["-ERR TLS required to log in."],
+        ["-ERR TLS required to log in."],
+        ["+OK Better luck next time."],
+    ], pop3
     assert imap["replies"][0] == ["a1 NO STARTTLS required"], imap
 
 
@@ -172,9 +204,19 @@ def test_courier_pop3_lists_user_before_tls_but_refuses_it(
 
 def test_opensmtpd_offers_tls_and_fails_every_handshake(lab: Lab) -> None:
     """Debian 12's OpenSMTPD (a packaging bug): STARTTLS is accepted, then the server aborts the handshake."""
-    jobs = [{"op": "tls", "host": address, "port": port, "sni": "opensmtpd.lab.test", "ca": lab.ca_file,
-             "protocol": "smtp", "starttls": port != 465}
-            for address in (lab.opensmtpd4, lab.opensmtpd6) for port in (25, 587, 465)]
+    jobs = [
+        {
+            "op": "tls",
+            "host": address,
+            "port": port,
+            "sni": "opensmtpd.lab.test",
+            "ca": lab.ca_file,
+            "protocol": "smtp",
+            "starttls": port != 465,
+        }
+        for address in (lab.opensmtpd4, lab.opensmtpd6)
+        for port in (25, 587, 465)
+    ]
     for job, result in zip(jobs, lab.netcheck(jobs), strict=True):
         assert result["outcome"] == "error" and "ALERT_INTERNAL_ERROR" in str(result["error"]), (job, result)
         if job["starttls"]:
@@ -190,9 +232,21 @@ def test_opensmtpd_offers_tls_and_fails_every_handshake(lab: Lab) -> None:
 
 
 def test_opensmtpd_refuses_every_recipient(lab: Lab) -> None:
-    (result,) = lab.netcheck([{"op": "dialogue", "host": lab.opensmtpd4, "port": 25, "steps": [
-        ["EHLO client.lab.test\r\n", 1], ["MAIL FROM:<>\r\n", 1], ["RCPT TO:<a@tlsbroken.test>\r\n", 1],
-        ["QUIT\r\n", 1]]}])
+    (result,) = lab.netcheck(
+        [
+            {
+                "op": "dialogue",
+                "host": lab.opensmtpd4,
+                "port": 25,
+                "steps": [
+                    ["EHLO client.lab.test\r\n", 1],
+                    ["MAIL FROM:<>\r\n", 1],
+                    ["RCPT TO:<a@tlsbroken.test>\r\n", 1],
+                    ["QUIT\r\n", 1],
+                ],
+            }
+        ]
+    )
     assert result["replies"][1] == ["250 2.0.0 Ok"], result
     assert result["replies"][2][0].startswith("550 "), result
 
@@ -204,13 +258,33 @@ def test_hosted_domains_resolve_to_servers_that_name_themselves(lab: Lab) -> Non
     def dns(name: str, rtype: str) -> dict[str, object]:
         return {"op": "dns", "server": lab.dns4, "name": name, "type": rtype}
 
-    answers = [r["answers"] for r in lab.netcheck([
-        dns("customer.test", "MX"), dns("mx.customer.test", "A"), dns("mx.customer.test", "AAAA"),
-        dns("imap.customer.test", "A"), dns("tenant.test", "MX"), dns("mail.tenant.test", "AAAA"),
-        dns("tlsbroken.test", "MX"), dns("28.113.0.203.in-addr.arpa", "PTR"), dns("29.113.0.203.in-addr.arpa", "PTR"),
-    ])]
-    assert answers == [["10 mx.customer.test."], [lab.exim4], [lab.exim6], [lab.courier4], ["10 mail.tenant.test."],
-                       [lab.mail6], ["10 opensmtpd.lab.test."], ["exim.lab.test."], ["courier.lab.test."]]
+    answers = [
+        r["answers"]
+        for r in lab.netcheck(
+            [
+                dns("customer.test", "MX"),
+                dns("mx.customer.test", "A"),
+                dns("mx.customer.test", "AAAA"),
+                dns("imap.customer.test", "A"),
+                dns("tenant.test", "MX"),
+                dns("mail.tenant.test", "AAAA"),
+                dns("tlsbroken.test", "MX"),
+                dns("28.113.0.203.in-addr.arpa", "PTR"),
+                dns("29.113.0.203.in-addr.arpa", "PTR"),
+            ]
+        )
+    ]
+    assert answers == [
+        ["10 mx.customer.test."],
+        [lab.exim4],
+        [lab.exim6],
+        [lab.courier4],
+        ["10 mail.tenant.test."],
+        [lab.mail6],
+        ["10 opensmtpd.lab.test."],
+        ["exim.lab.test."],
+        ["courier.lab.test."],
+    ]
     found = handshakes(lab, "mx.customer.test:25", "imap.customer.test:993", "mail.tenant.test:587")
     for (address, port), h in found.items():
         # Healthy and trusted, but the greeting and the certificate name the provider, not the customer.
@@ -226,20 +300,31 @@ def test_hosted_domains_resolve_to_servers_that_name_themselves(lab: Lab) -> Non
 
 def test_hosted_domains_are_accepted_by_their_servers(lab: Lab) -> None:
     def rcpt(address: str, domain: str) -> dict[str, object]:
-        return {"op": "dialogue", "host": address, "port": 25, "steps": [
-            ["EHLO client.lab.test\r\n", 1], [f"MAIL FROM:<>\r\nRCPT TO:<postmaster@{domain}>\r\nRSET\r\nQUIT\r\n", 4],
-        ]}
+        return {
+            "op": "dialogue",
+            "host": address,
+            "port": 25,
+            "steps": [
+                ["EHLO client.lab.test\r\n", 1],
+                [f"MAIL FROM:<>\r\nRCPT TO:<postmaster@{domain}>\r\nRSET\r\nQUIT\r\n", 4],
+            ],
+        }
 
-    exim, exim_foreign, mx1, mx1_foreign = lab.netcheck([
-        rcpt(lab.exim4, "customer.test"), rcpt(lab.exim6, "relay.example.test"),
-        rcpt(lab.mail6, "tenant.test"), rcpt(lab.mail4, "relay.example.test"),
-    ])
+    exim, exim_foreign, mx1, mx1_foreign = lab.netcheck(
+        [
+            rcpt(lab.exim4, "customer.test"),
+            rcpt(lab.exim6, "relay.example.test"),
+            rcpt(lab.mail6, "tenant.test"),
+            rcpt(lab.mail4, "relay.example.test"),
+        ]
+    )
     assert exim["replies"][1][:2] == ["250 OK", "250 Accepted"], exim
     assert exim_foreign["replies"][1][1] == "550 5.7.1 relay not permitted", exim_foreign
     # mx1 takes tenant.test as its own (past the relay check) and then refuses it as it refuses lab.test:
     # every Postfix transport in the lab is the error agent.
-    assert mx1["replies"][1][1].startswith("550 5.1.1 <postmaster@tenant.test>: Recipient address rejected: "
-                                           "the lab delivers no mail"), mx1
+    assert mx1["replies"][1][1].startswith(
+        "550 5.1.1 <postmaster@tenant.test>: Recipient address rejected: the lab delivers no mail"
+    ), mx1
     assert mx1_foreign["replies"][1][1].startswith("554 5.7.1 "), mx1_foreign  # Relay access denied
 
 
@@ -277,3 +362,58 @@ def test_unpacked_daemons_stop_by_pid_and_leave_nothing_behind() -> None:
         extra.down()
     assert not UNPACKED_DAEMONS & set(extra.forced), extra.forced  # each stopped on SIGTERM, by PID
     assert not [pid for pid in running if Path(f"/proc/{pid}").exists()]
+
+
+# ---- findings: what mailprobe judges from these servers ---------------------------------------------------------
+
+
+def findings_of(lab: Lab, *args: str) -> tuple[int, list[dict[str, Any]]]:
+    done = lab.mailprobe(*args, "--resolver", lab.dns4, "--ca-file", lab.ca_file, "--json", timeout=120)
+    assert done.stdout and "Traceback" not in done.stderr, done.stderr
+    return done.returncode, json.loads(done.stdout)["findings"]
+
+
+def test_healthy_exim_and_courier_raise_no_alarm(lab: Lab) -> None:
+    """Only the ports each does not serve, as a note: a closed port is not a failed handshake."""
+    code, found = findings_of(lab, "handshake", "exim.lab.test", "courier.lab.test", "--fail-on", "low")
+    assert {(f["code"], f["severity"]) for f in found} == {("PORT-CLOSED", "info")}, found
+    [closed] = found  # one problem: Exim's 110 995 143 993 and Courier's 25 587 465, on two addresses each
+    assert closed["target"] == "exim.lab.test, courier.lab.test" and len(closed["places"]) == 14
+    assert code == 0
+
+
+def test_opensmtpd_broken_tls_is_one_finding_with_its_places(lab: Lab) -> None:
+    code, found = findings_of(lab, "handshake", "opensmtpd.lab.test:25", "opensmtpd.lab.test:587",
+                              "opensmtpd.lab.test:465")  # fmt: skip
+    tls = [f for f in found if f["code"] == "TLS-HANDSHAKE-FAILED"]
+    assert len(tls) == 1 and tls[0]["severity"] == "high", found
+    assert len(tls[0]["places"]) == 6 and "INTERNAL_ERROR" in tls[0]["evidence"]
+    assert code == 1
+
+
+def test_hosted_domain_is_judged_in_context(lab: Lab) -> None:
+    """customer.test's MX is Exim, greeting and certified as exim.lab.test; its IMAP/POP3 are announced by SRV
+    at imap/pop.customer.test, served by Courier with a certificate for courier.lab.test."""
+    _, found = findings_of(lab, "audit", "customer.test", "-4", "--allow-nonpublic", "--fail-on", "never")
+    by_code: dict[str, list[dict[str, Any]]] = {}
+    for f in found:
+        by_code.setdefault(f["code"], []).append(f)
+    # Port 25: no DANE, no MTA-STS: opportunistic TLS tolerates a certificate for another name.
+    [port25] = [
+        f for f in by_code["TLS-HOSTNAME-MISMATCH"] if f["places"] == ["mx.customer.test [203.0.113.28]:25/smtp"]
+    ]
+    assert port25["severity"] == "low" and "opportunistically" in port25["evidence"]
+    # Submission found through the MX: not judged against the MX name.
+    assert [f["places"] for f in by_code["TLS-NAME-NOT-JUDGED"]] == [
+        ["mx.customer.test [203.0.113.28]:587/submission", "mx.customer.test [203.0.113.28]:465/submissions"]
+    ]
+    # IMAPS/POP3S found through SRV (not DNSSEC-validated here): clients accept customer.test only.
+    [srv] = [f for f in by_code["TLS-HOSTNAME-MISMATCH"] if f["severity"] == "high"]  # one certificate: one
+    assert set(srv["places"]) == {
+        "imap.customer.test [203.0.113.29]:993/imaps",
+        "pop.customer.test [203.0.113.29]:995/pop3s",
+    }
+    assert "accept customer.test" in srv["evidence"]
+    # The greeting names the provider: a note on port 25 only.
+    [banner] = by_code["SMTP-BANNER-MISMATCH"]
+    assert banner["severity"] == "info" and banner["places"] == ["mx.customer.test [203.0.113.28]:25/smtp"]
