@@ -48,6 +48,11 @@ def domains(report: Report) -> Iterator[DomainDns]:
     yield from report.dns
 
 
+def existing_domains(report: Report) -> Iterator[DomainDns]:
+    """Domains that exist: an NXDOMAIN gets its MX-NXDOMAIN finding, not the noise of every record missing."""
+    yield from (d for d in report.dns if d.status is not MxStatus.NXDOMAIN)
+
+
 def domain_label(domain: DomainDns) -> str:
     return domain.domain
 
@@ -137,6 +142,6 @@ CHECKS: tuple[Check[DomainDns] | Check[DomainHost] | Check[DnsRecord], ...] = (
     Check("mx-outcome", Category.DNS, domains, domain_label, _mx_outcome),
     Check("mx-hosts", Category.DNS, mx_hosts, host_label, _mx_host),
     Check("reverse-dns", Category.DNS, mx_hosts, host_label, _reverse_dns),
-    Check("dnssec", Category.DNS, domains, domain_label, _dnssec),
+    Check("dnssec", Category.DNS, existing_domains, domain_label, _dnssec),
     Check("blocklists", Category.DNS, blocklist_records, record_label, _blocklist),
 )

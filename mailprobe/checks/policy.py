@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from mailprobe.checks.catalogue import finding
 from mailprobe.checks.defs import policy as p
 from mailprobe.checks.framework import Check
-from mailprobe.checks.mx import domain_label, domains, record_label
+from mailprobe.checks.mx import domain_label, domains, existing_domains, record_label
 from mailprobe.model import (
     Category,
     DnsRecord,
@@ -116,6 +116,8 @@ def _dmarc(report: Report, domain: DomainDns) -> Iterator[Finding]:
     if record.status is RecordStatus.MULTIPLE:
         yield finding(p.DMARC_MULTIPLE, where, " | ".join(r.value for r in records))
         return
+    if record.status is RecordStatus.MISSING and domain.status is MxStatus.NXDOMAIN:
+        return  # a name that does not exist needs no record of its own (an ancestor's np= would apply)
     if record.status in simple:
         yield finding(simple[record.status], where, _value(record))
         return
@@ -265,10 +267,10 @@ def _dkim(report: Report, record: DnsRecord) -> Iterator[Finding]:
 
 
 CHECKS: tuple[Check[DomainDns] | Check[DnsRecord], ...] = (
-    Check("spf", Category.POLICY, domains, domain_label, _spf),
+    Check("spf", Category.POLICY, existing_domains, domain_label, _spf),
     Check("dmarc", Category.POLICY, domains, domain_label, _dmarc),
-    Check("mta-sts", Category.POLICY, domains, domain_label, _mta_sts),
-    Check("tls-rpt", Category.POLICY, domains, domain_label, _tls_rpt),
+    Check("mta-sts", Category.POLICY, existing_domains, domain_label, _mta_sts),
+    Check("tls-rpt", Category.POLICY, existing_domains, domain_label, _tls_rpt),
     Check("tlsa-records", Category.POLICY, tlsa_records, record_label, _tlsa),
     Check("dkim", Category.POLICY, dkim_records, record_label, _dkim),
 )

@@ -86,3 +86,15 @@ def test_every_emitted_code_is_catalogued_with_a_fix() -> None:
     for code in wanted:
         kind = lookup(code)
         assert kind is not None and kind.fix and kind.why, code
+
+
+def test_a_domain_that_does_not_exist_gets_one_finding_not_noise() -> None:
+    from mailprobe.model import DnsRecord, RecordKind, RecordStatus
+
+    missing = tuple(
+        DnsRecord(kind, name, "", RecordStatus.MISSING)
+        for kind, name in ((RecordKind.SPF, "gone.test"), (RecordKind.DMARC, "_dmarc.gone.test"),
+                           (RecordKind.MTA_STS, "_mta-sts.gone.test"), (RecordKind.TLS_RPT, "_smtp._tls.gone.test"))
+    )  # fmt: skip
+    d = DomainDns("gone.test", MxStatus.NXDOMAIN, "NXDOMAIN", 1.0, records=missing, authenticated=False)
+    assert [f.code for f in check_dns(d)] == ["MX-NXDOMAIN"]
