@@ -29,7 +29,7 @@ def _severity(severity: Severity) -> str:
     return f"**{text}**" if severity.rank >= Severity.HIGH.rank else text
 
 
-def render(report: Report) -> str:
+def render(report: Report, *, transcript: bool = False) -> str:
     s = summarize(report)
     out = [f"## {markdown_cell(describe.headline(report))}", ""]
     verdict = s.worst.value.upper() if s.worst else "no findings"

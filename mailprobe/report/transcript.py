@@ -62,13 +62,15 @@ def _entry_lines(entry: TranscriptEntry, color: bool, width: int | None) -> list
 
 
 def _cut(text: str, width: int) -> list[str]:
-    """Pieces of at most `width` characters, broken after a space where one is near (nothing is lost: the
-    space stays at the end of its piece); continuation pieces are 3 shorter (they hang)."""
+    """Pieces of at most `width` characters (continuation pieces are 3 shorter: they hang), broken after the
+    last space that fits, so no word is split; a word too long for any line is cut where the line ends.
+    Nothing is lost: the space stays at the end of its piece."""
     pieces: list[str] = []
     rest, room = text, width
     while len(rest) > room:
         space = rest.rfind(" ", 0, room)
-        cut = space + 1 if space >= room // 2 else room
+        next_word = rest[space + 1 :].split(" ", 1)[0] if space > 0 else ""
+        cut = space + 1 if space > 0 and len(next_word) <= width - 3 else room
         pieces.append(rest[:cut])
         rest, room = rest[cut:], width - 3
     pieces.append(rest)
