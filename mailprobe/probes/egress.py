@@ -41,9 +41,7 @@ async def _reverse(client: DnsClient | None, addresses: Sequence[str]) -> list[t
     """PTR names of the destinations (who they belong to, for telling a shared provider from a middlebox)."""
     if client is None:
         return []
-    answers = await asyncio.gather(
-        *(client.query(dns.reversename.from_address(a).to_text(), "PTR") for a in addresses)
-    )
+    answers = await asyncio.gather(*(client.query(dns.reversename.from_address(a).to_text(), "PTR") for a in addresses))
     out = []
     for address, answer in zip(addresses, answers, strict=True):
         if answer.outcome is Outcome.OK and answer.records:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tabulate import tabulate
 
@@ -81,9 +81,15 @@ def _caps(natural: list[int], floor: list[int], budget: int) -> list[int] | None
     return [max(min(n, low), f) for n, f in zip(natural, floor, strict=True)]
 
 
-def table(headers: Sequence[str], rows: list[list[str]], width: int, indent: int = 2) -> str:
+def table(
+    headers: Sequence[str],
+    rows: list[list[str]],
+    width: int,
+    indent: int = 2,
+    paragraph: Callable[[list[str]], str] | None = None,
+) -> str:
     """A headed table in `width` columns; when its columns cannot each hold their longest word, one
-    paragraph per row instead ("first  header: value; header: value")."""
+    paragraph per row instead: `paragraph(row)`, by default "first  header: value; header: value"."""
     pad = " " * indent
     columns = len(headers)
     natural = [max([natural_width(row[i]) for row in rows] + [len(headers[i])]) for i in range(columns)]
@@ -91,18 +97,28 @@ def table(headers: Sequence[str], rows: list[list[str]], width: int, indent: int
     floor = [max(len(h) + 2, *(longest_word(row[i]) for row in rows)) for i, h in enumerate(headers)]
     caps = _caps(natural, floor, width - indent - GAP * (columns - 1))
     if caps is None:
-        return "\n".join(_stacked(headers, rows, width, indent))
+        return "\n".join(_stacked(headers, rows, width, indent, paragraph))
     wrapped = [[_wrap_cell(cell, cap) for cell, cap in zip(row, caps, strict=True)] for row in rows]
     text = tabulate(wrapped, headers=list(headers), tablefmt="simple", disable_numparse=True)
     return textwrap.indent(text, pad, lambda line: True)
 
 
-def _stacked(headers: Sequence[str], rows: list[list[str]], width: int, indent: int) -> list[str]:
+def _stacked(
+    headers: Sequence[str],
+    rows: list[list[str]],
+    width: int,
+    indent: int,
+    paragraph: Callable[[list[str]], str] | None,
+) -> list[str]:
     pad = " " * indent
     out: list[str] = []
-    for first, *rest in rows:
-        parts = [f"{header}: " + cell.replace("\n", ", ") for header, cell in zip(headers[1:], rest, strict=True)]
-        text = first.replace("\n", ", ") + "  " + "; ".join(part for part in parts if not part.endswith(": "))
+    for row in rows:
+        if paragraph is not None:
+            text = paragraph(row)
+        else:
+            first, *rest = (cell.replace("\n", ", ") for cell in row)
+            parts = [f"{header}: {cell}" for header, cell in zip(headers[1:], rest, strict=True) if cell.strip()]
+            text = first + "  " + "; ".join(parts)
         out.extend(wrap_lines(text.rstrip(), width, pad + "- ", pad + "    "))
     return out
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from mailprobe.model import Direction, HandshakeResult, TranscriptEntry
 from mailprobe.report.ansi import BOLD, CYAN, MAGENTA, YELLOW, paint
 from mailprobe.report.escape import terminal_safe
+from mailprobe.report.layout import fill
 
 _TIME_WIDTH = 10  # "  12345.6 ms" stays aligned up to 100 s sessions
 _PAD = " " * _TIME_WIDTH
@@ -25,7 +26,8 @@ def transcript_title(h: HandshakeResult) -> str:
 def render_transcript(h: HandshakeResult, color: bool = False, width: int | None = None) -> str:
     """The dialogue, one line per protocol line; with `width`, long lines are cut (exactly, no character
     lost) and continued on the next line under the text, without a `C:`/`S:` marker."""
-    lines = [f"transcript: {transcript_title(h)}"]
+    title = f"transcript: {transcript_title(h)}"
+    lines = [title if width is None else fill(title, width)]
     if not h.transcript:
         lines.append("  (no transcript recorded)")
     for entry in h.transcript:
