@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from mailprobe.model import Category, CheckResult, CheckStatus, ErrorKind, Finding, HandshakeResult, Report, Severity
 from mailprobe.report import describe
 from mailprobe.report.escape import xml_safe
+from mailprobe.report.scorecard import findings_of
 from mailprobe.report.summary import could_not_probe
 from mailprobe.report.transcript import render_transcript
 
@@ -53,18 +54,6 @@ def place_of(h: HandshakeResult) -> str:
     t = h.target
     host = t.address if t.host == t.address else f"{t.host} [{t.address}]"
     return f"{host}:{t.port}/{t.service.value}"
-
-
-def findings_of(check: CheckResult, findings: Sequence[Finding]) -> list[Finding]:
-    """The findings a check raised on its subject: its codes, seen at its subject (else all of its codes)."""
-    mine = [f for f in findings if f.code in check.codes]
-    subject = check.subject
-
-    def here(f: Finding) -> bool:
-        targets = f.target.split(", ")
-        return subject in targets or any(p == subject or p.startswith(subject + "/") for p in f.places)
-
-    return [f for f in mine if here(f)] or mine
 
 
 def finding_text(f: Finding) -> str:
