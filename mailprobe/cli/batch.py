@@ -33,7 +33,7 @@ def apply_shard(texts: list[str], shard: str | None) -> list[str]:
 
 def _progress(done: int, total: int, last: str) -> None:
     if sys.stderr.isatty() and not os.environ.get("CI"):
-        sys.stderr.write(f"\r\x1b[K[{done}/{total}] {last[:60]}")
+        sys.stderr.write(f"\r\x1b[K[{done}/{total}] {c.terminal_text(last)[:60]}")  # the target, escaped
         sys.stderr.flush()
 
 

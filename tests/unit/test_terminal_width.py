@@ -14,6 +14,7 @@ import subprocess
 import sys
 import termios
 import time
+from pathlib import Path
 
 import pytest
 
@@ -24,9 +25,10 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 WIDTHS = (60, 80, 120)
 
 
-def run_in_pty(columns: int, *args: str, timeout: float = 60) -> str:
-    """`python -m mailprobe ARGS` on a terminal `columns` wide (COLUMNS unset); what it printed, colours removed."""
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+def run_in_pty(columns: int, *args: str, timeout: float = 60, ci: bool = True) -> str:
+    """`python -m mailprobe ARGS` on a terminal `columns` wide (COLUMNS unset); what it printed, colours removed.
+    `ci=False` unsets CI, so the progress line shows."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES") and (ci or k != "CI")}
     env["NO_COLOR"] = "1"
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
@@ -49,7 +51,7 @@ def run_in_pty(columns: int, *args: str, timeout: float = 60) -> str:
                 chunks.append(data)
             elif process.poll() is not None:
                 break
-        assert process.wait(timeout=max(1.0, deadline - time.monotonic())) in (0, 1), b"".join(chunks)[-2000:]
+        assert process.wait(timeout=max(1.0, deadline - time.monotonic())) in (0, 1, 2), b"".join(chunks)[-2000:]
     finally:
         if process.poll() is None:
             process.kill()
@@ -121,3 +123,12 @@ def test_piped_output_is_100_columns_unless_columns_says_otherwise() -> None:
         env={**env, "COLUMNS": "72"},
     ).stdout
     assert widest(narrow) <= 72
+
+
+def test_the_progress_line_shows_targets_escaped(tmp_path: Path) -> None:
+    """On a terminal the progress line echoes each target: a target file cannot put escapes on the screen."""
+    targets = tmp_path / "targets.txt"
+    targets.write_bytes(b"\x1b[31mred\x1b]0;title\x07\n127.0.0.1:99999\n")
+    out = run_in_pty(80, "ports", "-i", str(targets), "--json", ci=False)
+    assert "\\x1b[31mred" in out  # shown, escaped
+    assert "\x1b" not in out.replace("\x1b[K", "") and "\x07" not in out  # only our own erase-line
