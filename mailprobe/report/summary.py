@@ -40,6 +40,7 @@ class Summary:
     egress_verdict: str | None
     interrupted: bool = False
     measured: int = 0  # DNS answers, ports and handshakes that gave a result (not `error`), an egress verdict
+    could_not_probe: tuple[RunError, ...] = ()  # what `errors` counts, one entry each
 
     @property
     def has_results(self) -> bool:
@@ -74,6 +75,9 @@ class Summary:
             "by_severity": {s.value: n for s, n in self.by_severity},
             "errors": self.errors,
             "errors_by_kind": {k.value: n for k, n in self.errors_by_kind},
+            "could_not_probe": [
+                {"target": e.target, "kind": e.kind.value, "message": e.message} for e in self.could_not_probe
+            ],
             "checks": {s.value: n for s, n in self.checks},
             "domains": self.domains,
             "ports": {s.value: n for s, n in self.ports},
@@ -156,4 +160,5 @@ def summarize(report: Report) -> Summary:
         egress_verdict=report.egress.verdict.value if report.egress else None,
         interrupted=report.interrupted,
         measured=_measured(report),
+        could_not_probe=errors,
     )

@@ -60,6 +60,8 @@ def test_json_errors_agree_with_the_port_counts(refused_outputs: dict[str, tuple
     summary = json.loads(refused_outputs["json"][1])["summary"]
     assert summary["ports"] == {"error": 7}
     assert summary["errors"] == 7 and summary["errors_by_kind"] == {"refused-by-guard": 7}
+    targets = sorted(e["target"] for e in summary["could_not_probe"])
+    assert targets == sorted(f"{REFUSED}:{port}" for port in (25, 587, 465, 110, 995, 143, 993))
     last = json.loads(refused_outputs["jsonl"][1].splitlines()[-1])
     assert last["type"] == "summary" and last["summary"]["errors"] == 7
 
