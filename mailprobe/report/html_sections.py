@@ -16,8 +16,8 @@ from mailprobe.model import CheckResult, CheckStatus, Finding, HandshakeResult, 
 from mailprobe.report import describe, html_transcript
 from mailprobe.report.escape import html_safe
 from mailprobe.report.grouping import group_by_target
-from mailprobe.report.junit import place_of
 from mailprobe.report.scorecard import CATEGORIES
+from mailprobe.report.summary import handshake_place
 from mailprobe.report.transcript import transcript_title
 
 _LABEL = dict(CATEGORIES)
@@ -82,7 +82,7 @@ class Page:
             self._flag_quoted_lines()
 
     def _flag_quoted_lines(self) -> None:
-        by_place = {place_of(h): h for h in self.handshakes}
+        by_place = {handshake_place(h): h for h in self.handshakes}
         for f in self.report.findings:
             for where in f.places:
                 h = by_place.get(where)
@@ -97,7 +97,7 @@ class Page:
 
     def place_link(self, where: str) -> str:
         for h in self.handshakes:
-            if place_of(h) == where:
+            if handshake_place(h) == where:
                 return f'<a href="#{self.handshake_ids[id(h)]}">{text(where)}</a>'
         return text(where)
 

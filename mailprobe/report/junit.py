@@ -25,7 +25,7 @@ from mailprobe.model import Category, CheckResult, CheckStatus, ErrorKind, Findi
 from mailprobe.report import describe
 from mailprobe.report.escape import xml_safe
 from mailprobe.report.scorecard import findings_of
-from mailprobe.report.summary import could_not_probe
+from mailprobe.report.summary import could_not_probe, handshake_place
 from mailprobe.report.transcript import render_transcript
 
 FAIL_AT = Severity.LOW  # findings at or above this severity are failures
@@ -47,13 +47,6 @@ class _Case:
 class _Suite:
     name: str
     cases: list[_Case] = field(default_factory=list)
-
-
-def place_of(h: HandshakeResult) -> str:
-    """How checks name a handshake: 'mx1.example.org [203.0.113.25]:25/smtp' (see mailprobe.checks.places)."""
-    t = h.target
-    host = t.address if t.host == t.address else f"{t.host} [{t.address}]"
-    return f"{host}:{t.port}/{t.service.value}"
 
 
 def finding_text(f: Finding) -> str:
@@ -101,7 +94,7 @@ def _suites(report: Report, transcript: bool) -> list[_Suite]:
     errors = _Suite("errors")
     egress = report.egress
     every = [*report.handshakes, *(egress.handshakes if egress else ()), *(egress.control_handshakes if egress else ())]
-    handshakes = {place_of(h): h for h in every}
+    handshakes = {handshake_place(h): h for h in every}
     for check in report.checks:
         suites[check.category].cases.append(_check_case(check, report, handshakes, transcript))
     raised = {code for check in report.checks for code in check.codes}

@@ -92,12 +92,14 @@ def _guard_refused(reason: str) -> bool:
     return GUARD_ENV in reason
 
 
-def _port_place(p: PortResult) -> str:
+def port_place(p: PortResult) -> str:
+    """How checks name a port: 'mx1.example.org [203.0.113.25]:25', or '203.0.113.25:25' by address."""
     host = p.address if not p.host or p.host == p.address else f"{p.host} [{p.address}]"
     return f"{host}:{p.port}"
 
 
-def _handshake_place(h: HandshakeResult) -> str:
+def handshake_place(h: HandshakeResult) -> str:
+    """How checks name a handshake: 'mx1.example.org [203.0.113.25]:25/smtp' (mailprobe.checks.places)."""
     t = h.target
     host = t.address if t.host == t.address else f"{t.host} [{t.address}]"
     return f"{host}:{t.port}/{t.service.value}"
@@ -114,11 +116,11 @@ def could_not_probe(report: Report) -> tuple[RunError, ...]:
     for p in ports:
         if p.state is PortState.ERROR:
             kind = ErrorKind.REFUSED if _guard_refused(p.reason) else ErrorKind.NETWORK
-            found.append(RunError(_port_place(p), kind, p.reason))
+            found.append(RunError(port_place(p), kind, p.reason))
     for h in handshakes:
         if h.status is ProbeStatus.ERROR:
             kind = ErrorKind.REFUSED if _guard_refused(h.reason) else ErrorKind.INTERNAL
-            found.append(RunError(_handshake_place(h), kind, h.reason))
+            found.append(RunError(handshake_place(h), kind, h.reason))
     return tuple(dict.fromkeys(found))
 
 
