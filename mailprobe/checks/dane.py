@@ -71,9 +71,7 @@ def dane_for(report: Report, h: HandshakeResult) -> Dane:
     """Whether DANE governs this session, and how the served chain fares against the records."""
     if h.target.service is not Service.SMTP:
         return Dane(DaneOutcome.NONE)
-    usable = tuple(
-        r for r in tlsa_for(report, h.target.host) if isinstance(r.parsed, Tlsa) and r.parsed.supported
-    )
+    usable = tuple(r for r in tlsa_for(report, h.target.host) if isinstance(r.parsed, Tlsa) and r.parsed.supported)
     if not usable or not all(r.authenticated for r in usable):
         return Dane(DaneOutcome.NONE, usable)  # senders use TLSA records only when DNSSEC-validated
     chain = h.tls.chain if h.tls is not None else ()

@@ -72,8 +72,9 @@ def _spf_evaluation(where: str, text: str, e: SpfEvaluation) -> Iterator[Finding
     if over:
         senders = " and ".join(over)
         yield finding(
-            p.SPF_VOID_LIMIT, where, f"void lookups for {senders} senders (limit {MAX_VOID_LOOKUPS}): "
-            + _lookups_text(e.voids)
+            p.SPF_VOID_LIMIT,
+            where,
+            f"void lookups for {senders} senders (limit {MAX_VOID_LOOKUPS}): " + _lookups_text(e.voids),
         )
     elif e.voids:
         yield finding(p.SPF_VOID_LOOKUP, where, _lookups_text(e.voids))

@@ -58,8 +58,34 @@ for _name in COMMANDS:
     _module.register(app)
 
 
+def wants_nagios(argv: list[str]) -> bool:
+    """Whether the command line asks for --format nagios (read from the words: the parse itself may be what
+    failed). A monitor then gets an UNKNOWN status line and exit code 3 for bad input, never silence."""
+    for index, word in enumerate(argv):
+        if word in ("--format", "-f") and index + 1 < len(argv):
+            if argv[index + 1].lower() == "nagios":
+                return True
+        elif word.lower() in ("--format=nagios", "-fnagios"):
+            return True
+    return False
+
+
+def _usage_error(message: str, argv: list[str]) -> int:
+    """One escaped line on stderr (input is echoed in it); with --format nagios also the UNKNOWN line."""
+    from mailprobe.report.escape import terminal_safe
+    from mailprobe.report.nagios import UNKNOWN, unknown
+
+    typer.echo(f"mailprobe: error: {terminal_safe(message)}", err=True)
+    if wants_nagios(argv):
+        sys.stdout.write(unknown(message))
+        return UNKNOWN
+    return 2
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: usage errors (typer's and ours) become one line on stderr and exit code 2."""
+    """Entry point: usage errors (typer's and ours) become one line on stderr and exit code 2 (with --format
+    nagios: an UNKNOWN status line on stdout and exit code 3)."""
+    words = list(sys.argv[1:] if argv is None else argv)
     try:
         code = app(args=argv, standalone_mode=False, prog_name="mailprobe")
     except typer.Exit as exc:
@@ -68,12 +94,11 @@ def main(argv: list[str] | None = None) -> None:
         context = getattr(exc, "ctx", None)
         if type(exc).__name__ == "NoArgsIsHelpError" and context is not None:
             typer.echo(context.get_help(), err=True)
+            code = 2
         else:
-            typer.echo(f"mailprobe: error: {exc.format_message()}", err=True)
-        code = 2
+            code = _usage_error(exc.format_message(), words)
     except UsageError as exc:
-        typer.echo(f"mailprobe: error: {exc}", err=True)
-        code = 2
+        code = _usage_error(str(exc), words)
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("mailprobe: interrupted", err=True)
         code = 130

@@ -28,6 +28,8 @@ def audit(
     servername: c.ServernameOpt = None,
     allow_nonpublic: c.NonPublicOpt = False,
     fail_on: c.FailOnOpt = "",
+    warning_on: c.WarningOnOpt = "",
+    critical_on: c.CriticalOnOpt = "",
     transcript: c.TranscriptOpt = False,
     ipv4_only: c.Ipv4Opt = False,
     ipv6_only: c.Ipv6Opt = False,
@@ -58,6 +60,8 @@ def audit(
             json_flag=json_flag,
             output_path=output,
             fail_on=fail_on,
+            warning_on=warning_on,
+            critical_on=critical_on,
             transcript=transcript,
             config_options=dict(
                 resolver=resolver,

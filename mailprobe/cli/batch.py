@@ -33,7 +33,7 @@ def apply_shard(texts: list[str], shard: str | None) -> list[str]:
 
 def _progress(done: int, total: int, last: str) -> None:
     if sys.stderr.isatty() and not os.environ.get("CI"):
-        sys.stderr.write(f"\r\x1b[K[{done}/{total}] {last[:60]}")
+        sys.stderr.write(f"\r\x1b[K[{done}/{total}] {c.terminal_text(last)[:60]}")  # the target, escaped
         sys.stderr.flush()
 
 
@@ -46,6 +46,8 @@ def run_batch(
     json_flag: bool = False,
     output_path: Path | None = None,
     fail_on: str = "",
+    warning_on: str = "",
+    critical_on: str = "",
     transcript: bool = False,
     config_options: dict[str, Any],
     profile: str | None = None,
@@ -57,17 +59,29 @@ def run_batch(
     from mailprobe.profiles import Profile, load_profile
 
     prof: Profile | None = load_profile(profile) if profile else None
-    out = c.output_options(fmt, json_flag, output_path, fail_on or "high", transcript)
+    out = c.output_options(
+        fmt,
+        json_flag,
+        output_path,
+        fail_on or "high",
+        transcript,
+        warning_on=warning_on,
+        critical_on=critical_on,
+        fail_on_chosen=bool(fail_on),
+    )
     if not fail_on and prof is not None:
-        out = replace(out, fail_on=prof.fail_on)
+        out = replace(out, fail_on=prof.fail_on, fail_on_chosen=True)
     if report_dir is not None:
+        c.check_writable_dir(report_dir, "--report")
         out = replace(out, report_dir=report_dir)
     cfg = c.build_config(base=_profile_config(prof, config_options), **config_options)
     given = list(targets or (prof.targets if prof else ()))
-    texts = apply_shard(c.gather_targets(given, input_file), shard)
+    sources = c.gather_target_sources(given, input_file)
+    texts = apply_shard([text for text, _ in sources], shard)
+    where = dict(sources)
     chosen = stages or (prof.stages if prof else ("dns", "ports", "handshake"))
     prior = _load_baseline(baseline) if baseline else None
-    return c.run(_checked_stream(command, texts, cfg, chosen, out, prof, prior))
+    return c.run(_checked_stream(command, texts, cfg, chosen, out, prof, prior, where))
 
 
 def _valid(text: str) -> bool:
@@ -81,13 +95,20 @@ def _valid(text: str) -> bool:
 
 
 async def _checked_stream(
-    command: str, texts: list[str], cfg: Config, stages: tuple[str, ...], out: c.Output, prof: Any, prior: Report | None
+    command: str,
+    texts: list[str],
+    cfg: Config,
+    stages: tuple[str, ...],
+    out: c.Output,
+    prof: Any,
+    prior: Report | None,
+    where: dict[str, str],
 ) -> int:
     if cfg.resolver is not None and any(_valid(text) for text in texts):
         from mailprobe.dns import check_resolver
 
         await check_resolver(cfg)  # an unusable --resolver is bad input, not a finding per target
-    return await _stream(command, texts, cfg, stages, out, prof, prior)
+    return await _stream(command, texts, cfg, stages, out, prof, prior, where)
 
 
 def _profile_config(prof: Any, options: dict[str, Any]) -> Config:
@@ -125,6 +146,7 @@ async def _stream(
     out: c.Output,
     prof: Any,
     prior: Report | None,
+    where: dict[str, str],
 ) -> int:
     from mailprobe.engine import Stages, audit_stream, merge
 
@@ -134,9 +156,10 @@ async def _stream(
     worst_code = c.EXIT_OK
     streaming = out.fmt == "jsonl"
     sink: TextIO
-    if streaming and out.path is not None:
-        try:
-            sink = out.path.open("w", encoding="utf-8")
+    partial = out.path.with_name(f".{out.path.name}.{os.getpid()}.tmp") if out.path is not None else None
+    if streaming and out.path is not None and partial is not None:
+        try:  # written beside the file, renamed over it when complete: a reader never sees half a file
+            sink = partial.open("w", encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"--output {out.path}: {exc.strerror or exc}") from None
     else:
@@ -145,8 +168,7 @@ async def _stream(
         done = 0
         async for report in audit_stream(texts, cfg, chosen):
             report = _finish(report, command, order, prof, prior, cfg)
-            for error in report.errors:  # also on stderr: a target that could not be probed is never silent
-                sys.stderr.write(f"mailprobe: error: {error}\n")
+            c.report_errors(report, where)  # also on stderr: a target that could not be probed is never silent
             done += 1
             _progress(done, len(texts), report.targets[0] if report.targets else "")
             if streaming:
@@ -161,8 +183,12 @@ async def _stream(
     finally:
         if sys.stderr.isatty() and not os.environ.get("CI"):
             sys.stderr.write("\r\x1b[K")
-        if sink is not sys.stdout:
+        if sink is not sys.stdout and out.path is not None and partial is not None:
             sink.close()
+            try:  # what was streamed (whole reports only) replaces the file, even when interrupted
+                os.replace(partial, out.path)
+            except OSError as exc:
+                raise UsageError(f"--output {out.path}: {exc.strerror or exc}") from None
     if streaming:
         return worst_code
     kept.sort(key=lambda r: order.get(r.targets[0], 0) if r.targets else 0)

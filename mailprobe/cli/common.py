@@ -1,7 +1,8 @@
 """Options every probing command shares, and the one way a command ends: render, write, exit code.
 
 Exit codes: 0 healthy · 1 findings at or above --fail-on · 2 the probe could not run (bad input, no network,
-a target that could not be probed). The nagios format uses the monitoring-plugins codes 0/1/2/3 instead.
+a target or part of one that could not be probed) · 130 interrupted (Ctrl-C). The nagios format uses the
+monitoring-plugins codes instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (see mailprobe.report.nagios).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import tempfile
 from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -19,11 +21,13 @@ import typer
 from mailprobe.config import Config, Resolver
 from mailprobe.errors import UsageError
 from mailprobe.model import Report, Service, Severity
-from mailprobe.targets import parse_port, read_target_lines
+from mailprobe.report.nagios import Thresholds
+from mailprobe.targets import parse_port
 
 T = TypeVar("T")
 
 EXIT_OK, EXIT_FINDINGS, EXIT_CANNOT_RUN = 0, 1, 2
+EXIT_NAGIOS_UNKNOWN = 3
 FORMATS = ("table", "json", "jsonl", "junit", "markdown", "html", "nagios")
 
 # -- option types (Annotated, so each command lists only what it uses) ------------------------------------------------
@@ -55,6 +59,16 @@ NonPublicOpt = Annotated[
     bool, typer.Option("--allow-nonpublic", help="Also probe private/loopback/documentation addresses found in DNS.")
 ]
 FailOnOpt = Annotated[str, typer.Option("--fail-on", help="Exit 1 for findings at or above: info..critical, or never.")]
+WarningOnOpt = Annotated[
+    str,
+    typer.Option("--warning-on", help="--format nagios: WARNING for findings at or above SEVERITY (default medium)."),
+]
+CriticalOnOpt = Annotated[
+    str,
+    typer.Option(
+        "--critical-on", help="--format nagios: CRITICAL for findings at or above SEVERITY (default --fail-on, high)."
+    ),
+]
 TranscriptOpt = Annotated[bool, typer.Option("--transcript", help="Show each dialogue, annotated.")]
 InputOpt = Annotated[
     Path | None, typer.Option("--input", "-i", help="Read targets from FILE ('-' for stdin), one per line, # comments.")
@@ -105,13 +119,13 @@ def parse_port_overrides(items: list[str] | None) -> tuple[tuple[Service, int], 
     return tuple(overrides)
 
 
-def parse_severity(text: str) -> Severity | None:
+def parse_severity(text: str, option: str = "--fail-on") -> Severity | None:
     if text.lower() == "never":
         return None
     try:
         return Severity(text.lower())
     except ValueError:
-        raise UsageError(f"bad --fail-on {text!r}: one of info, low, medium, high, critical, never") from None
+        raise UsageError(f"bad {option} {text!r}: one of info, low, medium, high, critical, never") from None
 
 
 @dataclass(frozen=True)
@@ -121,13 +135,91 @@ class Output:
     fail_on: Severity | None = Severity.HIGH
     transcript: bool = False
     report_dir: Path | None = None
+    warning_on: str = ""  # --warning-on as given ("": the default)
+    critical_on: str = ""  # --critical-on as given ("": --fail-on when it was chosen, else high)
+    fail_on_chosen: bool = False  # --fail-on (or the profile) chose fail_on: nagios's CRITICAL follows it
+
+    def thresholds(self) -> Thresholds:
+        """The nagios state mapping: --critical-on, else a chosen --fail-on, else high; --warning-on, else
+        medium (or the critical threshold, when that is lower)."""
+        if self.critical_on:
+            critical = parse_severity(self.critical_on, "--critical-on")
+        else:
+            critical = self.fail_on if self.fail_on_chosen else Severity.HIGH
+        if self.warning_on:
+            warning = parse_severity(self.warning_on, "--warning-on")
+            if warning is not None and critical is not None and warning.rank > critical.rank:
+                raise UsageError(
+                    f"--warning-on {warning.value} is above the critical threshold {critical.value}: "
+                    "a finding would be CRITICAL before it could be WARNING"
+                )
+        elif critical is not None and critical.rank < Severity.MEDIUM.rank:
+            warning = critical
+        else:
+            warning = Severity.MEDIUM
+        return Thresholds(warning=warning, critical=critical)
 
 
-def output_options(fmt: str, json_flag: bool, path: Path | None, fail_on: str, transcript: bool) -> Output:
+def output_options(
+    fmt: str,
+    json_flag: bool,
+    path: Path | None,
+    fail_on: str,
+    transcript: bool,
+    *,
+    warning_on: str = "",
+    critical_on: str = "",
+    fail_on_chosen: bool = True,
+) -> Output:
     chosen = "json" if json_flag else fmt.lower()
     if chosen not in FORMATS:
         raise UsageError(f"bad --format {fmt!r}: one of {', '.join(FORMATS)}")
-    return Output(chosen, path, parse_severity(fail_on), transcript)
+    out = Output(
+        chosen,
+        path,
+        parse_severity(fail_on),
+        transcript,
+        warning_on=warning_on,
+        critical_on=critical_on,
+        fail_on_chosen=fail_on_chosen,
+    )
+    out.thresholds()  # bad thresholds are bad input, before anything is probed
+    if path is not None:
+        check_writable_file(path, "--output")
+    return out
+
+
+def check_writable_file(path: Path, option: str) -> None:
+    """Bad input before the run: a file that cannot be written (no such directory, a directory, read-only).
+    A file is made and removed beside it, so this holds for root and read-only file systems too."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"{option} {terminal_text(str(path))}: is a directory")
+    if not parent.is_dir():
+        raise UsageError(f"{option} {terminal_text(str(path))}: no such directory {terminal_text(str(parent))!r}")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{option} {terminal_text(str(path))}: not writable")
+    _try_writing(parent, f"{option} {terminal_text(str(path))}")
+
+
+def check_writable_dir(path: Path, option: str) -> None:
+    """A directory that exists (it is made if need be) and can be written to."""
+    where = f"{option} {terminal_text(str(path))}"
+    if path.exists() and not path.is_dir():
+        raise UsageError(f"{where}: not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"{where}: {exc.strerror or exc}") from None
+    _try_writing(path, where)
+
+
+def _try_writing(directory: Path, where: str) -> None:
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".mailprobe-", suffix=".tmp"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{where}: not writable ({exc.strerror or exc})") from None
 
 
 def build_config(
@@ -181,20 +273,60 @@ def build_config(
     return replace(cfg, **changes)
 
 
-def gather_targets(targets: list[str] | None, input_file: Path | None) -> list[str]:
-    found = list(targets or [])
+def gather_target_sources(targets: list[str] | None, input_file: Path | None) -> list[tuple[str, str]]:
+    """Every target with where it came from: "argument", or "FILE:LINE" for a line of --input.
+
+    The file must be text: a NUL byte or bytes that are not UTF-8 make it a binary file, refused in one line."""
+    found = [(text, "argument") for text in targets or []]
     if input_file is not None:
-        if str(input_file) == "-":
-            found.extend(read_target_lines(sys.stdin))
-        else:
-            try:
-                with input_file.open(encoding="utf-8", errors="replace") as handle:
-                    found.extend(read_target_lines(handle))
-            except OSError as exc:
-                raise UsageError(f"--input {input_file}: {exc.strerror or exc}") from None
+        name = "stdin" if str(input_file) == "-" else str(input_file)
+        try:
+            if str(input_file) == "-":
+                stream = getattr(sys.stdin, "buffer", None)
+                data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+            else:
+                data = input_file.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"--input {terminal_text(name)}: {exc.strerror or exc}") from None
+        found.extend((text, f"{name}:{number}") for number, text in read_target_file(data, name))
     if not found:
         raise UsageError("no targets given")
     return found
+
+
+def read_target_file(data: bytes, name: str) -> list[tuple[int, str]]:
+    """(line number, target) for each target line: `#` comments and blank lines skipped."""
+    if b"\x00" in data:
+        number = data.count(b"\n", 0, data.index(b"\x00")) + 1
+        raise UsageError(f"--input {terminal_text(name)}:{number}: a binary file, not a list of targets (NUL byte)")
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(f"--input {terminal_text(name)}:{number}: not UTF-8 text (a binary file?)") from None
+    found = []
+    for number, line_text in enumerate(data.decode("utf-8").split("\n"), start=1):
+        text = line_text.split("#", 1)[0].strip()
+        if text:
+            found.append((number, text))
+    return found
+
+
+def terminal_text(value: str) -> str:
+    """Input echoed in a message (a file name, a target, a server's words): escaped as on stdout."""
+    from mailprobe.report.escape import terminal_safe
+
+    return terminal_safe(value)
+
+
+def report_errors(report: Report, where: dict[str, str] | None = None) -> None:
+    """Each error of a finished target on stderr, escaped, naming FILE:LINE when the target came from --input."""
+    from mailprobe.report.summary import could_not_probe, error_lines
+
+    origin = (where or {}).get(report.targets[0], "argument") if report.targets else "argument"
+    prefix = "" if origin == "argument" else f"{origin}: "
+    for line in error_lines(could_not_probe(report)):
+        sys.stderr.write(f"mailprobe: error: {terminal_text(prefix + line)}\n")
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -202,7 +334,10 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def exit_code(report: Report, fail_on: Severity | None) -> int:
-    if report.errors:
+    """2 when anything could not be probed (the summary's count), else 1 for findings at or above fail_on."""
+    from mailprobe.report.summary import summarize
+
+    if summarize(report).errors:
         return EXIT_CANNOT_RUN
     worst = report.worst()
     if fail_on is not None and worst is not None and worst.rank >= fail_on.rank:
@@ -217,20 +352,36 @@ def color_wanted(out: Output) -> bool:
 def emit(report: Report, out: Output) -> int:
     """Render, write to stdout or --output, write --report DIR, and return the exit code."""
     from mailprobe import report as renderers
+    from mailprobe.report.escape import terminal_safe
+    from mailprobe.report.files import write_atomic, write_report_dir
 
-    text = renderers.render(report, out.fmt, color=color_wanted(out), transcript=out.transcript)
+    if out.fmt == "nagios":
+        code, text = renderers.nagios_status(report, out.thresholds())
+    else:
+        code = exit_code(report, out.fail_on)
+        text = renderers.render(
+            report, out.fmt, color=color_wanted(out), transcript=out.transcript, width=output_width(out)
+        )
+    text = text if text.endswith("\n") else text + "\n"
     if out.path is not None:
         try:
-            out.path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+            write_atomic(out.path, text)
         except OSError as exc:
             raise UsageError(f"--output {out.path}: {exc.strerror or exc}") from None
     else:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.write(text)
     if out.report_dir is not None:
-        from mailprobe.report.files import write_report_dir
+        try:
+            written = write_report_dir(report, out.report_dir)
+        except OSError as exc:
+            raise UsageError(f"--report {out.report_dir}: {exc.strerror or exc}") from None
+        for path in written:
+            typer.echo(f"report: {terminal_safe(str(path))}", err=True)
+    return code
 
-        for written in write_report_dir(report, out.report_dir):
-            typer.echo(f"report: {written}", err=True)
-    if out.fmt == "nagios":
-        return renderers.nagios_status(report)[0]
-    return exit_code(report, out.fail_on)
+
+def output_width(out: Output) -> int:
+    """The table's width: the terminal's when writing to it, else COLUMNS or the default (a file, a pipe)."""
+    from mailprobe.cli.terminal import terminal_width
+
+    return terminal_width(to_terminal=out.path is None)

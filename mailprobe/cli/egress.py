@@ -1,7 +1,7 @@
 """`mailprobe egress`: does this network block (or intercept) outbound port 25? One verdict, with evidence.
 
 Exit codes: 0 open · 1 blocked-drop / blocked-reset / blocked-icmp / intercepted / all-blocked ·
-2 bad input · 3 inconclusive.
+2 bad input · 3 inconclusive. With --format nagios the code is the status word's (OK 0 ... UNKNOWN 3).
 """
 
 from __future__ import annotations
@@ -62,6 +62,8 @@ def egress(
     json_flag: c.JsonOpt = False,
     fmt: c.FormatOpt = "table",
     output: c.OutputOpt = None,
+    warning_on: c.WarningOnOpt = "",
+    critical_on: c.CriticalOnOpt = "",
     ca_file: c.CaFileOpt = None,
     ipv4_only: c.Ipv4Opt = False,
     ipv6_only: c.Ipv6Opt = False,
@@ -76,7 +78,9 @@ def egress(
     from mailprobe.probes.egress import egress as run_egress
     from mailprobe.profiles import load_profile
 
-    out = c.output_options(fmt, json_flag, output, "never", False)
+    out = c.output_options(
+        fmt, json_flag, output, "never", False, warning_on=warning_on, critical_on=critical_on, fail_on_chosen=False
+    )
     prof = load_profile(profile or DEFAULT_PROFILE) if (profile or not target or not control_port) else None
     targets = parse_targets(target) if target else (prof.egress_targets if prof else ())
     if not targets:
@@ -108,5 +112,5 @@ def egress(
             tool_version=__version__,
         )
     )
-    c.emit(report, out)  # its exit code follows findings; egress has its own, below
-    raise typer.Exit(exit_code(result.verdict))
+    code = c.emit(report, out)  # nagios: the status word's code; the other formats: the verdict's, below
+    raise typer.Exit(code if out.fmt == "nagios" else exit_code(result.verdict))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 from typing import Annotated
 
 import typer
@@ -17,6 +16,8 @@ def register(app: typer.Typer) -> None:
 def explain(code: Annotated[str, typer.Argument(help="A finding code, e.g. AUTH-BEFORE-TLS.")]) -> None:
     """Explain one finding code."""
     from mailprobe.checks.defs import all_codes
+    from mailprobe.cli.terminal import terminal_width
+    from mailprobe.report.layout import fill, wrap_lines
 
     codes = all_codes()
     kind = codes.get(code.strip().upper())
@@ -24,12 +25,12 @@ def explain(code: Annotated[str, typer.Argument(help="A finding code, e.g. AUTH-
         close = [c for c in codes if code.strip().upper() in c][:5]
         hint = f" (did you mean {', '.join(close)}?)" if close else " (`mailprobe findings` lists them)"
         raise UsageError(f"unknown finding code {code!r}{hint}")
-    wrap = textwrap.TextWrapper(width=96, initial_indent="  ", subsequent_indent="  ")
-    typer.echo(f"{kind.code}  [{kind.severity.value}]  {kind.title}\n")
+    width = terminal_width()
+    typer.echo(fill(f"{kind.code}  [{kind.severity.value}]  {kind.title}", width) + "\n")
     typer.echo("What it means and why it matters:")
-    typer.echo(wrap.fill(kind.why) + "\n")
+    typer.echo(fill(kind.why, width, "  ", hang=0) + "\n")
     typer.echo("How to fix it:")
-    typer.echo(wrap.fill(kind.fix))
+    typer.echo(fill(kind.fix, width, "  ", hang=0))
     if kind.example:
-        typer.echo("\nWhat it looks like:")
-        typer.echo(textwrap.indent(kind.example, "  "))
+        typer.echo("\nWhat it looks like:")  # a dialogue or a record: long lines continue indented
+        typer.echo("\n".join(wrap_lines(kind.example, width, "  ", "      ")))

@@ -14,9 +14,9 @@ def register(app: typer.Typer) -> None:
 
 def findings(json_flag: Annotated[bool, typer.Option("--json", help="Machine-readable catalogue.")] = False) -> None:
     """List every finding code mailprobe can report."""
-    from tabulate import tabulate
-
     from mailprobe.checks.defs import all_codes
+    from mailprobe.cli.terminal import terminal_width
+    from mailprobe.report.layout import fill, table
 
     codes = all_codes()
     if json_flag:
@@ -26,6 +26,9 @@ def findings(json_flag: Annotated[bool, typer.Option("--json", help="Machine-rea
         ]
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = [(k.code, k.severity.value, k.title) for k in codes.values()]
-    typer.echo(tabulate(table, headers=("code", "severity", "title"), tablefmt="simple"))
-    typer.echo(f"\n{len(codes)} codes. `mailprobe explain CODE` tells what one means and how to fix it.")
+    width = terminal_width()
+    listed = [[k.code, k.severity.value, k.title] for k in codes.values()]
+    typer.echo(table(("code", "severity", "title"), listed, width, 0, lambda r: f"{r[0]}  [{r[1]}]  {r[2]}"))
+    typer.echo(
+        "\n" + fill(f"{len(codes)} codes. `mailprobe explain CODE` tells what one means and how to fix it.", width)
+    )

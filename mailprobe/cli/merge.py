@@ -28,6 +28,8 @@ def merge(
     fmt: c.FormatOpt = "json",
     output: c.OutputOpt = None,
     fail_on: c.FailOnOpt = "high",
+    warning_on: c.WarningOnOpt = "",
+    critical_on: c.CriticalOnOpt = "",
 ) -> None:
     """Merge JSONL shards (`--shard I/N` runs) into one report, as if it had been one run."""
     import sys
@@ -36,6 +38,7 @@ def merge(
     from mailprobe.engine import merge as merge_reports
     from mailprobe.report.jsonl import read_jsonl
 
+    out = c.output_options(fmt, json_flag, output, fail_on, False, warning_on=warning_on, critical_on=critical_on)
     reports = []
     for path in files:
         try:
@@ -52,4 +55,4 @@ def merge(
     commands = {r.command for r in reports}
     merged = merge_reports(reports, commands.pop() if len(commands) == 1 else "merge", reports[0].profile)
     merged = replace(merged, meta=())
-    raise typer.Exit(c.emit(merged, c.output_options(fmt, json_flag, output, fail_on, False)))
+    raise typer.Exit(c.emit(merged, out))

@@ -22,6 +22,8 @@ def mx(
     fmt: c.FormatOpt = "table",
     output: c.OutputOpt = None,
     fail_on: c.FailOnOpt = "",
+    warning_on: c.WarningOnOpt = "",
+    critical_on: c.CriticalOnOpt = "",
     report_dir: c.ReportOpt = None,
     baseline: c.BaselineOpt = None,
     shard: c.ShardOpt = None,
@@ -58,6 +60,8 @@ def mx(
             report_dir=report_dir,
             baseline=baseline,
             fail_on=fail_on,
+            warning_on=warning_on,
+            critical_on=critical_on,
             config_options=options,
             stages=("dns",),
         )

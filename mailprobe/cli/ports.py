@@ -45,6 +45,8 @@ def ports(
     fmt: c.FormatOpt = "table",
     output: c.OutputOpt = None,
     fail_on: c.FailOnOpt = "",
+    warning_on: c.WarningOnOpt = "",
+    critical_on: c.CriticalOnOpt = "",
     report_dir: c.ReportOpt = None,
     baseline: c.BaselineOpt = None,
     shard: c.ShardOpt = None,
@@ -78,6 +80,8 @@ def ports(
             report_dir=report_dir,
             baseline=baseline,
             fail_on=fail_on,
+            warning_on=warning_on,
+            critical_on=critical_on,
             config_options=options,
             stages=("ports",),
         )

@@ -15,9 +15,9 @@ def profiles(
     check: Annotated[str | None, typer.Option("--check", help="Validate a profile file and say what it sets.")] = None,
 ) -> None:
     """List the shipped profiles (use one with --profile NAME, or --profile PATH for your own)."""
-    from tabulate import tabulate
-
+    from mailprobe.cli.terminal import terminal_width
     from mailprobe.profiles import load_profile, shipped
+    from mailprobe.report.layout import table
 
     if check is not None:
         prof = load_profile(check)
@@ -28,5 +28,5 @@ def profiles(
     rows = []
     for name, path in shipped().items():
         prof = load_profile(str(path))
-        rows.append((name, ", ".join(prof.stages), prof.description))
-    typer.echo(tabulate(rows, headers=("profile", "stages", "description"), tablefmt="simple"))
+        rows.append([name, ", ".join(prof.stages), prof.description])
+    typer.echo(table(("profile", "stages", "description"), rows, terminal_width(), indent=0))

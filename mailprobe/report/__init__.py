@@ -1,7 +1,7 @@
 """Renderers over the Report model, one module per format, and the one registry the CLI calls.
 
-    render(report, "table", color=True, transcript=True) -> str
-    nagios_status(report) -> (exit code 0-3, text)
+    render(report, "table", color=True, transcript=True, width=80) -> str
+    nagios_status(report, Thresholds(...)) -> (exit code 0-3, text)
 
 Renderers know only mailprobe.model; every string a server (or DNS, or a certificate) supplied goes through
 mailprobe.report.escape before it reaches any output.
@@ -17,11 +17,13 @@ from mailprobe.report.nagios import nagios_status
 FORMATS = ("table", "json", "jsonl", "junit", "markdown", "html", "nagios")
 
 
-def render(report: Report, fmt: str, *, color: bool = False, transcript: bool = False) -> str:
-    """The report in one of FORMATS. `color` affects only "table"; `transcript` adds the protocol
-    dialogues to "table", "html" and "junit" (the machine formats always carry them in full)."""
+def render(
+    report: Report, fmt: str, *, color: bool = False, transcript: bool = False, width: int = table.DEFAULT_WIDTH
+) -> str:
+    """The report in one of FORMATS. `color` and `width` affect only "table"; `transcript` adds the protocol
+    dialogues to "table", "markdown", "html" and "junit" (the machine formats always carry them in full)."""
     if fmt == "table":
-        return table.render(report, color=color, transcript=transcript)
+        return table.render(report, color=color, transcript=transcript, width=width)
     if fmt == "json":
         return json.render(report)
     if fmt == "jsonl":
@@ -29,7 +31,7 @@ def render(report: Report, fmt: str, *, color: bool = False, transcript: bool = 
     if fmt == "junit":
         return junit.render(report, transcript=transcript)
     if fmt == "markdown":
-        return markdown.render(report)
+        return markdown.render(report, transcript=transcript)
     if fmt == "html":
         return html.render(report, transcript=transcript)
     if fmt == "nagios":

@@ -247,5 +247,5 @@ def summary_line(report: Report) -> str:
     if s.egress_verdict:
         parts.append(f"egress {s.egress_verdict}")
     if s.errors:
-        parts.append(f"{s.errors} errors")
+        parts.append(f"{s.errors} could not be probed" if s.errors > 1 else "1 could not be probed")
     return "; ".join(parts)

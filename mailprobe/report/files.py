@@ -51,7 +51,7 @@ def _stamp(now: datetime | None) -> str:
     return moment.strftime(STAMP_FORMAT)
 
 
-def _write(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
     """Write through a temporary file and rename, so a reader never sees half a file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -77,7 +77,7 @@ def write_report_dir(report: Report, directory: Path, now: datetime | None = Non
         ("html", html.render(report, transcript=True)),
     ):
         path = directory / f"{name}.{ext}"
-        _write(path, text)
+        write_atomic(path, text)
         written.append(path)
     written += write_index(directory)
     return written
@@ -165,6 +165,6 @@ def write_index(directory: Path) -> list[Path]:
         ]
     )
     index_html, index_md = directory / "index.html", directory / "index.md"
-    _write(index_html, page)
-    _write(index_md, text)
+    write_atomic(index_html, page)
+    write_atomic(index_md, text)
     return [index_html, index_md]

@@ -1,16 +1,16 @@
-"""The JUnit XML format, for CI test reports: one testcase per check and target.
+"""The JUnit XML format, for CI test reports: one testcase per check that ran, passes included.
 
-Suites and their testcases:
-- "dns": one per domain. Passes when the MX lookup gave an answer (found, implicit, null MX, or the target
-  was an address); NXDOMAIN/NODATA fail; SERVFAIL, REFUSED, timeouts and errors are errors.
-- "ports": one per port result. Open passes; closed/filtered/unreachable are skipped (whether that is wrong
-  is the findings' call); error is an error.
-- "handshakes": one per handshake. Success passes, skipped is skipped, every other status fails with the
-  reason, TLS error and greeting as evidence.
-- "findings": one per finding (code and target). Info passes (evidence in system-out); low and above fail,
-  with the severity as the failure type and evidence and fix as the text.
-- "egress": one testcase when present: verdict "open" passes, anything else fails with the evidence.
-- "errors": one error testcase per run error.
+A problem that gets fixed turns into a pass in the CI's history instead of vanishing. Suites are the
+scorecard's categories (dns, policy, reachability, tls, smtp, pop3, imap, egress, expectations), then "errors":
+- one testcase per CheckResult, named "CHECK SUBJECT" (e.g. "starttls mx1.example.org [203.0.113.25]:25/smtp"),
+  classname "mailprobe.CATEGORY". Passed: a pass. Failed: a failure when a finding it raised is low or above
+  (the worst severity is the type; each finding's title, evidence, places and fix are the text); with info
+  findings only, a pass with them in system-out. Error (the check crashed on that subject): an error.
+- a finding that no check raised (a baseline's drift, for one) is a testcase of its own, judged the same way.
+- one error testcase per thing that could not be probed (summary.could_not_probe): a bad target, the guard's
+  refusal, a DNS failure, a port or handshake that ended in `error`. The report's error count equals the
+  number of error testcases.
+Handshake subjects carry the handshake's facts in system-out (and the transcript with transcript=True).
 Every string goes through xml_safe, so the document is valid XML 1.0 whatever a server sent.
 """
 
@@ -18,15 +18,16 @@ from __future__ import annotations
 
 import math
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from mailprobe.model import EgressVerdict, HandshakeResult, MxStatus, PortState, ProbeStatus, Report, Severity
+from mailprobe.model import Category, CheckResult, CheckStatus, ErrorKind, Finding, HandshakeResult, Report, Severity
 from mailprobe.report import describe
 from mailprobe.report.escape import xml_safe
+from mailprobe.report.scorecard import findings_of
+from mailprobe.report.summary import could_not_probe, handshake_place
 from mailprobe.report.transcript import render_transcript
 
-_DNS_PASS = frozenset({MxStatus.FOUND, MxStatus.IMPLICIT, MxStatus.NULL, MxStatus.NOT_A_DOMAIN})
-_DNS_FAIL = frozenset({MxStatus.NXDOMAIN, MxStatus.NODATA})
 FAIL_AT = Severity.LOW  # findings at or above this severity are failures
 
 
@@ -48,73 +49,71 @@ class _Suite:
     cases: list[_Case] = field(default_factory=list)
 
 
-def _handshake_case(h: HandshakeResult, suite: str, transcript: bool) -> _Case:
-    case = _Case(describe.target_text(h), f"mailprobe.{suite}", h.elapsed_ms)
-    rows = describe.handshake_rows(h)
-    case.out = "\n".join(f"{label}: {value}" for label, value in rows)
-    if transcript:
-        case.out += "\n" + render_transcript(h)
-    if h.status is ProbeStatus.SKIPPED:
-        case.outcome, case.message = "skipped", h.reason
-    elif h.status is not ProbeStatus.SUCCESS:
-        case.outcome, case.kind = "failure", h.status.value
-        case.message = f"{h.status.value}: {h.reason}"
-        case.text = case.out
+def finding_text(f: Finding) -> str:
+    lines = [f"{f.code} [{f.severity.value}] {f.title}", f"evidence: {f.evidence}"]
+    if f.places:
+        lines.append("places: " + ", ".join(f.places))
+    lines.append(f"fix: {f.fix}")
+    return "\n".join(lines)
+
+
+def _judge(case: _Case, found: Sequence[Finding]) -> None:
+    failing = sorted((f for f in found if f.severity.rank >= FAIL_AT.rank), key=lambda f: -f.severity.rank)
+    text = "\n\n".join(finding_text(f) for f in found)
+    if failing:
+        case.outcome, case.kind = "failure", failing[0].severity.value
+        case.message = "; ".join(f"{f.code}: {f.title}" for f in failing)
+        case.text = text
+    elif text:
+        case.out = text
+
+
+def _handshake_out(h: HandshakeResult, transcript: bool) -> str:
+    out = "\n".join(f"{label}: {value}" for label, value in describe.handshake_rows(h))
+    return out + "\n" + render_transcript(h) if transcript else out
+
+
+def _check_case(check: CheckResult, report: Report, handshakes: dict[str, HandshakeResult], transcript: bool) -> _Case:
+    case = _Case(f"{check.check} {check.subject}".strip(), f"mailprobe.{check.category.value}")
+    if check.status is CheckStatus.ERROR:
+        case.outcome, case.kind = "error", "check-error"
+        case.message = case.text = f"check {check.check} failed on {check.subject or 'the report'}: {check.detail}"
+    elif check.status is CheckStatus.FAILED:
+        _judge(case, findings_of(check, report.findings))
+    h = handshakes.get(check.subject)
+    if h is not None:
+        case.ms = h.elapsed_ms
+        if case.outcome != "pass" or transcript:
+            facts = _handshake_out(h, transcript)
+            case.out = f"{case.out}\n\n{facts}".strip("\n") if case.out else facts
     return case
 
 
 def _suites(report: Report, transcript: bool) -> list[_Suite]:
-    dns = _Suite("dns")
-    for d in report.dns:
-        case = _Case(f"MX {d.domain}", "mailprobe.dns", d.elapsed_ms)
-        rows = [f"{r.kind} {r.name}: {r.status} {r.value} {r.detail}".rstrip() for r in d.records]
-        rows += [" ".join(describe.mx_rows(mx)).replace("\n", " ") for mx in d.mx]
-        case.out = "\n".join(rows)
-        if d.status not in _DNS_PASS:
-            case.outcome = "failure" if d.status in _DNS_FAIL else "error"
-            case.kind, case.message, case.text = d.status.value, describe.dns_heading(d), case.out
-        dns.cases.append(case)
-    ports = _Suite("ports")
-    for p in [*report.ports, *(report.egress.ports if report.egress else ())]:
-        _, _, service, state, reason, _ = describe.port_row(p)
-        name = f"{p.host} {describe.hostport(p.address, p.port)} {service}".rstrip()
-        case = _Case(name, "mailprobe.ports", p.elapsed_ms)
-        if p.state is PortState.ERROR:
-            case.outcome, case.kind, case.message = "error", state, f"{state}: {reason}"
-        elif p.state is not PortState.OPEN:
-            case.outcome, case.message = "skipped", f"{state}: {reason}"
-        ports.cases.append(case)
-    handshakes = _Suite("handshakes")
-    handshakes.cases += [_handshake_case(h, "handshakes", transcript) for h in report.handshakes]
-    findings = _Suite("findings")
+    suites = {category: _Suite(category.value) for category in Category}
+    errors = _Suite("errors")
+    egress = report.egress
+    every = [*report.handshakes, *(egress.handshakes if egress else ()), *(egress.control_handshakes if egress else ())]
+    handshakes = {handshake_place(h): h for h in every}
+    for check in report.checks:
+        suites[check.category].cases.append(_check_case(check, report, handshakes, transcript))
+    raised = {code for check in report.checks for code in check.codes}
     for f in report.findings:
-        case = _Case(f"{f.code} {f.target}", "mailprobe.findings")  # severity: in the type, so ids stay stable
-        detail = f"{f.title}\nevidence: {f.evidence}\nfix: {f.fix}"
-        if f.severity.rank >= FAIL_AT.rank:
-            case.outcome, case.kind, case.message, case.text = "failure", f.severity.value, f.title, detail
-        else:
-            case.out = detail
-        findings.cases.append(case)
-    suites = [dns, ports, handshakes, findings]
-    if report.egress is not None:
-        e = report.egress
-        egress = _Suite("egress")
-        case = _Case("egress", "mailprobe.egress")
-        case.out = "\n".join(f"{label}: {value}" for label, value in describe.egress_rows(e))
-        if e.verdict is not EgressVerdict.OPEN:
-            case.outcome, case.kind, case.message, case.text = "failure", e.verdict.value, e.explanation, case.out
-        egress.cases.append(case)
-        egress.cases += [_handshake_case(h, "egress", transcript) for h in e.handshakes]
-        suites.append(egress)
-    if report.errors:
-        errors = _Suite("errors")
-        for number, error in enumerate(report.errors, start=1):
-            text = str(error)
-            errors.cases.append(
-                _Case(f"error {number}", "mailprobe.errors", 0.0, "error", text, error.kind.value, text)
-            )
-        suites.append(errors)
-    return [suite for suite in suites if suite.cases]
+        if f.code not in raised:
+            case = _Case(f"{f.code} {f.target}", f"mailprobe.{f.category.value}")
+            _judge(case, [f])
+            suites[f.category].cases.append(case)
+    crashed = {check.subject for check in report.checks if check.status is CheckStatus.ERROR}
+    seen: dict[str, int] = {}
+    for error in could_not_probe(report):
+        if error.kind is ErrorKind.CHECK and error.target in crashed:
+            continue  # already an error testcase of its check
+        name = f"{error.kind.value} {error.target}".strip()
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name = f"{name} #{seen[name]}"
+        errors.cases.append(_Case(name, "mailprobe.errors", 0.0, "error", str(error), error.kind.value, str(error)))
+    return [suite for suite in [*suites.values(), errors] if suite.cases]
 
 
 def _seconds(ms: float) -> str:

@@ -1,23 +1,31 @@
 """The Nagios/Icinga plugin format (monitoring-plugins guidelines): a status line, perfdata, long output.
 
     MAILPROBE WARNING - example.com: 2 medium (worst: medium); ... | 'smtp_connect_ms'=11.8ms;;;0 ...
-    [MEDIUM] TLS_CERT_EXPIRES_SOON mx2.example.com:25: Certificate expires soon
+    [MEDIUM] TLS-CERT-EXPIRING mx2.example.com:25: Certificate expires soon
 
-Status: CRITICAL (2) if any finding is high or critical; WARNING (1) if any is medium; UNKNOWN (3) if nothing
-was measured (errors only, or an empty report); else OK (0). Perfdata labels are unique (qualified by host,
-then address and port, only when needed) and hold only [A-Za-z0-9_.:@-]; text never holds a `|`.
+The state, first rule that applies (Thresholds: --critical-on, default --fail-on or high; --warning-on,
+default medium):
+  UNKNOWN (3)   nothing could be measured: every target was refused, unresolvable or unreachable for a
+                local reason (errors only), or the report is empty; also bad input (see `unknown`)
+  CRITICAL (2)  a finding at or above the critical threshold
+  WARNING (1)   a finding at or above the warning threshold
+  UNKNOWN (3)   part of the run could not be probed (an error beside results): never OK
+  OK (0)        everything else
+Perfdata labels are unique (qualified by host, then address and port, only when needed) and hold only
+[A-Za-z0-9_.:@-]; text never holds a `|`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from mailprobe.model import HandshakeResult, PortResult, PortState, ProbeStatus, Report, Severity
 from mailprobe.report import describe
 from mailprobe.report.escape import terminal_safe
-from mailprobe.report.summary import summarize
+from mailprobe.report.summary import could_not_probe, error_lines, summarize
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATUS_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
@@ -27,6 +35,24 @@ CERT_CRIT_DAYS = 7
 MAX_LONG_LINES = 25
 _LABEL_UNSAFE = re.compile(r"[^A-Za-z0-9_.:@-]")
 T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Which findings make which state: at or above `critical` CRITICAL, else at or above `warning` WARNING.
+    None: never."""
+
+    warning: Severity | None = Severity.MEDIUM
+    critical: Severity | None = Severity.HIGH
+
+    def state(self, worst: Severity | None) -> int:
+        if worst is None:
+            return OK
+        if self.critical is not None and worst.rank >= self.critical.rank:
+            return CRITICAL
+        if self.warning is not None and worst.rank >= self.warning.rank:
+            return WARNING
+        return OK
 
 
 def _text(value: str) -> str:
@@ -88,15 +114,14 @@ def perfdata(report: Report) -> str:
     return " ".join(items)
 
 
-def _status(report: Report) -> int:
+def _status(report: Report, thresholds: Thresholds) -> int:
     s = summarize(report)
     if not s.has_results:
         return UNKNOWN
-    if s.count(Severity.CRITICAL) or s.count(Severity.HIGH):
-        return CRITICAL
-    if s.count(Severity.MEDIUM):
-        return WARNING
-    return OK
+    state = thresholds.state(s.worst)
+    if state == OK and s.errors:
+        return UNKNOWN
+    return state
 
 
 def _targets(report: Report) -> str:
@@ -105,15 +130,22 @@ def _targets(report: Report) -> str:
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "") or "no targets"
 
 
-def nagios_status(report: Report) -> tuple[int, str]:
+def unknown(message: str) -> str:
+    """The whole output for a run that could not start (bad input, an unusable resolver): exit code 3."""
+    return f"MAILPROBE UNKNOWN - {_text(message)}\n"
+
+
+def nagios_status(report: Report, thresholds: Thresholds | None = None) -> tuple[int, str]:
     """The plugin exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) and its output (with a final newline)."""
-    code = _status(report)
-    if code == UNKNOWN:
-        errors = report.errors
+    code = _status(report, thresholds or Thresholds())
+    errors = error_lines(could_not_probe(report))
+    if code == UNKNOWN and not summarize(report).has_results:
         reason = f"nothing measured: {errors[0]}" if errors else "nothing measured"
         if len(errors) > 1:
             reason += f" (and {len(errors) - 1} more errors)"
         summary = f"{_targets(report)}: {reason}"
+    elif code == UNKNOWN:
+        summary = f"{_targets(report)}: {describe.summary_line(report)}; could not probe: {errors[0]}"
     else:
         summary = f"{_targets(report)}: {describe.summary_line(report)}"
         worst = sorted(report.findings, key=lambda f: -f.severity.rank)[:1]
@@ -122,12 +154,12 @@ def nagios_status(report: Report) -> tuple[int, str]:
     lines = [f"MAILPROBE {STATUS_NAMES[code]} - {_text(summary)} | {perfdata(report)}"]
     shown = sorted((f for f in report.findings if f.severity is not Severity.INFO), key=lambda f: -f.severity.rank)
     long = [f"[{f.severity.value.upper()}] {f.code} {f.target}: {f.title}" for f in shown]
-    long += [f"[ERROR] {error}" for error in report.errors]
+    long += [f"[ERROR] {line}" for line in errors]
     if len(long) > MAX_LONG_LINES:
         long = [*long[: MAX_LONG_LINES - 1], f"... and {len(long) - MAX_LONG_LINES + 1} more"]
     lines += [_text(line) for line in long]
     return code, "\n".join(lines) + "\n"
 
 
-def render(report: Report) -> str:
-    return nagios_status(report)[1]
+def render(report: Report, thresholds: Thresholds | None = None) -> str:
+    return nagios_status(report, thresholds)[1]

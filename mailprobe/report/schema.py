@@ -42,6 +42,20 @@ _SUMMARY = {
         "by_severity": _COUNTS,
         "errors": {"type": "integer"},
         "errors_by_kind": _COUNTS,
+        "could_not_probe": {
+            "type": "array",
+            "description": "what `errors` counts: the run errors, then every port and handshake that ended in error",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "target": {"type": "string"},
+                    "kind": {"$ref": "#/$defs/error_kind"},
+                    "message": {"type": "string"},
+                },
+                "required": ["target", "kind", "message"],
+                "additionalProperties": False,
+            },
+        },
         "checks": _COUNTS,
         "domains": {"type": "integer"},
         "ports": _COUNTS,

@@ -1,11 +1,28 @@
-"""Derived numbers every renderer shows the same way: findings per severity, the worst one, result counts."""
+"""Derived numbers every renderer shows the same way: findings per severity, the worst one, result counts.
+
+What could not be probed is counted here once for every format and for the exit code: the report's own
+RunErrors (a bad target, the safety guard refusing a name, a DNS failure, a crashed check), and every port
+and handshake whose result is `error` (the guard refusing an address before anything was sent, a local
+network error, a probe that crashed). `could_not_probe(report)` lists them all as RunErrors.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from mailprobe.model import CheckStatus, ErrorKind, PortState, ProbeStatus, Report, Severity
+from mailprobe.model import (
+    CheckStatus,
+    ErrorKind,
+    HandshakeResult,
+    PortResult,
+    PortState,
+    ProbeStatus,
+    Report,
+    RunError,
+    Severity,
+)
+from mailprobe.net.guard import ENV as GUARD_ENV
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,7 +31,7 @@ class Summary:
     worst: Severity | None
     findings: int  # problems: one finding may stand for several places
     places: int  # where the problems were seen, counted over every finding
-    errors: int
+    errors: int  # everything that could not be probed or judged (could_not_probe)
     errors_by_kind: tuple[tuple[ErrorKind, int], ...]
     checks: tuple[tuple[CheckStatus, int], ...]
     domains: int
@@ -22,11 +39,13 @@ class Summary:
     handshakes: tuple[tuple[ProbeStatus, int], ...]  # statuses seen, in enum order
     egress_verdict: str | None
     interrupted: bool = False
+    measured: int = 0  # DNS answers, ports and handshakes that gave a result (not `error`), an egress verdict
+    could_not_probe: tuple[RunError, ...] = ()  # what `errors` counts, one entry each
 
     @property
     def has_results(self) -> bool:
-        """Whether anything was measured at all (errors alone are not results)."""
-        return bool(self.domains or self.ports or self.handshakes or self.findings or self.egress_verdict)
+        """Whether anything was measured at all (errors, and findings about errors, are not results)."""
+        return self.measured > 0
 
     def count(self, severity: Severity) -> int:
         return dict(self.by_severity)[severity]
@@ -56,6 +75,9 @@ class Summary:
             "by_severity": {s.value: n for s, n in self.by_severity},
             "errors": self.errors,
             "errors_by_kind": {k.value: n for k, n in self.errors_by_kind},
+            "could_not_probe": [
+                {"target": e.target, "kind": e.kind.value, "message": e.message} for e in self.could_not_probe
+            ],
             "checks": {s.value: n for s, n in self.checks},
             "domains": self.domains,
             "ports": {s.value: n for s, n in self.ports},
@@ -65,21 +87,80 @@ class Summary:
         }
 
 
+def _guard_refused(reason: str) -> bool:
+    # The probes put the guard's refusal in the reason text (UnsafeTargetError); it always names the variable.
+    return GUARD_ENV in reason
+
+
+def port_place(p: PortResult) -> str:
+    """How checks name a port: 'mx1.example.org [203.0.113.25]:25', or '203.0.113.25:25' by address."""
+    host = p.address if not p.host or p.host == p.address else f"{p.host} [{p.address}]"
+    return f"{host}:{p.port}"
+
+
+def handshake_place(h: HandshakeResult) -> str:
+    """How checks name a handshake: 'mx1.example.org [203.0.113.25]:25/smtp' (mailprobe.checks.places)."""
+    t = h.target
+    host = t.address if t.host == t.address else f"{t.host} [{t.address}]"
+    return f"{host}:{t.port}/{t.service.value}"
+
+
+def could_not_probe(report: Report) -> tuple[RunError, ...]:
+    """Everything that could not be probed or judged: the report's errors, then one per port and handshake
+    whose result is `error` (egress ones included). The count every format shows and the exit code uses."""
+    found = list(report.errors)
+    ports, handshakes = list(report.ports), list(report.handshakes)
+    if report.egress is not None:
+        ports += report.egress.ports
+        handshakes += [*report.egress.handshakes, *report.egress.control_handshakes]
+    for p in ports:
+        if p.state is PortState.ERROR:
+            kind = ErrorKind.REFUSED if _guard_refused(p.reason) else ErrorKind.NETWORK
+            found.append(RunError(port_place(p), kind, p.reason))
+    for h in handshakes:
+        if h.status is ProbeStatus.ERROR:
+            kind = ErrorKind.REFUSED if _guard_refused(h.reason) else ErrorKind.INTERNAL
+            found.append(RunError(handshake_place(h), kind, h.reason))
+    return tuple(dict.fromkeys(found))
+
+
+def error_lines(errors: tuple[RunError, ...]) -> list[str]:
+    """The errors for people, one line per distinct (kind, message): '203.0.113.9:25, 203.0.113.9:587: why'."""
+    groups: dict[tuple[ErrorKind, str], list[str]] = {}
+    for error in errors:
+        groups.setdefault((error.kind, error.message), []).append(error.target)
+    lines = []
+    for (_, message), targets in groups.items():
+        named = ", ".join(t for t in targets if t)
+        lines.append(f"{named}: {message}" if named else message)
+    return lines
+
+
+def _measured(report: Report) -> int:
+    egress = 1 if report.egress is not None else 0
+    ports = sum(1 for p in report.ports if p.state is not PortState.ERROR)
+    handshakes = sum(1 for h in report.handshakes if h.status is not ProbeStatus.ERROR)
+    return len(report.dns) + ports + handshakes + egress
+
+
 def summarize(report: Report) -> Summary:
     severities = [f.severity for f in report.findings]
     states = [p.state for p in report.ports]
     statuses = [h.status for h in report.handshakes]
+    errors = could_not_probe(report)
     return Summary(
         by_severity=tuple((s, severities.count(s)) for s in Severity),
         worst=report.worst(),
         findings=len(report.findings),
         places=sum(max(1, len(f.places)) for f in report.findings),
-        errors=len(report.errors),
-        errors_by_kind=tuple((k, n) for k in ErrorKind if (n := sum(1 for e in report.errors if e.kind is k))),
+        errors=len(errors),
+        errors_by_kind=tuple((k, n) for k in ErrorKind if (n := sum(1 for e in errors if e.kind is k))),
         checks=tuple((s, n) for s in CheckStatus if (n := sum(1 for c in report.checks if c.status is s))),
         domains=len(report.dns),
         ports=tuple((s, states.count(s)) for s in PortState if s in states),
         handshakes=tuple((s, statuses.count(s)) for s in ProbeStatus if s in statuses),
         egress_verdict=report.egress.verdict.value if report.egress else None,
         interrupted=report.interrupted,
+        measured=_measured(report),
+        could_not_probe=errors,
     )

@@ -1,15 +1,13 @@
-"""The human format for a terminal: one section per target (domain or host), tables that fit 100 columns.
+"""The human format for a terminal: one section per target (domain or host), laid out in `width` columns.
 
+The width follows the terminal (mailprobe.cli.terminal); no word or finding code is split (see layout.py).
 Every string that is not ours goes through terminal_safe; colour (severity only) appears only with color=True.
 """
 
 from __future__ import annotations
 
-import re
 import textwrap
 from collections.abc import Sequence
-
-from tabulate import tabulate
 
 from mailprobe.model import (
     DnsRecord,
@@ -25,49 +23,45 @@ from mailprobe.report import describe
 from mailprobe.report.ansi import BOLD, SEVERITY_COLOUR, paint
 from mailprobe.report.escape import terminal_safe
 from mailprobe.report.grouping import TargetGroup, group_by_target
+from mailprobe.report.layout import fill, key_values, table
+from mailprobe.report.summary import could_not_probe, error_lines
 from mailprobe.report.transcript import render_transcript
 
-WIDTH = 100
+DEFAULT_WIDTH = 100
 _INDENT = 2
-_MIN_COLUMN = 8
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def render(report: Report, *, color: bool = False, transcript: bool = False) -> str:
+def render(report: Report, *, color: bool = False, transcript: bool = False, width: int = DEFAULT_WIDTH) -> str:
     out = [
-        paint(_fill(terminal_safe(describe.headline(report))), BOLD, color),
-        _fill(terminal_safe(describe.run_line(report))),
+        paint(fill(terminal_safe(describe.headline(report)), width), BOLD, color),
+        fill(terminal_safe(describe.run_line(report)), width),
     ]
     for group in group_by_target(report):
-        out.extend(_group(group, color, transcript))
+        out.extend(_group(group, color, transcript, width))
     if report.egress is not None:
-        out.extend(_egress(report.egress, color, transcript))
-    if report.errors:
-        out.append(_rule("errors", color))
-        out.extend(_fill(terminal_safe(str(error)), "  ") for error in report.errors)
+        out.extend(_egress(report.egress, color, transcript, width))
+    errors = error_lines(could_not_probe(report))
+    if errors:
+        out.append(_rule("could not probe", color, width))
+        out.extend(fill(terminal_safe(line), width, "  ") for line in errors)
     out.append("")
-    out.append(_fill("Summary: " + terminal_safe(describe.summary_line(report))))
+    out.append(fill("Summary: " + terminal_safe(describe.summary_line(report)), width))
     return "\n".join(out) + "\n"
 
 
-def _fill(text: str, indent: str = "") -> str:
-    """A free-standing line wrapped to WIDTH; continuation lines hang 4 spaces deeper."""
-    return textwrap.fill(text, WIDTH, initial_indent=indent, subsequent_indent=indent + "    ", break_on_hyphens=False)
-
-
-def _rule(title: str, color: bool) -> str:
-    head = _fill(f"== {terminal_safe(title)} ")
+def _rule(title: str, color: bool, width: int) -> str:
+    head = fill(f"== {terminal_safe(title)}", width - 4)
     last = head.rsplit("\n", 1)[-1]
-    return "\n" + paint(head + " " + "=" * max(3, WIDTH - len(last) - 1), BOLD, color)
+    return "\n" + paint(head + " " + "=" * max(3, width - len(last) - 1), BOLD, color)
 
 
-def _group(group: TargetGroup, color: bool, transcript: bool) -> list[str]:
-    out = [_rule(group.key, color)]
+def _group(group: TargetGroup, color: bool, transcript: bool, width: int) -> list[str]:
+    out = [_rule(group.key, color, width)]
     for dns in group.dns:
-        out.append(_fill(f"DNS {terminal_safe(describe.dns_heading(dns))}"))
+        out.append(fill(f"DNS {terminal_safe(describe.dns_heading(dns))}", width))
         if dns.mx:
             rows = [[terminal_safe(cell, multiline=True) for cell in describe.mx_rows(mx)] for mx in dns.mx]
-            out.append(_table(("pref", "MX", "addresses", "PTR", "status"), rows))
+            out.append(table(("pref", "MX", "addresses", "PTR", "status"), rows, width))
         if dns.records:
             # One cell for name, value and detail: record names and values are long, and need the width.
             rows = [
@@ -85,14 +79,14 @@ def _group(group: TargetGroup, color: bool, transcript: bool) -> list[str]:
             if absent:  # six empty SRV rows say less than one line
                 rows.append(["SRV", "missing", "no SRV record for: " + terminal_safe(", ".join(absent))])
             out.append("Policy records")
-            out.append(_table(("kind", "verdict", "name / value / detail"), rows))
+            out.append(table(("kind", "verdict", "name / value / detail"), rows, width))
         notes = describe.dns_notes(dns)
         if notes:
-            out.append(_fill("notes: " + terminal_safe("; ".join(notes)), "  "))
-    out.extend(_ports(group.ports))
+            out.append(fill("notes: " + terminal_safe("; ".join(notes)), width, "  "))
+    out.extend(_ports(group.ports, width))
     for handshake in group.handshakes:
-        out.extend(_handshake(handshake, color, transcript))
-    out.extend(_findings(group.findings, color))
+        out.extend(_handshake(handshake, color, transcript, width))
+    out.extend(_findings(group.findings, color, width))
     return out
 
 
@@ -100,93 +94,45 @@ def _record(r: DnsRecord) -> list[str]:
     return [r.name] + [text for text in (r.value, r.detail and f"({r.detail})") if text]
 
 
-def _ports(ports: Sequence[PortResult]) -> list[str]:
+def _ports(ports: Sequence[PortResult], width: int) -> list[str]:
     if not ports:
         return []
     rows = [[terminal_safe(cell) for cell in describe.port_row(p)] for p in ports]
-    return ["Ports", _table(("address", "port", "service", "state", "reason", "ms"), rows)]
+    return ["Ports", table(("address", "port", "service", "state", "reason", "ms"), rows, width)]
 
 
-def _handshake(h: HandshakeResult, color: bool, transcript: bool) -> list[str]:
-    out = [_fill(f"Handshake {terminal_safe(describe.handshake_heading(h))}")]
-    rows = [[terminal_safe(label), terminal_safe(value)] for label, value in describe.handshake_rows(h)]
+def _handshake(h: HandshakeResult, color: bool, transcript: bool, width: int) -> list[str]:
+    out = [fill(f"Handshake {terminal_safe(describe.handshake_heading(h))}", width)]
+    rows = [(terminal_safe(label), terminal_safe(value)) for label, value in describe.handshake_rows(h)]
     if rows:
-        out.append(_table(None, rows))
+        out.append(key_values(rows, width))
     if transcript:
-        text = render_transcript(h, color=color, width=WIDTH - _INDENT).rstrip("\n")
+        text = render_transcript(h, color=color, width=width - _INDENT).rstrip("\n")
         out.append(textwrap.indent(text, " " * _INDENT))
     return out
 
 
-def _findings(findings: Sequence[Finding], color: bool) -> list[str]:
+def _findings(findings: Sequence[Finding], color: bool, width: int) -> list[str]:
+    """One block per problem: severity, code and where; then title, evidence, every place, the fix."""
     if not findings:
         return []
-    ordered = sorted(findings, key=lambda f: -f.severity.rank)  # stable: same severity keeps report order
-    rows = []
-    for f in ordered:
-        detail = "\n".join(
-            (terminal_safe(f.title), f"evidence: {terminal_safe(f.evidence)}", f"fix: {terminal_safe(f.fix)}")
-        )
+    out = ["Findings"]
+    for f in sorted(findings, key=lambda f: -f.severity.rank):  # stable: same severity keeps report order
         severity = paint(f.severity.value.upper(), SEVERITY_COLOUR[f.severity], color)
-        rows.append([severity, f"{terminal_safe(f.code)}\n{terminal_safe(f.target)}", detail])
-    return ["Findings", _table(("severity", "finding", "detail"), rows)]
-
-
-def _egress(e: EgressResult, color: bool, transcript: bool) -> list[str]:
-    out = [_rule("egress", color)]
-    rows = [[terminal_safe(label), terminal_safe(value)] for label, value in describe.egress_rows(e)]
-    out.append(_table(None, rows))
-    out.extend(_ports(e.ports))
-    for handshake in e.handshakes:
-        out.extend(_handshake(handshake, color, transcript))
+        out.append(fill(f"{severity}  {terminal_safe(f.code)}  {terminal_safe(f.target)}", width, "  "))
+        lines = [terminal_safe(f.title), f"evidence: {terminal_safe(f.evidence)}"]
+        if f.places:
+            lines.append(f"places ({len(f.places)}): " + terminal_safe(", ".join(f.places)))
+        lines.append(f"fix: {terminal_safe(f.fix)}")
+        out.extend(fill(line, width, "      ") for line in lines)
     return out
 
 
-def _visible_len(line: str) -> int:
-    return len(_ANSI.sub("", line))
-
-
-def _natural_width(cell: str) -> int:
-    return max((_visible_len(line) for line in cell.split("\n")), default=0)
-
-
-def _column_caps(headers: Sequence[str] | None, rows: list[list[str]]) -> list[int]:
-    """Per-column widths whose sum fits WIDTH: the widest columns are capped first (water-filling)."""
-    columns = len(rows[0])
-    natural = [max(_natural_width(row[i]) for row in rows) for i in range(columns)]
-    # tabulate makes a headed column at least its header plus 2 wide (its MIN_PADDING), whatever the cells
-    floor = [len(h) + 2 for h in headers] if headers is not None else [0] * columns
-    budget = WIDTH - _INDENT - 2 * (columns - 1)
-
-    def total(cap: int) -> int:
-        return sum(max(min(n, cap), f) for n, f in zip(natural, floor, strict=True))
-
-    if total(max(natural, default=0)) <= budget:
-        return natural
-    low, high = _MIN_COLUMN, max(natural)
-    while low < high:  # the largest cap whose capped widths still fit
-        mid = (low + high + 1) // 2
-        if total(mid) <= budget:
-            low = mid
-        else:
-            high = mid - 1
-    return [min(n, low) for n in natural]
-
-
-def _wrap(cell: str, width: int) -> str:
-    if _natural_width(cell) <= width:
-        return cell
-    lines: list[str] = []
-    for line in cell.split("\n"):
-        lines.extend(textwrap.wrap(line, width, break_on_hyphens=False) or [""])
-    return "\n".join(lines)
-
-
-def _table(headers: Sequence[str] | None, rows: list[list[str]]) -> str:
-    caps = _column_caps(headers, rows)
-    wrapped = [[_wrap(cell, cap) for cell, cap in zip(row, caps, strict=True)] for row in rows]
-    if headers is None:
-        text = tabulate(wrapped, tablefmt="plain", disable_numparse=True)
-    else:
-        text = tabulate(wrapped, headers=list(headers), tablefmt="simple", disable_numparse=True)
-    return textwrap.indent(text, " " * _INDENT, lambda line: True)
+def _egress(e: EgressResult, color: bool, transcript: bool, width: int) -> list[str]:
+    out = [_rule("egress", color, width)]
+    rows = [(terminal_safe(label), terminal_safe(value)) for label, value in describe.egress_rows(e)]
+    out.append(key_values(rows, width))
+    out.extend(_ports(e.ports, width))
+    for handshake in e.handshakes:
+        out.extend(_handshake(handshake, color, transcript, width))
+    return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 from mailprobe.model import Direction, HandshakeResult, TranscriptEntry
 from mailprobe.report.ansi import BOLD, CYAN, MAGENTA, YELLOW, paint
 from mailprobe.report.escape import terminal_safe
+from mailprobe.report.layout import fill
 
 _TIME_WIDTH = 10  # "  12345.6 ms" stays aligned up to 100 s sessions
 _PAD = " " * _TIME_WIDTH
@@ -25,7 +26,8 @@ def transcript_title(h: HandshakeResult) -> str:
 def render_transcript(h: HandshakeResult, color: bool = False, width: int | None = None) -> str:
     """The dialogue, one line per protocol line; with `width`, long lines are cut (exactly, no character
     lost) and continued on the next line under the text, without a `C:`/`S:` marker."""
-    lines = [f"transcript: {transcript_title(h)}"]
+    title = f"transcript: {transcript_title(h)}"
+    lines = [title if width is None else fill(title, width)]
     if not h.transcript:
         lines.append("  (no transcript recorded)")
     for entry in h.transcript:
@@ -62,13 +64,15 @@ def _entry_lines(entry: TranscriptEntry, color: bool, width: int | None) -> list
 
 
 def _cut(text: str, width: int) -> list[str]:
-    """Pieces of at most `width` characters, broken after a space where one is near (nothing is lost: the
-    space stays at the end of its piece); continuation pieces are 3 shorter (they hang)."""
+    """Pieces of at most `width` characters (continuation pieces are 3 shorter: they hang), broken after the
+    last space that fits, so no word is split; a word too long for any line is cut where the line ends.
+    Nothing is lost: the space stays at the end of its piece."""
     pieces: list[str] = []
     rest, room = text, width
     while len(rest) > room:
         space = rest.rfind(" ", 0, room)
-        cut = space + 1 if space >= room // 2 else room
+        next_word = rest[space + 1 :].split(" ", 1)[0] if space > 0 else ""
+        cut = space + 1 if space > 0 and len(next_word) <= width - 3 else room
         pieces.append(rest[:cut])
         rest, room = rest[cut:], width - 3
     pieces.append(rest)

@@ -10,7 +10,8 @@
 # their postinst scripts would have made are made here. tests/lab/labunpacked.py runs them from that tree.
 set -euo pipefail
 
-PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-pop3d nsd nftables nmap libxml2-utils iproute2 openssl)
+PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-pop3d nsd nftables nmap libxml2-utils iproute2 openssl
+          chromium chromium-driver fonts-dejavu-core tmux)  # the last four: the HTML browser test, the pty tests
 NGINX_CHOICES=(nginx-light nginx nginx-core nginx-full nginx-extras)
 UNPACKED_PACKAGES=(exim4-daemon-light exim4-base exim4-config courier-authlib courier-base courier-imap courier-pop
                    opensmtpd)

@@ -11,7 +11,10 @@ from dataclasses import replace
 
 from mailprobe.model import (
     Capability,
+    Category,
     CertFacts,
+    CheckResult,
+    CheckStatus,
     Direction,
     DnsRecord,
     DomainDns,
@@ -119,6 +122,37 @@ _SMTP_TRANSCRIPT = (
     TranscriptEntry(_C, b"QUIT\r\n", 43.7, "polite goodbye"),
     TranscriptEntry(_S, b"221 2.0.0 Bye\r\n", 44.9),
 )
+
+
+MX1_PLACE = "mx1.example.com [198.51.100.10]:25/smtp"
+MX2_PLACE = "mx2.example.com [2001:db8::25]:25/smtp"
+
+
+def _sample_checks() -> tuple[CheckResult, ...]:
+    """What the checks recorded for the sample: passes beside the failures that raised its findings."""
+    passed, failed = CheckStatus.PASSED, CheckStatus.FAILED
+    return (
+        CheckResult("mx-outcome", Category.DNS, "example.com", passed),
+        CheckResult("mx-hosts", Category.DNS, "mx1.example.com", passed),
+        CheckResult("mx-hosts", Category.DNS, "mx2.example.com", passed),
+        CheckResult("spf", Category.POLICY, "example.com", passed),
+        CheckResult("dmarc", Category.POLICY, "example.com", failed, ("DMARC-POLICY-NONE",)),
+        CheckResult("mta-sts", Category.POLICY, "example.com", failed, ("MTA-STS-MISSING",)),
+        CheckResult("port-state", Category.REACH, "mx1.example.com [198.51.100.10]:25", passed),
+        CheckResult("port-state", Category.REACH, "mx2.example.com [2001:db8::25]:25", passed),
+        CheckResult("session", Category.SMTP, MX1_PLACE, passed),
+        CheckResult("session", Category.SMTP, MX2_PLACE, passed),
+        CheckResult("starttls", Category.SMTP, MX1_PLACE, passed),
+        CheckResult("starttls", Category.SMTP, MX2_PLACE, passed),
+        CheckResult("plaintext-auth", Category.SMTP, MX1_PLACE, passed),
+        CheckResult("plaintext-auth", Category.SMTP, MX2_PLACE, failed, ("AUTH-BEFORE-TLS",)),
+        CheckResult("tls-certificate", Category.TLS, MX1_PLACE, passed),
+        CheckResult(
+            "tls-certificate", Category.TLS, MX2_PLACE, failed, ("TLS-HOSTNAME-MISMATCH", "TLS-CERT-EXPIRING")
+        ),
+        CheckResult("tls-strength", Category.TLS, MX1_PLACE, passed),
+        CheckResult("tls-strength", Category.TLS, MX2_PLACE, passed),
+    )
 
 
 def sample_report() -> Report:
@@ -244,46 +278,55 @@ def sample_report() -> Report:
         handshakes=(h1, h2),
         findings=(
             Finding(
-                "DMARC_POLICY_NONE",
+                "DMARC-POLICY-NONE",
                 Severity.LOW,
                 "example.com",
                 "DMARC policy only monitors",
                 "v=DMARC1; p=none; rua=mailto:d@example.com",
                 "Move to p=quarantine, then p=reject.",
+                category=Category.POLICY,
             ),
             Finding(
-                "MTA_STS_MISSING",
+                "MTA-STS-MISSING",
                 Severity.INFO,
                 "example.com",
                 "No MTA-STS policy",
                 "_mta-sts.example.com: no TXT record",
                 "Publish an MTA-STS policy.",
+                category=Category.POLICY,
             ),
             Finding(
-                "TLS_CERT_HOSTNAME_MISMATCH",
+                "TLS-HOSTNAME-MISMATCH",
                 Severity.HIGH,
                 "mx2.example.com:25",
                 "Certificate does not match the host name",
                 "SAN old.example.net, mail.example.com; checked mx2.example.com",
                 "Issue a certificate that names every MX host.",
+                places=("mx2.example.com [2001:db8::25]:25/smtp",),
+                category=Category.TLS,
             ),
             Finding(
-                "TLS_CERT_EXPIRES_SOON",
+                "TLS-CERT-EXPIRING",
                 Severity.MEDIUM,
                 "mx2.example.com:25",
                 "Certificate expires soon",
                 "notAfter 2026-10-05T00:00:00Z (5 days left)",
                 "Renew the certificate and automate renewal.",
+                places=("mx2.example.com [2001:db8::25]:25/smtp",),
+                category=Category.TLS,
             ),
             Finding(
-                "AUTH_BEFORE_TLS",
+                "AUTH-BEFORE-TLS",
                 Severity.MEDIUM,
                 "[2001:db8::25]:25",
                 "AUTH offered before STARTTLS",
                 "250-AUTH PLAIN LOGIN before STARTTLS",
                 "Offer AUTH only after STARTTLS.",
+                places=("mx2.example.com [2001:db8::25]:25/smtp",),
+                category=Category.SMTP,
             ),
         ),
+        checks=_sample_checks(),
         errors=(),
         profile="mail-host",
         tool_version="0.1.0",
@@ -360,7 +403,7 @@ def hostile_report() -> Report:
         handshakes=(hostile_handshake,),
         findings=(
             Finding("HOSTILE", Severity.CRITICAL, HOSTILE, HOSTILE, HOSTILE, HOSTILE),
-            Finding("TLS_CERT_EXPIRES_SOON", Severity.MEDIUM, "mx1.example.com:25", "t", HOSTILE, "f"),
+            Finding("TLS-CERT-EXPIRING", Severity.MEDIUM, "mx1.example.com:25", "t", HOSTILE, "f"),
         ),
         egress=EgressResult(
             EgressVerdict.INTERCEPTED,
@@ -372,6 +415,12 @@ def hostile_report() -> Report:
             notes=(HOSTILE,),
         ),
         errors=(RunError(HOSTILE, ErrorKind.INTERNAL, HOSTILE),),
+        checks=(
+            CheckResult("session", Category.SMTP, MX1_PLACE, CheckStatus.FAILED, ("HOSTILE",)),
+            CheckResult(HOSTILE, Category.SMTP, HOSTILE, CheckStatus.FAILED, ("HOSTILE",), HOSTILE),
+            CheckResult(HOSTILE, Category.TLS, HOSTILE, CheckStatus.ERROR, (), HOSTILE),
+            CheckResult("starttls", Category.SMTP, MX1_PLACE, CheckStatus.PASSED),
+        ),
         profile=HOSTILE,
         tool_version=HOSTILE,
         meta=((HOSTILE, HOSTILE),),

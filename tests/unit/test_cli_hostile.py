@@ -15,10 +15,10 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from hostile_server import NASTY_TEXT, HostileMode, HostileServer
 from typer.testing import CliRunner
 
 from mailprobe.cli.app import app
-from mailprobe.demo.hostile import NASTY_TEXT, HostileMode, HostileServer
 from mailprobe.model import Protocol
 
 runner = CliRunner()

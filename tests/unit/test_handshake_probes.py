@@ -10,10 +10,10 @@ import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+from hostile_server import INJECTED_MARK, HostileMode, HostileServer
 from judging import codes as judged_codes
 
 from mailprobe.config import Config, Limits
-from mailprobe.demo.hostile import INJECTED_MARK, HostileMode, HostileServer
 from mailprobe.demo.imap_server import ImapServer
 from mailprobe.demo.lineserver import Listener
 from mailprobe.demo.pki import DemoPki

@@ -10,9 +10,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from streams import close, line, needs_stream_start_tls, open_stream, run
-
-from mailprobe.demo.hostile import (
+from hostile_server import (
     HUGE_LITERAL,
     INJECTED_MARK,
     NASTY_TEXT,
@@ -20,6 +18,8 @@ from mailprobe.demo.hostile import (
     HostileMode,
     HostileServer,
 )
+from streams import close, line, needs_stream_start_tls, open_stream, run
+
 from mailprobe.demo.pki import DemoPki
 from mailprobe.model import Protocol
 

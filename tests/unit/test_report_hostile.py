@@ -106,7 +106,22 @@ def test_html_has_no_markup_from_data() -> None:
         "h1",
         "h2",
         "h3",
+        "h4",
         "p",
+        "section",
+        "article",
+        "nav",
+        "ol",
+        "ul",
+        "li",
+        "dl",
+        "dt",
+        "dd",
+        "a",
+        "span",
+        "div",
+        "code",
+        "strong",
         "table",
         "tr",
         "th",
@@ -115,8 +130,6 @@ def test_html_has_no_markup_from_data() -> None:
         "details",
         "summary",
         "pre",
-        "ul",
-        "li",
     }
     assert set(parser.tags) <= allowed
     text = "".join(parser.text)
@@ -128,7 +141,8 @@ def test_markdown_escapes_table_syntax_and_markup() -> None:
     out = render(hostile_report(), "markdown")
     assert not re.search(r"(?<!\\)<script", out)
     assert "\\<script\\>" in out
-    unescaped = re.sub(r"\\.", "", out)
+    ours = re.compile(r"^(```+text\n.*?\n```+|<details><summary>[^<>]*</summary>|</details>)$", re.M | re.S)
+    unescaped = re.sub(r"\\.", "", ours.sub("", out))  # our fenced catalogue examples and <details> blocks
     # Outside escapes, the only specials left are ours: table pipes, heading hashes, bold stars, list dashes.
     assert "`" not in unescaped and "[" not in unescaped and "<" not in unescaped and "@" not in unescaped
     for line in out.splitlines():

@@ -249,12 +249,12 @@ def test_jsonl_line_types_in_order() -> None:
 def test_jsonl_groups_per_target() -> None:
     groups = {obj["target"]: obj for obj in map(json.loads, jsonl_lines(sample_report())) if obj["type"] == "target"}
     assert list(groups) == ["example.com", "mx1.example.com", "mx2.example.com"]
-    assert [f["code"] for f in groups["example.com"]["findings"]] == ["DMARC_POLICY_NONE", "MTA_STS_MISSING"]
+    assert [f["code"] for f in groups["example.com"]["findings"]] == ["DMARC-POLICY-NONE", "MTA-STS-MISSING"]
     mx2 = groups["mx2.example.com"]
     assert {f["code"] for f in mx2["findings"]} == {
-        "TLS_CERT_HOSTNAME_MISMATCH",
-        "TLS_CERT_EXPIRES_SOON",
-        "AUTH_BEFORE_TLS",
+        "TLS-HOSTNAME-MISMATCH",
+        "TLS-CERT-EXPIRING",
+        "AUTH-BEFORE-TLS",
     }
     assert len(mx2["ports"]) == 2 and len(mx2["handshakes"]) == 1
 

@@ -7,7 +7,8 @@ from mailprobe.model import Category, Severity
 
 SMTP_NO_STARTTLS = define(
     "SMTP-NO-STARTTLS",
-    Severity.HIGH, Category.SMTP,
+    Severity.HIGH,
+    Category.SMTP,
     "SMTP server does not offer STARTTLS",
     "Without STARTTLS every message and any password crosses the network in clear text; receivers and "
     "senders that require TLS (MTA-STS, DANE) cannot deliver.",
@@ -17,7 +18,8 @@ SMTP_NO_STARTTLS = define(
 
 POP3_NO_STLS = define(
     "POP3-NO-STLS",
-    Severity.HIGH, Category.POP3,
+    Severity.HIGH,
+    Category.POP3,
     "POP3 server does not offer STLS",
     "Clients on port 110 must log in without encryption.",
     "Enable STLS (Dovecot: ssl = yes) or close 110 and serve POP3 only on 995.",
@@ -25,7 +27,8 @@ POP3_NO_STLS = define(
 
 IMAP_NO_STARTTLS = define(
     "IMAP-NO-STARTTLS",
-    Severity.HIGH, Category.IMAP,
+    Severity.HIGH,
+    Category.IMAP,
     "IMAP server does not offer STARTTLS",
     "Clients on port 143 must log in without encryption.",
     "Enable STARTTLS (Dovecot: ssl = yes) or close 143 and serve IMAP only on 993.",
@@ -33,7 +36,8 @@ IMAP_NO_STARTTLS = define(
 
 AUTH_BEFORE_TLS = define(
     "AUTH-BEFORE-TLS",
-    Severity.MEDIUM, Category.SMTP,
+    Severity.MEDIUM,
+    Category.SMTP,
     "Authentication offered before TLS",
     "The server advertises AUTH on an unencrypted connection, inviting clients to send passwords in clear text.",
     "Offer AUTH only after STARTTLS (Postfix: smtpd_tls_auth_only = yes).",
@@ -42,7 +46,8 @@ AUTH_BEFORE_TLS = define(
 
 POP3_PLAINTEXT_LOGIN = define(
     "POP3-PLAINTEXT-LOGIN",
-    Severity.HIGH, Category.POP3,
+    Severity.HIGH,
+    Category.POP3,
     "POP3 offers USER/PLAIN login before TLS",
     "Passwords can be sent in clear text on port 110.",
     "Disable plaintext authentication before TLS (Dovecot: disable_plaintext_auth = yes / auth_allow_cleartext = no).",
@@ -50,7 +55,8 @@ POP3_PLAINTEXT_LOGIN = define(
 
 IMAP_PLAINTEXT_LOGIN = define(
     "IMAP-PLAINTEXT-LOGIN",
-    Severity.HIGH, Category.IMAP,
+    Severity.HIGH,
+    Category.IMAP,
     "IMAP allows LOGIN before TLS",
     "Without LOGINDISABLED before STARTTLS, clients may send passwords in clear text on port 143.",
     "Disable plaintext authentication before TLS (Dovecot: disable_plaintext_auth = yes).",
@@ -59,7 +65,8 @@ IMAP_PLAINTEXT_LOGIN = define(
 
 IMAP_PREAUTH = define(
     "IMAP-PREAUTH",
-    Severity.CRITICAL, Category.IMAP,
+    Severity.CRITICAL,
+    Category.IMAP,
     "IMAP greets with PREAUTH",
     "The server logs the client in without credentials: anyone who connects gets a mailbox.",
     "Never greet with PREAUTH on a network port; require authentication.",
@@ -68,7 +75,8 @@ IMAP_PREAUTH = define(
 
 SUBMISSION_TLS_NOT_REQUIRED = define(
     "SUBMISSION-TLS-NOT-REQUIRED",
-    Severity.HIGH, Category.SMTP,
+    Severity.HIGH,
+    Category.SMTP,
     "Submission accepts MAIL before TLS",
     "On port 587 a client should not be able to start a message before STARTTLS (RFC 8314); the server "
     "answered MAIL FROM positively in clear text.",
@@ -78,7 +86,8 @@ SUBMISSION_TLS_NOT_REQUIRED = define(
 
 SMTP_VRFY = define(
     "SMTP-VRFY-ENABLED",
-    Severity.LOW, Category.SMTP,
+    Severity.LOW,
+    Category.SMTP,
     "VRFY confirms mailboxes",
     "VRFY answers with 250/251, letting anyone test which addresses exist.",
     "Disable VRFY (Postfix: disable_vrfy_command = yes).",
@@ -86,7 +95,8 @@ SMTP_VRFY = define(
 
 SMTP_EXPN = define(
     "SMTP-EXPN-ENABLED",
-    Severity.LOW, Category.SMTP,
+    Severity.LOW,
+    Category.SMTP,
     "EXPN expands lists",
     "EXPN reveals the members of mailing lists and aliases.",
     "Disable EXPN.",
@@ -94,7 +104,8 @@ SMTP_EXPN = define(
 
 SMTP_OPEN_RELAY = define(
     "SMTP-OPEN-RELAY",
-    Severity.CRITICAL, Category.SMTP,
+    Severity.CRITICAL,
+    Category.SMTP,
     "Open relay: accepted a recipient in a foreign domain",
     "The server accepted RCPT for a domain it does not serve without authentication: spammers will use it and "
     "it will be blocklisted.",
@@ -104,7 +115,8 @@ SMTP_OPEN_RELAY = define(
 
 SERVICE_UNAVAILABLE = define(
     "SERVICE-UNAVAILABLE",
-    Severity.HIGH, Category.SMTP,
+    Severity.HIGH,
+    Category.SMTP,
     "Server refused service at the greeting",
     "The server answered with a refusal (421/554, -ERR, BYE) instead of a greeting.",
     "Check the server's load limits, access rules and whether the client's address is blocked.",
@@ -112,7 +124,8 @@ SERVICE_UNAVAILABLE = define(
 
 PROTOCOL_ERROR = define(
     "PROTOCOL-ERROR",
-    Severity.HIGH, Category.SMTP,
+    Severity.HIGH,
+    Category.SMTP,
     "Server does not speak the expected protocol",
     "What came back is not a valid reply of the protocol for this port (or exceeded sane limits).",
     "Check which program listens on this port; a proxy or a wrong service mapping is common.",
@@ -120,7 +133,8 @@ PROTOCOL_ERROR = define(
 
 HANDSHAKE_FAILED = define(
     "HANDSHAKE-FAILED",
-    Severity.HIGH, Category.SMTP,
+    Severity.HIGH,
+    Category.SMTP,
     "Handshake did not complete",
     "The port accepted a connection but the dialogue did not complete (timeout or closed).",
     "Check the server log; slow greetings and early disconnects often mean overload or a blocking filter.",
@@ -140,7 +154,8 @@ BANNER_HOST_MISMATCH = define(
 
 BANNER_PTR_MISMATCH = define(
     "SMTP-BANNER-PTR-MISMATCH",
-    Severity.LOW, Category.SMTP,
+    Severity.LOW,
+    Category.SMTP,
     "SMTP greeting name differs from the address's PTR",
     "Receivers compare the greeting (and EHLO) name with the reverse DNS of the sending address; a mismatch "
     "is a common spam signal.",
@@ -149,7 +164,8 @@ BANNER_PTR_MISMATCH = define(
 
 POP3_DELETES = define(
     "POP3-EXPIRE-ZERO",
-    Severity.INFO, Category.POP3,
+    Severity.INFO,
+    Category.POP3,
     "POP3 server deletes mail after download",
     "CAPA says EXPIRE 0: messages are removed as soon as a client downloads them (RFC 2449 6.7), so "
     "a second device never sees them.",

@@ -24,7 +24,8 @@ DANE_NO_TLS = define(
 
 STARTTLS_REFUSED = define(
     "STARTTLS-REFUSED",
-    Severity.HIGH, Category.TLS,
+    Severity.HIGH,
+    Category.TLS,
     "STARTTLS advertised but refused",
     "The server offers TLS and then refuses it: clients that insist on TLS fail, others fall back to clear text.",
     "Fix the server's TLS configuration (certificate and key readable, TLS library loaded).",
@@ -33,7 +34,8 @@ STARTTLS_REFUSED = define(
 
 TLS_HANDSHAKE_FAILED = define(
     "TLS-HANDSHAKE-FAILED",
-    Severity.HIGH, Category.TLS,
+    Severity.HIGH,
+    Category.TLS,
     "TLS handshake failed",
     "The server agreed to TLS (or listens on an implicit-TLS port) but no TLS session could be set up.",
     "Check the certificate, key and protocol settings; look at the server log for the handshake error.",
@@ -41,7 +43,8 @@ TLS_HANDSHAKE_FAILED = define(
 
 STARTTLS_INJECTION = define(
     "STARTTLS-INJECTION",
-    Severity.HIGH, Category.TLS,
+    Severity.HIGH,
+    Category.TLS,
     "Server sent bytes after agreeing to STARTTLS",
     "Bytes that arrive between the STARTTLS reply and the TLS handshake can be injected by an attacker and "
     "would be taken as encrypted replies by a vulnerable client (CVE-2011-0411 class). mailprobe discarded them.",
@@ -50,7 +53,8 @@ STARTTLS_INJECTION = define(
 
 NO_TLS_PORT = define(
     "TLS-PLAINTEXT-ON-TLS-PORT",
-    Severity.HIGH, Category.TLS,
+    Severity.HIGH,
+    Category.TLS,
     "Implicit-TLS port speaks plaintext",
     "A port that should start with TLS (465, 993, 995) answers in clear text.",
     "Configure the service on this port for implicit TLS (Postfix: smtpd_tls_wrappermode = yes).",
@@ -58,7 +62,8 @@ NO_TLS_PORT = define(
 
 CERT_EXPIRED = define(
     "TLS-CERT-EXPIRED",
-    Severity.HIGH, Category.TLS,
+    Severity.HIGH,
+    Category.TLS,
     "Certificate has expired",
     "Clients that verify certificates (MTA-STS, DANE, every mail client) refuse the connection.",
     "Renew the certificate and reload the server; automate renewal (ACME).",
@@ -66,7 +71,8 @@ CERT_EXPIRED = define(
 
 CERT_NOT_YET_VALID = define(
     "TLS-CERT-NOT-YET-VALID",
-    Severity.HIGH, Category.TLS,
+    Severity.HIGH,
+    Category.TLS,
     "Certificate is not valid yet",
     "The certificate's notBefore is in the future: the server's or the client's clock is wrong, or the "
     "wrong certificate is installed.",
@@ -75,7 +81,8 @@ CERT_NOT_YET_VALID = define(
 
 CERT_EXPIRING = define(
     "TLS-CERT-EXPIRING",
-    Severity.MEDIUM, Category.TLS,
+    Severity.MEDIUM,
+    Category.TLS,
     f"Certificate expires in less than {EXPIRING_DAYS} days",
     "Automated renewal normally replaces a certificate 30 days before expiry; this one is late.",
     "Renew the certificate now and check why automation did not.",
@@ -83,7 +90,8 @@ CERT_EXPIRING = define(
 
 HOSTNAME_MISMATCH = define(
     "TLS-HOSTNAME-MISMATCH",
-    Severity.HIGH, Category.TLS,
+    Severity.HIGH,
+    Category.TLS,
     "Certificate does not match the host name",
     "The certificate's names do not include the host name probed (the MX name for MX targets); verifying "
     "clients refuse it.",
@@ -92,7 +100,8 @@ HOSTNAME_MISMATCH = define(
 
 CERT_UNTRUSTED = define(
     "TLS-CERT-UNTRUSTED",
-    Severity.HIGH, Category.TLS,
+    Severity.HIGH,
+    Category.TLS,
     "Certificate chain is not trusted",
     "The chain does not lead to a trusted root (system store plus --ca-file): verifying clients refuse it.",
     "Install a certificate from a public CA and serve the full chain (leaf plus intermediates).",
@@ -100,7 +109,8 @@ CERT_UNTRUSTED = define(
 
 CERT_SELF_SIGNED = define(
     "TLS-CERT-SELF-SIGNED",
-    Severity.MEDIUM, Category.TLS,
+    Severity.MEDIUM,
+    Category.TLS,
     "Certificate is self-signed",
     "A self-signed certificate protects only against passive eavesdropping; nobody can verify it.",
     "Use a certificate from a public CA (ACME / Let's Encrypt is free).",
@@ -108,7 +118,8 @@ CERT_SELF_SIGNED = define(
 
 WEAK_KEY = define(
     "TLS-WEAK-KEY",
-    Severity.HIGH, Category.TLS,
+    Severity.HIGH,
+    Category.TLS,
     "Certificate key is too small",
     "Keys below RSA 2048 / EC 224 bits can be broken or are refused by modern clients.",
     "Issue a new certificate with an RSA 2048+ or EC P-256 key.",
@@ -116,7 +127,8 @@ WEAK_KEY = define(
 
 LEGACY_TLS = define(
     "TLS-LEGACY-VERSION",
-    Severity.MEDIUM, Category.TLS,
+    Severity.MEDIUM,
+    Category.TLS,
     "Server still accepts TLS 1.0/1.1",
     "TLS 1.0 and 1.1 are deprecated (RFC 8996) and have known weaknesses.",
     "Set the minimum protocol to TLS 1.2 (Postfix: smtpd_tls_protocols = >=TLSv1.2; Dovecot: "
@@ -125,7 +137,8 @@ LEGACY_TLS = define(
 
 OLD_TLS_NEGOTIATED = define(
     "TLS-OLD-VERSION",
-    Severity.HIGH, Category.TLS,
+    Severity.HIGH,
+    Category.TLS,
     "Server negotiated a TLS version below 1.2",
     "Even a modern client ended up with a deprecated protocol version.",
     "Enable TLS 1.2 and 1.3 on the server.",
@@ -133,7 +146,8 @@ OLD_TLS_NEGOTIATED = define(
 
 WEAK_CIPHER = define(
     "TLS-WEAK-CIPHER",
-    Severity.MEDIUM, Category.TLS,
+    Severity.MEDIUM,
+    Category.TLS,
     "Weak cipher negotiated",
     "The negotiated cipher has fewer than 128 bits of strength or uses RC4/3DES/NULL/EXPORT.",
     "Restrict the server to AEAD ciphers (AES-GCM, ChaCha20-Poly1305).",
