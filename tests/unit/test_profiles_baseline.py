@@ -203,3 +203,9 @@ def test_baseline_turns_every_change_into_a_finding() -> None:
         "BASELINE-PORT-CHANGED",
     ]
     assert list(compare(before, before)) == []
+
+
+def test_isp_check_knows_which_destinations_offer_starttls_on_25() -> None:
+    prof = load_profile("isp-check")
+    assert prof.egress_starttls and set(prof.egress_starttls) <= set(prof.egress_targets)
+    assert "portquiz.net" not in prof.egress_starttls  # it accepts every port but speaks no SMTP
