@@ -26,9 +26,24 @@ def test_first_sample_rfc6298() -> None:
 def test_stable_round_trips_shrink_to_a_few_rtts_not_less() -> None:
     timing = RttEstimator(ceiling=5.0)
     for _ in range(200):
-        timing.observe("h", 0.05)
-    assert timing.srtt("h") == pytest.approx(0.05)
-    assert timing.timeout("h") == pytest.approx(0.15)  # 3 x srtt: rttvar has decayed to ~0
+        timing.observe("h", 0.2)
+    assert timing.srtt("h") == pytest.approx(0.2)
+    assert timing.timeout("h") == pytest.approx(2 * 0.2)  # RTT_MULTIPLE x srtt: rttvar has decayed to ~0
+    for _ in range(200):
+        timing.observe("h", 0.04)
+    assert timing.timeout("h") == RTT_FLOOR  # 2 x 40 ms is under the floor
+
+
+def test_an_unseen_address_uses_its_paths_round_trips_before_the_runs() -> None:
+    timing = RttEstimator(ceiling=5.0)
+    for _ in range(50):
+        timing.observe("203.0.113.25", 0.3)  # a far network
+        timing.observe("198.51.100.7", 0.01)  # a near one
+    assert timing.settled("203.0.113.99") and timing.settled("2001:db8::1")
+    assert timing.srtt("203.0.113.99") == pytest.approx(0.3)  # same /24: the far path's figure
+    assert timing.srtt("198.51.100.200") == pytest.approx(0.01)
+    assert 0.01 < (timing.srtt("2001:db8::1") or 0) < 0.3  # no path known: the run's blend
+    assert RttEstimator(ceiling=5.0).settled("203.0.113.1") is False
 
 
 def test_jitter_widens_the_timeout() -> None:
