@@ -19,7 +19,7 @@ import typer
 from mailprobe.config import Config, Resolver
 from mailprobe.errors import UsageError
 from mailprobe.model import Report, Service, Severity
-from mailprobe.targets import parse_port, read_target_lines
+from mailprobe.targets import parse_port
 
 T = TypeVar("T")
 
@@ -166,22 +166,6 @@ def build_config(
     if ipv6_only:
         changes["ipv4"] = False
     return replace(cfg, **changes)
-
-
-def gather_targets(targets: list[str] | None, input_file: Path | None) -> list[str]:
-    found = list(targets or [])
-    if input_file is not None:
-        if str(input_file) == "-":
-            found.extend(read_target_lines(sys.stdin))
-        else:
-            try:
-                with input_file.open(encoding="utf-8", errors="replace") as handle:
-                    found.extend(read_target_lines(handle))
-            except OSError as exc:
-                raise UsageError(f"--input {input_file}: {exc.strerror or exc}") from None
-    if not found:
-        raise UsageError("no targets given")
-    return found
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
