@@ -29,6 +29,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gc
+import importlib
+import sys
+import threading
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -288,10 +291,32 @@ async def _lazily(texts: Texts) -> AsyncIterator[str]:
             yield text
 
 
+def import_meanwhile(*modules: str) -> None:
+    """Import modules in a thread while the first probes are on the wire.
+
+    The checks (and the DNS code they import) take a quarter of a second to import; the first finished target
+    needs them, and until then the process mostly waits for answers. Not a daemon thread: exiting waits for
+    an import to finish rather than tearing down an interpreter in the middle of one.
+    """
+    missing = [name for name in modules if name not in sys.modules]
+    if not missing:
+        return
+
+    def run() -> None:
+        for name in missing:
+            try:
+                importlib.import_module(name)
+            except ImportError:
+                return  # the main thread's own import will raise it where it can be reported
+
+    threading.Thread(target=run, name="mailprobe-import", daemon=False).start()
+
+
 async def indexed_stream(
     texts: Texts, cfg: Config, stages: Stages, *, destinations: DestinationLimits | None = None
 ) -> AsyncIterator[tuple[int, Report]]:
     """(position, report) for every target as it completes; see the module docstring."""
+    import_meanwhile("mailprobe.checks.run")
     window = max(1, cfg.limits.targets_in_flight)
     finished: asyncio.Queue[tuple[int, Report]] = asyncio.Queue()
     running: set[asyncio.Future[None]] = set()
@@ -309,7 +334,9 @@ async def indexed_stream(
         exhausted = False
         try:
             while True:
-                while not exhausted and len(running) < window:
+                # Read but not yet emitted: counted by results, not by finished tasks (a done-callback runs a
+                # turn after its result is queued; a window counted by those stalls for the slowest target).
+                while not exhausted and admitted - emitted < window:
                     try:
                         text = await source.__anext__()
                     except StopAsyncIteration:

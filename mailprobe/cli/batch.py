@@ -120,9 +120,10 @@ def _load_baseline(path: Path) -> Report:
 
 
 async def _stream(run: Run, texts: Iterator[str]) -> int:
-    from mailprobe.engine import Stages, indexed_stream, merge
+    from mailprobe.engine import Stages, import_meanwhile, indexed_stream, merge
 
     chosen = Stages(dns="dns" in run.stages, ports="ports" in run.stages, handshake="handshake" in run.stages)
+    import_meanwhile("mailprobe.report.jsonl" if run.out.fmt == "jsonl" else "mailprobe.report")
     # Everything imported so far lives as long as the process: keep it out of every later collection.
     gc.freeze()
     kept: list[tuple[int, Report]] = []

@@ -58,6 +58,13 @@ class Attempt:
 
 def sockaddr_for(address: str, port: int) -> tuple[int, tuple[str, int] | tuple[str, int, int, int]]:
     """Family and sockaddr of a numeric address (IPv6 scope ids allowed); ValueError otherwise. No DNS."""
+    if "%" not in address:  # the common case without getaddrinfo, which costs more than the connect itself
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                socket.inet_pton(family, address)
+            except OSError:
+                continue
+            return (family, (address, port)) if family == socket.AF_INET else (family, (address, port, 0, 0))
     try:
         infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
     except socket.gaierror as exc:
