@@ -19,7 +19,7 @@ class Limits:
     global_concurrency: int = 256  # sessions at once across the run; capped further by the fd limit at run time
     targets_in_flight: int = 256  # targets admitted at once (DNS runs ahead for them); bounds memory, not speed
     probes_in_flight: int = 1024  # port probes at once across the run; capped further by the fd limit
-    probes_per_address: int = 32  # port probes per address at once
+    probes_per_address: int = 32  # targets' scans of one address at once (each up to 256 of its ports at once)
     raw_rate: float = 10000.0  # SYNs per second in raw mode (--raw), all targets together
     max_block_addresses: int = 65536  # addresses one CIDR block or range may stand for (a /16)
 

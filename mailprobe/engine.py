@@ -196,10 +196,11 @@ async def audit_target(text: str, cfg: Config, stages: Stages, scheduler: Schedu
             Target(host, address, port, service, origin)
             for host, address, origin in entries
             for service, port in services
+            if stages.handshake
         ]
         if stages.ports and entries:
             waiting: dict[tuple[str, int], list[Target]] = {}
-            for target in targets if stages.handshake else []:
+            for target in targets:
                 waiting.setdefault((target.address, target.port), []).append(target)
             pairs = list(dict.fromkeys((host, address) for host, address, _ in entries))
             scan_ports = list(cfg.scan_ports) or list(dict.fromkeys(port for _, port in services))

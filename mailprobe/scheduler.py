@@ -3,47 +3,57 @@
 A Scheduler is made once per run (`async with Scheduler(cfg) as s:`) and shared by every target:
     s.scan(pairs, ports)   one target's port probes; PortResults as they come (connect, or raw with cfg.raw)
     s.handshake(target)    one session; its TCP connect times out like a probe, not after --timeout
-    s.dns_stage()          held by a target while its DNS runs (its queries need descriptors too)
+    s.with_dns(work)       a target's DNS stage, holding descriptors for its queries meanwhile
     s.timing               the run's RttEstimator (per address, per path, whole run), fed by every answer
 
-Every probe and session holds, for exactly as long as it runs: its destination's slot (the pluggable
-`DestinationLimits`), a probe or session slot (Limits.probes_in_flight / global_concurrency), and its
-descriptors from one first-come-first-served pool sized below RLIMIT_NOFILE. Nothing holds a slot while
-waiting for another kind, so a filtered port costs one descriptor for a few round trips and nothing else,
-and no target waits for another target's slow port. Raw mode replaces the per-probe connects by one
-SynScanner (net/synscan.py): one socket per family, paced, answers matched.
+Port probes of every target go to one scanner for the run: net/connectscan.py (connects started a few per
+loop turn, one descriptor each from the run's pool, no task per probe) or, with --raw as root,
+net/synscan.py (one socket per family, paced SYNs, answers matched). A probe holds its descriptor for exactly
+as long as it waits, a few learnt round trips for a silent port, and nothing else: no target waits for
+another target's slow port. Sessions hold a session slot (Limits.global_concurrency) and their descriptors
+from the same first-come-first-served pool, sized below RLIMIT_NOFILE.
 
 `DestinationLimits` is the hook for a cluster: an object whose `probe(address)` and `session(address)`
-return async context managers. The default keeps per-address counts in this process; a cluster-wide
-implementation (e.g. a distributed semaphore per address) can be passed instead.
+return async context managers. `probe` is held while one target's probes of that address run (its ports
+together, at most SCAN_AHEAD at a time), `session` for each session. The default counts per address in
+this process (Limits.probes_per_address, Limits.per_host); a cluster-wide implementation (e.g. a distributed
+semaphore per address) can be passed instead.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from mailprobe.config import Config, Limits
-from mailprobe.errors import UnsafeTargetError
 from mailprobe.model import HandshakeResult, PortResult, ProbeStatus, Service, Target
-from mailprobe.net.connect import error_result, probe_adaptive, session_socket
+from mailprobe.net.connect import session_socket
+from mailprobe.net.connectscan import ConnectScanner
 from mailprobe.net.limits import HostLimiter, LaunchGate, Slots, current_fd_budget, raise_fd_limit
 from mailprobe.net.timing import RttEstimator
 
 if TYPE_CHECKING:
     import ssl
 
-    from mailprobe.net.synscan import SynScanner
     from mailprobe.net.transport import Session
 
 T = TypeVar("T")
 DNS_FDS = 24  # descriptors a target's DNS stage may use at once (its queries go out in two or three waves)
 SCAN_AHEAD = 256  # probes of one target started ahead of their turn (the rest wait in the target's feeder)
 CONNECTS_PER_TURN = 32  # connects started per turn of the event loop (see LaunchGate)
+
+
+class PortScanner(Protocol):
+    """net/connectscan.py's ConnectScanner or net/synscan.py's SynScanner."""
+
+    def submit(self, host: str, address: str, port: int, service: Service | None) -> asyncio.Future[PortResult]: ...
+
+    def close(self) -> None: ...
 
 
 class DestinationLimits(Protocol):
@@ -55,7 +65,8 @@ class DestinationLimits(Protocol):
 
 
 class LocalDestinationLimits:
-    """This process's per-address caps (Limits.probes_per_address, Limits.per_host)."""
+    """This process's per-address caps: Limits.probes_per_address target scans of an address at once,
+    Limits.per_host sessions."""
 
     def __init__(self, limits: Limits) -> None:
         self._probes = HostLimiter(limits.probes_per_address)
@@ -93,7 +104,7 @@ class Scheduler:
         self._sessions = Slots(limits.global_concurrency)
         # A session's sockets: its own, a hint's (is the port TLS? plaintext?), and the TLS 1.0/1.1 probes.
         self.session_fds = 4 if cfg.check_legacy_tls else 2
-        self._raw: SynScanner | None = None
+        self._ports: PortScanner | None = None
         self._raw_reason: str | None = None
         self.raw = cfg.raw and self._raw_available()
 
@@ -106,9 +117,9 @@ class Scheduler:
         self.close()
 
     def close(self) -> None:
-        if self._raw is not None:
-            self._raw.close()
-            self._raw = None
+        if self._ports is not None:
+            self._ports.close()
+            self._ports = None
 
     # ---- DNS -------------------------------------------------------------------------------------------------
 
@@ -150,17 +161,25 @@ class Scheduler:
 
     # ---- port probes -----------------------------------------------------------------------------------------
 
+    def _scanner(self) -> PortScanner:
+        if self._ports is None:
+            if self.raw:
+                from mailprobe.net.synscan import SynScanner
+
+                limits = self.cfg.limits
+                self._ports = SynScanner(self.timing, limits.raw_rate, max(4096, limits.probes_in_flight))
+            else:
+                self._ports = ConnectScanner(self.timing, self.fds, CONNECTS_PER_TURN, self.cfg.limits.probes_in_flight)
+        return self._ports
+
     async def scan(self, pairs: Sequence[tuple[str, str]], ports: Sequence[int]) -> AsyncIterator[PortResult]:
         """Every port of every (host, address) of one target; each result as soon as it is known."""
         work = scan_order(pairs, ports)
         if not work:
             return
         results: asyncio.Queue[PortResult | None] = asyncio.Queue()
-        if self.raw:
-            feeders = [self._raw_address(address, items, results.put_nowait) for address, items in _by_address(work)]
-        else:
-            feeders = [self._connect_feeder(work, results.put_nowait)]
-        tasks = [asyncio.ensure_future(_then_none(feeder, results.put_nowait)) for feeder in feeders]
+        batches = [self._scan_address(address, items, results.put_nowait) for address, items in _by_address(work)]
+        tasks = [asyncio.ensure_future(_then_none(batch, results.put_nowait)) for batch in batches]
         try:
             finished = 0
             while finished < len(tasks):
@@ -169,56 +188,60 @@ class Scheduler:
                     finished += 1
                 else:
                     yield item
-            for task in tasks:  # surface a feeder's bug instead of losing its results silently
+            for task in tasks:  # surface a batch's bug instead of losing its results silently
                 task.result()
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _connect_feeder(
-        self, work: Iterable[tuple[str, str, int]], deliver: Callable[[PortResult], None]
+    async def _scan_address(
+        self, address: str, items: list[tuple[str, str, int]], deliver: Callable[[PortResult], None]
     ) -> None:
-        """One task per probe, at most SCAN_AHEAD of this target at once; each waits for its slots."""
-        room = asyncio.Semaphore(SCAN_AHEAD)
-        running: set[asyncio.Future[None]] = set()
+        """One address's probes of one target, under the address's destination slot, at most SCAN_AHEAD
+        submitted at once (a long --ports list neither floods the address nor fills memory)."""
+        scanner = self._scanner()
+        pending = iter(items)
+        outstanding: set[asyncio.Future[PortResult]] = set()
+        all_done = asyncio.get_running_loop().create_future()
+        left = len(items)
 
-        async def one(host: str, address: str, port: int) -> None:
+        def submit(host: str, port: int) -> None:
+            future = scanner.submit(host, address, port, self.service_for(port))
+            outstanding.add(future)
+            future.add_done_callback(finished)
+
+        def finished(future: asyncio.Future[PortResult]) -> None:
+            nonlocal left
+            outstanding.discard(future)
+            if future.cancelled():
+                return
+            deliver(future.result())
+            left -= 1
+            following = next(pending, None)
+            if following is not None:
+                submit(following[0], following[2])
+            if left == 0 and not all_done.done():
+                all_done.set_result(None)
+
+        async with self.destinations.probe(address):
+            for host, _address, port in itertools.islice(pending, SCAN_AHEAD):
+                submit(host, port)
             try:
-                deliver(await self.probe(host, address, port))
+                await all_done
             finally:
-                room.release()
-
-        try:
-            for host, address, port in work:
-                await room.acquire()
-                task: asyncio.Future[None] = asyncio.ensure_future(one(host, address, port))
-                running.add(task)
-                task.add_done_callback(running.discard)
-            if running:
-                await asyncio.gather(*running)
-        finally:
-            for task in running:
-                task.cancel()
-            await asyncio.gather(*running, return_exceptions=True)
+                for future in list(outstanding):
+                    future.cancel()
 
     async def probe(self, host: str, address: str, port: int) -> PortResult:
-        """One connect probe, holding its destination slot, a probe slot and one descriptor while it runs."""
-        service = self.service_for(port)
-        async with self.destinations.probe(address), self._probes.hold(), self.fds.hold():
-            try:
-                return await probe_adaptive(host, address, port, self.timing, service, self.gate)
-            except UnsafeTargetError as exc:
-                return error_result(host, address, port, f"refused by safety guard: {exc}", service)
-            except Exception as exc:  # the engine boundary: a bug in a probe is a result, not a lost port
-                return error_result(host, address, port, f"internal error: {exc!r}", service)
+        """One port probe, under its address's destination slot."""
+        async with self.destinations.probe(address):
+            return await self._scanner().submit(host, address, port, self.service_for(port))
 
     def service_for(self, port: int) -> Service | None:
         if port not in self._services:
             self._services[port] = self.cfg.service_for_port(port)
         return self._services[port]
-
-    # ---- raw mode --------------------------------------------------------------------------------------------
 
     def _raw_available(self) -> bool:
         from mailprobe.net.raw import raw_unavailable_reason
@@ -226,25 +249,9 @@ class Scheduler:
         self._raw_reason = raw_unavailable_reason()
         return self._raw_reason is None
 
-    async def _raw_address(
-        self, address: str, items: list[tuple[str, str, int]], deliver: Callable[[PortResult], None]
-    ) -> None:
-        """All probes of one address to the scanner at once, under the address's probe slot."""
-        if self._raw is None:
-            from mailprobe.net.synscan import SynScanner
-
-            self._raw = SynScanner(self.timing, self.cfg.limits.raw_rate, max(4096, self.cfg.limits.probes_in_flight))
-        async with self.destinations.probe(address):
-            futures = []
-            for host, _address, port in items:
-                future = self._raw.submit(host, address, port, self.service_for(port))
-                future.add_done_callback(lambda done: None if done.cancelled() else deliver(done.result()))
-                futures.append(future)
-            await asyncio.gather(*futures)
-
 
 async def _then_none(work: Awaitable[None], deliver: Callable[[None], None]) -> None:
-    """Run a feeder, then say it is finished (also when it failed: the reader must not wait forever)."""
+    """Run a batch, then say it is finished (also when it failed: the reader must not wait forever)."""
     try:
         await work
     finally:

@@ -13,6 +13,7 @@ import asyncio
 import os
 import resource
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
 
 from mailprobe.net.timing import INITIAL_TIMEOUT, RTT_FLOOR, RttEstimator
@@ -31,7 +32,7 @@ __all__ = [
     "raise_fd_limit",
 ]
 
-FD_RESERVE = 24  # for DNS, logging, the event loop and whatever else the process opens meanwhile
+FD_RESERVE = 12  # for DNS, logging, the event loop and whatever else the process opens meanwhile
 
 
 def fd_budget(soft_limit: int, open_fds: int, reserve: int = FD_RESERVE) -> int:
@@ -81,6 +82,19 @@ class Slots:
         self.capacity = max(1, capacity)
         self.free = self.capacity
         self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
+        self._listeners: list[Callable[[], None]] = []
+
+    def try_take(self, count: int = 1) -> bool:
+        """Take `count` slots now if that jumps no queue; for callback-driven users (the connect scanner)."""
+        count = min(max(1, count), self.capacity)
+        if self._waiting or self.free < count:
+            return False
+        self.free -= count
+        return True
+
+    def when_free(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once, the next time slots are released and no waiter is ahead of it."""
+        self._listeners.append(callback)
 
     def hold(self, count: int = 1) -> _Held:
         return _Held(self, min(max(1, count), self.capacity))
@@ -115,6 +129,10 @@ class Slots:
             count, granted = self._waiting.popleft()
             self.free -= count
             granted.set_result(None)
+        if self._listeners and not self._waiting and self.free > 0:
+            listeners, self._listeners = self._listeners, []
+            for callback in listeners:
+                callback()
 
 
 class _Held:

@@ -73,7 +73,7 @@ class SynScanner:
         self._timer_at = 0.0
         self._pump_handle: asyncio.Handle | None = None
         self._tokens, self._last = 1.0, self._loop.time()
-        self._sources: dict[str, bytes | str] = {}
+        self._sources: dict[bytes | str, bytes | str] = {}
         self._ports = itertools.cycle(range(PORT_BASE, PORT_BASE + PORT_SPAN))
         self._open_sockets()
 

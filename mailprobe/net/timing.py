@@ -9,14 +9,15 @@ a floor (jitter dominates below it) and the ceiling (the user's --timeout). Pure
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 
 RTT_FLOOR = 0.1  # seconds; below this, jitter dominates and retransmissions would be wasted
 RTT_MULTIPLE = 2.0  # a silent port is given at least this many smoothed round trips
 INITIAL_TIMEOUT = 1.0  # before any round trip is measured (nmap's default initial RTT timeout)
-RETRY_BACKOFF = 2.0  # the retry of a silent port waits this much longer than the first try
+RETRY_BACKOFF = 1.0  # the retry of a silent port waits as long as the first try (nmap: the current timeout)
 ADDRESS_MEMORY = 4096  # addresses whose own statistics are kept (least recently seen forgotten first)
 
 
@@ -30,14 +31,16 @@ class _Smoothed:
         self.srtt = 0.875 * self.srtt + 0.125 * sample
 
 
-def path_of(address: str) -> str | None:
-    """The network an address shares its path with (/24 IPv4, /48 IPv6); None for a non-address."""
-    try:
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError:
-        return None
-    prefix = 24 if ip.version == 4 else 48
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
+@lru_cache(maxsize=ADDRESS_MEMORY)
+def path_of(address: str) -> bytes | None:
+    """The network an address shares its path with (/24 IPv4, /48 IPv6), as its packed prefix; None for a
+    non-address. Asked per packet in raw mode: no ipaddress objects."""
+    for family, prefix in ((socket.AF_INET, 3), (socket.AF_INET6, 6)):
+        try:
+            return bytes([prefix]) + socket.inet_pton(family, address.split("%", 1)[0])[:prefix]
+        except OSError:
+            continue
+    return None
 
 
 class RttEstimator:
@@ -52,18 +55,11 @@ class RttEstimator:
         self.floor = min(floor, ceiling)
         self.initial = min(initial, ceiling)
         self._hosts: OrderedDict[str, _Smoothed] = OrderedDict()
-        self._paths: dict[str, _Smoothed] = {}
+        self._paths: dict[bytes, _Smoothed] = {}
         self._global: _Smoothed | None = None
-        self._path_cache: OrderedDict[str, str | None] = OrderedDict()
 
-    def _path(self, host: str) -> str | None:
-        found = self._path_cache.get(host, "")
-        if found == "":
-            found = path_of(host)
-            self._path_cache[host] = found
-            if len(self._path_cache) > ADDRESS_MEMORY:
-                self._path_cache.popitem(last=False)
-        return found
+    def _path(self, host: str) -> bytes | None:
+        return path_of(host)
 
     def observe(self, host: str, rtt: float) -> None:
         rtt = max(rtt, 0.0)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import pytest
 
 from mailprobe.net.limits import INITIAL_TIMEOUT, RTT_FLOOR, RttEstimator, concurrency_cap, fd_budget
+from mailprobe.net.timing import RETRY_BACKOFF
 
 
 def test_no_sample_means_the_initial_timeout_backed_off_under_the_ceiling() -> None:
     timing = RttEstimator(ceiling=5.0)
     assert timing.timeout("203.0.113.25") == INITIAL_TIMEOUT == 1.0
-    assert timing.timeout("203.0.113.25", attempt=1) == 2.0
-    assert timing.timeout("203.0.113.25", attempt=3) == 5.0
+    assert timing.timeout("203.0.113.25", attempt=1) == INITIAL_TIMEOUT * RETRY_BACKOFF
+    assert RttEstimator(ceiling=0.5).timeout("203.0.113.25", attempt=20) == 0.5  # never above the ceiling
     assert timing.srtt("203.0.113.25") is None
     assert RttEstimator(ceiling=0.3).timeout("h") == 0.3
     assert RttEstimator(ceiling=5.0, initial=5.0).timeout("h") == 5.0  # probe_port's fixed timeout
@@ -68,9 +69,10 @@ def test_floor_and_ceiling() -> None:
 def test_retry_backs_off_but_stays_under_the_ceiling() -> None:
     timing = RttEstimator(ceiling=1.0)
     timing.observe("h", 0.1)
-    first, second, third = (timing.timeout("h", attempt) for attempt in range(3))
-    assert second == pytest.approx(2 * first)
-    assert third == 1.0
+    first, second = (timing.timeout("h", attempt) for attempt in range(2))
+    assert first == pytest.approx(0.3)  # the first sample: srtt 0.1 + 4 x rttvar 0.05
+    assert second == pytest.approx(first * RETRY_BACKOFF)
+    assert timing.timeout("h", 30) <= 1.0
 
 
 def test_hosts_without_samples_use_the_run_wide_estimate() -> None:
