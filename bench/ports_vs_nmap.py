@@ -44,9 +44,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bounds import CpuMeter, filtered_seconds, startup_seconds
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "lab"))
-sys.path.insert(0, str(REPO))
 
 PORTS = [25, 587, 465, 110, 995, 143, 993]
 OPEN_PORTS = [587, 465, 110]
@@ -112,6 +113,7 @@ class Outcome:
     problems: list[str] = field(default_factory=list)
     cpu_seconds: float = 0.0  # user + system of the mailprobe process (/usr/bin/time)
     elapsed_ms: dict[str, list[float]] = field(default_factory=dict)  # per state, each port's own time
+    meter: CpuMeter | None = None
 
     def breakdown(self) -> str:
         parts = []
@@ -128,10 +130,11 @@ def run_mailprobe(lab: Any, work: Path, addresses: list[str], raw: bool, fd_limi
     cpu = work / "cpu.txt"
     argv = [sys.executable, "-m", "mailprobe", "ports", "-i", str(targets), "--format", "jsonl", "--output", str(out)]
     timed = ["/usr/bin/time", "-f", "%U %S", "-o", str(cpu), *argv, *(["--raw"] if raw else [])]
-    started = time.monotonic()
-    done = lab.run_client(limited(timed, fd_limit), timeout=600)
-    seconds = time.monotonic() - started
-    outcome = Outcome(seconds, {})
+    with CpuMeter(lab) as meter:
+        started = time.monotonic()
+        done = lab.run_client(limited(timed, fd_limit), timeout=600)
+        seconds = time.monotonic() - started
+    outcome = Outcome(seconds, {}, meter=meter)
     if cpu.exists():
         outcome.cpu_seconds = sum(float(x) for x in cpu.read_text().split()[-2:])
     if done.returncode != 0:
@@ -176,17 +179,6 @@ def disagreements(ours: dict[str, str], theirs: dict[str, str]) -> list[str]:
     return [f"{k}: mailprobe {mapped.get(k)}, other {theirs.get(k)}" for k in keys if mapped.get(k) != theirs.get(k)]
 
 
-def filtered_seconds(rtt: float) -> tuple[float, str]:
-    from mailprobe.net.timing import RETRY_BACKOFF, RTT_FLOOR, RTT_MULTIPLE
-
-    first = max(RTT_FLOOR, RTT_MULTIPLE * rtt)
-    how = (
-        f"first try max({RTT_FLOOR * 1000:.0f} ms, {RTT_MULTIPLE:g} x RTT) = {first * 1000:.0f} ms + "
-        f"retry x{RETRY_BACKOFF:g} = {first * RETRY_BACKOFF * 1000:.0f} ms"
-    )
-    return first * (1 + RETRY_BACKOFF), how
-
-
 def bound(scenario: str, addresses: list[str], rtt: float) -> tuple[float, str]:
     """Seconds the network allows for the scan, and how that was computed."""
     silent, how = filtered_seconds(rtt)
@@ -206,15 +198,6 @@ def bound(scenario: str, addresses: list[str], rtt: float) -> tuple[float, str]:
         f"{sockets} sockets = {by_sockets:.2f} s"
     )
     return max(network, by_sockets), text
-
-
-def startup_seconds(lab: Any) -> float:
-    times = []
-    for _ in range(3):
-        started = time.monotonic()
-        lab.run_client([sys.executable, "-m", "mailprobe", "--version"], timeout=60)
-        times.append(time.monotonic() - started)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -284,7 +267,9 @@ def main() -> int:
                         print(f"  run {run + 1} {name:14s} {outcome.seconds:6.2f} s  states as configured "
                               f"{len(truth) - len(wrong)}/{len(truth)}")  # fmt: skip
                         if name == "mailprobe":
-                            print(f"      CPU {outcome.cpu_seconds:.2f} s; ports' own times: {outcome.breakdown()}")
+                            print(f"      ports' own times: {outcome.breakdown()}")
+                            if outcome.meter is not None:
+                                print(f"      while it ran: {outcome.meter.describe(outcome.cpu_seconds)}")
                         for line in [*wrong[:5], *outcome.problems[:5]]:
                             print(f"      {line}")
                     versus = disagreements(results["mailprobe"].states, results[peer].states)

@@ -149,10 +149,10 @@ class _Probing:
         self.ports: list[PortResult] = []
         self.sessions: dict[Target, asyncio.Future[HandshakeResult]] = {}
 
-    def start(self, targets: Iterable[Target]) -> None:
+    def start(self, targets: Iterable[Target], *, seen_open: bool = False) -> None:
         for target in targets:
             if target not in self.sessions:
-                self.sessions[target] = asyncio.ensure_future(self.scheduler.handshake(target))
+                self.sessions[target] = asyncio.ensure_future(self.scheduler.handshake(target, seen_open=seen_open))
 
     async def scan_then_start(
         self, pairs: Sequence[tuple[str, str]], ports: Sequence[int], waiting: dict[tuple[str, int], list[Target]]
@@ -160,7 +160,7 @@ class _Probing:
         async for result in self.scheduler.scan(pairs, ports):
             self.ports.append(result)
             if result.state is PortState.OPEN:
-                self.start(waiting.pop((result.address, result.port), []))
+                self.start(waiting.pop((result.address, result.port), []), seen_open=True)
 
     def cancel(self) -> list[asyncio.Future[HandshakeResult]]:
         running = list(self.sessions.values())

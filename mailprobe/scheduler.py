@@ -10,8 +10,10 @@ Port probes of every target go to one scanner for the run: net/connectscan.py (c
 loop turn, one descriptor each from the run's pool, no task per probe) or, with --raw as root,
 net/synscan.py (one socket per family, paced SYNs, answers matched). A probe holds its descriptor for exactly
 as long as it waits, a few learnt round trips for a silent port, and nothing else: no target waits for
-another target's slow port. Sessions hold a session slot (Limits.global_concurrency) and their descriptors
-from the same first-come-first-served pool, sized below RLIMIT_NOFILE.
+another target's slow port. Sessions hold a slot in their path's window (net/window.py: AIMD, halved when
+sessions time out on servers that had answered, so a busy server is not swamped), a session slot
+(Limits.global_concurrency) and their descriptors from the same first-come-first-served pool, sized below
+RLIMIT_NOFILE.
 
 `DestinationLimits` is the hook for a cluster: an object whose `probe(address)` and `session(address)`
 return async context managers. `probe` is held while one target's probes of that address run (its ports
@@ -36,6 +38,7 @@ from mailprobe.net.connect import session_socket
 from mailprobe.net.connectscan import ConnectScanner
 from mailprobe.net.limits import HostLimiter, LaunchGate, Slots, current_fd_budget, raise_fd_limit
 from mailprobe.net.timing import RttEstimator
+from mailprobe.net.window import SessionWindows
 
 if TYPE_CHECKING:
     import ssl
@@ -46,6 +49,7 @@ T = TypeVar("T")
 DNS_FDS = 24  # descriptors a target's DNS stage may use at once (its queries go out in two or three waves)
 SCAN_AHEAD = 256  # probes of one target started ahead of their turn (the rest wait in the target's feeder)
 CONNECTS_PER_TURN = 32  # connects started per turn of the event loop (see LaunchGate)
+WINDOW_START, WINDOW_FLOOR = 16, 4  # sessions at once per path before any outcome is known, and at least
 
 
 class PortScanner(Protocol):
@@ -82,6 +86,15 @@ class LocalDestinationLimits:
         return self._probes.tracked() + self._sessions.tracked()
 
 
+def congested(result: HandshakeResult, seen_open: bool) -> bool:
+    """Did the session end by waiting on a server that had answered (a sign it has more than it can take)?"""
+    if result.status in (ProbeStatus.IO_TIMEOUT, ProbeStatus.SESSION_TIMEOUT):
+        return True
+    if result.status in (ProbeStatus.TLS_HANDSHAKE_ERROR, ProbeStatus.POST_TLS_ERROR):
+        return any(words in result.reason for words in ("timed out", "taking longer than", "io-timeout"))
+    return result.status is ProbeStatus.CONNECT_TIMEOUT and seen_open
+
+
 def scan_order(targets: Sequence[tuple[str, str]], ports: Sequence[int]) -> list[tuple[str, str, int]]:
     """(host, address, port) target by target, all ports of one together, duplicates dropped."""
     return list(dict.fromkeys((host, address, port) for host, address in targets for port in ports))
@@ -102,6 +115,7 @@ class Scheduler:
         self.gate = LaunchGate(CONNECTS_PER_TURN)
         self._services = {port: cfg.service_for_port(port) for port in (*cfg.scan_ports, *(p for _, p in cfg.ports))}
         self._sessions = Slots(limits.global_concurrency)
+        self.windows = SessionWindows(WINDOW_START, WINDOW_FLOOR, limits.global_concurrency)
         # A session's sockets: its own, a hint's (is the port TLS? plaintext?), and the TLS 1.0/1.1 probes.
         self.session_fds = 4 if cfg.check_legacy_tls else 2
         self._ports: PortScanner | None = None
@@ -132,32 +146,31 @@ class Scheduler:
 
     # ---- handshakes ------------------------------------------------------------------------------------------
 
-    async def handshake(self, target: Target) -> HandshakeResult:
+    async def handshake(self, target: Target, *, seen_open: bool = False) -> HandshakeResult:
+        """One session. `seen_open`: the scan just saw the port open, so its connects wait out a busy server
+        instead of calling it filtered."""
         from mailprobe.probes.registry import handshake
 
-        async with self.destinations.session(target.address), self._sessions.hold(), self.fds.hold(self.session_fds):
-            try:
-                return await handshake(target, self.cfg, self._open_session)
-            except Exception as exc:  # the engine boundary: a bug in a probe is a result, not a crash
-                return HandshakeResult(target, ProbeStatus.ERROR, f"internal error: {exc!r}", 0.0)
-
-    async def _open_session(
-        self,
-        address: str,
-        port: int,
-        limits: Limits,
-        *,
-        tls_context: ssl.SSLContext | None = None,
-        server_hostname: str | None = None,
-    ) -> Session:
-        from mailprobe.net.transport import Session
-
-        async def connect() -> socket.socket:
-            return await session_socket(address, port, self.timing, self.gate)
-
-        return await Session.open(
-            address, port, limits, tls_context=tls_context, server_hostname=server_hostname, connect=connect
-        )
+        opener = _Opener(self, seen_open)
+        address = target.address
+        async with self.destinations.session(address), self.windows.slot(address):
+            async with self._sessions.hold(), self.fds.hold(self.session_fds):
+                stall = self.windows.stall_after(address, target.port)
+                loop = asyncio.get_running_loop()
+                # A session still running well past the quickest to its port is a stall now, not when it ends.
+                watch = loop.call_later(stall, self.windows.stalled, address) if stall is not None else None
+                try:
+                    result = await handshake(target, self.cfg, opener)
+                except Exception as exc:  # the engine boundary: a bug in a probe is a result, not a crash
+                    result = HandshakeResult(target, ProbeStatus.ERROR, f"internal error: {exc!r}", 0.0)
+                finally:
+                    if watch is not None:
+                        watch.cancel()
+            if result.status is ProbeStatus.SUCCESS:
+                self.windows.ended(address, False, target.port, result.elapsed_ms / 1000)
+            else:
+                self.windows.ended(address, congested(result, seen_open))
+        return result
 
     # ---- port probes -----------------------------------------------------------------------------------------
 
@@ -248,6 +261,33 @@ class Scheduler:
 
         self._raw_reason = raw_unavailable_reason()
         return self._raw_reason is None
+
+
+class _Opener:
+    """How a session of this run connects: like a probe (net/connect.py session_socket), paced by the gate."""
+
+    def __init__(self, scheduler: Scheduler, patient: bool) -> None:
+        self.scheduler, self.patient = scheduler, patient
+
+    async def __call__(
+        self,
+        address: str,
+        port: int,
+        limits: Limits,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> Session:
+        from mailprobe.net.transport import Session
+
+        scheduler = self.scheduler
+
+        async def connect() -> socket.socket:
+            return await session_socket(address, port, scheduler.timing, scheduler.gate, patient=self.patient)
+
+        return await Session.open(
+            address, port, limits, tls_context=tls_context, server_hostname=server_hostname, connect=connect
+        )
 
 
 async def _then_none(work: Awaitable[None], deliver: Callable[[None], None]) -> None:

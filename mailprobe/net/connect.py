@@ -208,7 +208,13 @@ def error_result(host: str, address: str, port: int, reason: str, service: Servi
 
 
 async def connect_adaptive(
-    address: str, port: int, timing: RttEstimator, *, keep: bool = False, gate: LaunchGate | None = None
+    address: str,
+    port: int,
+    timing: RttEstimator,
+    *,
+    keep: bool = False,
+    gate: LaunchGate | None = None,
+    retries: int = RETRIES,
 ) -> tuple[Attempt, int, float, socket.socket | None]:
     """Connect with one retry of silence; each try times out after a few round trips learnt on its path.
 
@@ -222,7 +228,7 @@ async def connect_adaptive(
     first = loop.time()
     attempt, sock = Attempt(Answer.SILENT, 0.0), None
     tries = 0
-    for tries in range(1, RETRIES + 2):
+    for tries in range(1, retries + 2):
         backoff = tries - 1
         if gate is not None:
             await gate.wait()
@@ -272,15 +278,21 @@ _SESSION_UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, err
 
 
 async def session_socket(
-    address: str, port: int, timing: RttEstimator, gate: LaunchGate | None = None
+    address: str, port: int, timing: RttEstimator, gate: LaunchGate | None = None, *, patient: bool = False
 ) -> socket.socket:
     """A connected socket for a session, or TransportError with the ProbeStatus the connect amounts to.
 
-    Silence is given up as in the scan (a few learnt round trips, one retry), not after the whole
-    connect timeout, which stays the ceiling.
+    Silence is given up as in the scan (a few learnt round trips, one retry), not after the whole connect
+    timeout, which stays the ceiling. `patient`: the port was just seen open, so silence now is a busy server
+    (a full accept queue drops SYNs), not a filter: one try, as long as the ceiling allows (the kernel
+    resends the SYN meanwhile).
     """
+    if patient:
+        timing = RttEstimator(timing.ceiling, floor=timing.ceiling, initial=timing.ceiling)
     try:
-        attempt, tries, elapsed, sock = await connect_adaptive(address, port, timing, keep=True, gate=gate)
+        attempt, tries, elapsed, sock = await connect_adaptive(
+            address, port, timing, keep=True, gate=gate, retries=0 if patient else RETRIES
+        )
     except ValueError as exc:
         raise TransportError(ProbeStatus.ERROR.value, str(exc)) from None
     if sock is not None:

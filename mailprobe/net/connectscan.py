@@ -6,6 +6,11 @@ retry, unreachable with the ICMP sender), driven the way net/synscan.py drives S
 are the network's, not our CPU's), one descriptor from the run's pool per socket, a writer callback per
 socket and one timer for the earliest deadline. A silent try is given up after the timeout learnt for its
 path (RttEstimator), looked at again every TICK while no round trip is known yet.
+
+How many connects may be in flight follows nmap's congestion control: a window that doubles per round of
+answers (slow start) and halves when a port answers only its retry, i.e. its first SYN was lost. A port that
+answers neither try (filtered) says nothing about congestion; a busy server whose full accept queue drops SYNs
+does, and the scan then slows down instead of calling its ports filtered.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from mailprobe.net.timing import RttEstimator
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _RESET_ON_CLOSE = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # SO_LINGER 0: a RST, no TIME_WAIT left behind
 EMFILE_TRIES = 100
+WINDOW_START, WINDOW_FLOOR = 128, 8  # connects in flight at first (it doubles each round of answers), at least
 
 
 @dataclass(eq=False, slots=True)
@@ -65,6 +71,9 @@ class ConnectScanner:
         self.fds = fds
         self.per_turn = max(1, per_turn)
         self.max_in_flight = max(1, max_in_flight)
+        self.window = float(min(WINDOW_START, self.max_in_flight))
+        self._slow_start = True
+        self._cut_at = float("-inf")
         self._loop = asyncio.get_running_loop()
         self._queue: deque[_Probe] = deque()
         self._pump_due = False
@@ -115,7 +124,7 @@ class ConnectScanner:
             if probe.done.done():  # cancelled by its caller
                 self._queue.popleft()
                 continue
-            if len(self._live) >= self.max_in_flight:
+            if len(self._live) >= int(self.window):
                 return  # a finishing probe pumps again
             if not self.fds.try_take(1):
                 if not self._waiting_for_fds:
@@ -184,10 +193,22 @@ class ConnectScanner:
     def _answered(self, probe: _Probe, attempt: Attempt) -> None:
         if attempt.answer in (Answer.SYN_ACK, Answer.REFUSED):
             self.timing.observe(probe.address, attempt.rtt)
+            self._adjust_window(lost=probe.tries > 1)
         if attempt.answer is Answer.SYN_ACK and probe.sock is not None:
             probe.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
         self._drop_socket(probe)
         self._conclude(probe, attempt)
+
+    def _adjust_window(self, lost: bool) -> None:
+        """AIMD: halve when a first SYN was lost (at most once per timeout), else grow."""
+        if lost:
+            now = self._loop.time()
+            if now - self._cut_at >= self.timing.timeout(""):
+                self._cut_at, self._slow_start = now, False
+                self.window = max(float(WINDOW_FLOOR), self.window / 2)
+            return
+        grown = self.window + (1.0 if self._slow_start else 1.0 / self.window)
+        self.window = min(float(self.max_in_flight), grown)
 
     def _arm(self, probe: _Probe, now: float) -> None:
         due = probe.started + self.timing.timeout(probe.address, probe.tries - 1)

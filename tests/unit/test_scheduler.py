@@ -17,6 +17,7 @@ from mailprobe.config import Config, Limits
 from mailprobe.engine import Stages, indexed_stream
 from mailprobe.model import PortState, ProbeStatus, Service
 from mailprobe.net.limits import LaunchGate, Slots
+from mailprobe.net.window import SessionWindows
 from mailprobe.scheduler import LocalDestinationLimits, Scheduler
 
 PORTS_ONLY = Stages(dns=False, ports=True, handshake=False)
@@ -307,3 +308,52 @@ async def test_the_launch_gate_lets_a_few_through_per_loop_turn() -> None:
     assert len(turns) == 12
     assert max(Counter(turns).values()) <= 4
     assert len(set(turns)) >= 3
+
+
+async def test_a_paths_session_window_halves_on_a_stall_and_grows_back() -> None:
+    windows = SessionWindows(start=8, floor=2, ceiling=20)
+    server, elsewhere = "203.0.113.25", "198.51.100.7"
+    for _ in range(4):
+        windows.ended(server, congested=False)  # slow start: one more per session that ended well
+    assert windows.window(server) == 12
+    windows.ended(server, congested=True)
+    windows.ended(server, congested=True)  # the same stall seen twice within a second: one cut
+    assert windows.window(server) == 6
+    assert windows.window("203.0.113.99") == 6  # the same /24: the same servers' path
+    assert windows.window(elsewhere) == 8
+    for _ in range(6):
+        windows.ended(server, congested=False)  # after a cut: one more per window's worth
+    assert 6 < windows.window(server) < 7.5
+    windows.ended(elsewhere, False, 993, 0.2)
+    windows.ended(elsewhere, False, 993, 0.5)  # slower, but within the slack
+    assert windows.window(elsewhere) == 10
+    windows.ended(elsewhere, False, 993, 2.0)  # ten times the quickest: a stall even though it succeeded
+    assert windows.window(elsewhere) == 5
+
+    holding = [windows.slot(server) for _ in range(6)]
+    for slot in holding:
+        await slot.__aenter__()
+    late = asyncio.ensure_future(windows.slot(server).__aenter__())
+    await asyncio.sleep(0)
+    assert not late.done()  # the window is full
+    await holding[0].__aexit__(None, None, None)
+    await asyncio.sleep(0)
+    assert late.done()
+
+
+def test_what_counts_as_a_stall() -> None:
+    from mailprobe.model import HandshakeResult, Target
+    from mailprobe.scheduler import congested
+
+    target = Target("mx", "203.0.113.25", 25, Service.SMTP)
+
+    def result(status: ProbeStatus, reason: str = "") -> HandshakeResult:
+        return HandshakeResult(target, status, reason, 0.0)
+
+    assert congested(result(ProbeStatus.IO_TIMEOUT), seen_open=False)
+    assert congested(result(ProbeStatus.TLS_HANDSHAKE_ERROR, "TLS handshake failed: TLS handshake timed out"), False)
+    assert congested(result(ProbeStatus.TLS_HANDSHAKE_ERROR, "SSL handshake is taking longer than 5.0 seconds"), False)
+    assert not congested(result(ProbeStatus.TLS_HANDSHAKE_ERROR, "certificate verify failed"), False)
+    assert congested(result(ProbeStatus.CONNECT_TIMEOUT), seen_open=True)
+    assert not congested(result(ProbeStatus.CONNECT_TIMEOUT), seen_open=False)  # a filtered port, not a busy one
+    assert not congested(result(ProbeStatus.SUCCESS), seen_open=True)
