@@ -123,12 +123,22 @@ class Outcome:
         return "; ".join(parts)
 
 
-def run_mailprobe(lab: Any, work: Path, addresses: list[str], raw: bool, fd_limit: int | None) -> Outcome:
+def mailprobe_command(tree: Path | None) -> list[str]:
+    """`python -m mailprobe`, from another checkout's tree when asked (to time an older version beside)."""
+    if tree is None:
+        return [sys.executable, "-m", "mailprobe"]
+    code = f"import runpy, sys; sys.path.insert(0, {str(tree)!r}); runpy.run_module('mailprobe', run_name='__main__')"
+    return [sys.executable, "-c", code]
+
+
+def run_mailprobe(
+    lab: Any, work: Path, addresses: list[str], raw: bool, fd_limit: int | None, tree: Path | None = None
+) -> Outcome:
     targets, out = work / "targets.txt", work / "out.jsonl"
     targets.write_text("\n".join(addresses) + "\n")
     out.unlink(missing_ok=True)
     cpu = work / "cpu.txt"
-    argv = [sys.executable, "-m", "mailprobe", "ports", "-i", str(targets), "--format", "jsonl", "--output", str(out)]
+    argv = [*mailprobe_command(tree), "ports", "-i", str(targets), "--format", "jsonl", "--output", str(out)]
     timed = ["/usr/bin/time", "-f", "%U %S", "-o", str(cpu), *argv, *(["--raw"] if raw else [])]
     with CpuMeter(lab) as meter:
         started = time.monotonic()
@@ -205,6 +215,10 @@ def main() -> int:
     parser.add_argument("--rtt-ms", type=float, default=50.0)
     parser.add_argument("--runs", type=int, default=3, help="timed runs of each tool per scenario (medians)")
     parser.add_argument("--scenarios", default="connect,raw,ulimit")
+    parser.add_argument(
+        "--before", type=Path, metavar="TREE",
+        help="also time the mailprobe package found in TREE (e.g. `git archive OLD mailprobe | tar -x -C TREE`)",
+    )  # fmt: skip
     args = parser.parse_args()
     scenarios = [s for s in args.scenarios.split(",") if s]
     if not set(scenarios) <= set(SCENARIO_ADDRESSES):
@@ -254,11 +268,16 @@ def main() -> int:
                     "mailprobe": lambda a=addresses, r=raw, f=fd_limit: run_mailprobe(lab, work, a, r, f),
                     peer: lambda a=addresses, s=scenario, f=fd_limit: run_nmap(lab, PEER[s], a, f),
                 }
+                if args.before is not None:
+                    runners["mailprobe before"] = lambda a=addresses, r=raw, f=fd_limit: run_mailprobe(
+                        lab, work, a, r, f, args.before
+                    )
                 times: dict[str, list[float]] = {name: [] for name in runners}
                 print(f"{scenario}: {len(addresses)} addresses x {len(PORTS)} ports"
                       + (f", ulimit -n {fd_limit}" if fd_limit else "") + (", --raw" if raw else ""))  # fmt: skip
                 for run in range(args.runs):
-                    order = list(runners)[run % 2 :] + list(runners)[: run % 2]
+                    turn = run % len(runners)
+                    order = list(runners)[turn:] + list(runners)[:turn]
                     results = {name: runners[name]() for name in order}
                     for name, outcome in results.items():
                         times[name].append(outcome.seconds)
@@ -282,6 +301,9 @@ def main() -> int:
                     f"{scenario:8s} mailprobe {ours:5.2f} s  {peer} {theirs:6.2f} s  ratio {ours / theirs:4.2f}  "
                     f"bound {limit:4.2f} s  mailprobe/bound {ours / limit:4.1f}  (start-up {start_up:.2f} s)"
                 )
+                if args.before is not None:
+                    before = statistics.median(times["mailprobe before"])
+                    line += f"  before: {before:5.2f} s"
                 print(f"  median: {line}")
                 summary.append(line)
             print("summary (medians of whole-process wall times):")

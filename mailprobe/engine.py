@@ -313,12 +313,23 @@ def import_meanwhile(*modules: str) -> None:
     threading.Thread(target=run, name="mailprobe-import", daemon=False).start()
 
 
+def admission_window(cfg: Config, stages: Stages) -> int:
+    """Targets read but not yet emitted, at most: Limits.targets_in_flight, and when handshakes follow, about
+    two rounds of sessions' worth (each target brings one per service). Admitting more would only run their
+    scans and DNS early, flood the servers with connections whose sessions cannot start yet, and hold memory.
+    """
+    window = cfg.limits.targets_in_flight
+    if stages.handshake:
+        window = min(window, max(8, 2 * cfg.limits.global_concurrency // max(1, len(cfg.services))))
+    return max(1, window)
+
+
 async def indexed_stream(
     texts: Texts, cfg: Config, stages: Stages, *, destinations: DestinationLimits | None = None
 ) -> AsyncIterator[tuple[int, Report]]:
     """(position, report) for every target as it completes; see the module docstring."""
     import_meanwhile("mailprobe.checks.run")
-    window = max(1, cfg.limits.targets_in_flight)
+    window = admission_window(cfg, stages)
     finished: asyncio.Queue[tuple[int, Report]] = asyncio.Queue()
     running: set[asyncio.Future[None]] = set()
     async with Scheduler(cfg, destinations) as scheduler:

@@ -49,7 +49,7 @@ T = TypeVar("T")
 DNS_FDS = 24  # descriptors a target's DNS stage may use at once (its queries go out in two or three waves)
 SCAN_AHEAD = 256  # probes of one target started ahead of their turn (the rest wait in the target's feeder)
 CONNECTS_PER_TURN = 32  # connects started per turn of the event loop (see LaunchGate)
-WINDOW_START, WINDOW_FLOOR = 16, 4  # sessions at once per path before any outcome is known, and at least
+WINDOW_START, WINDOW_FLOOR = 64, 4  # sessions at once per path before any outcome is known, and at least
 
 
 class PortScanner(Protocol):

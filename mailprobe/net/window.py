@@ -20,8 +20,8 @@ from types import TracebackType
 from mailprobe.net.timing import path_of
 
 COOL_DOWN = 1.0  # seconds between two cuts of one path's window: one congestion event, one halving
-SLOW = 4.0  # a session this many times as long as the quickest to the same port on its path counts as a stall
-SLACK = 0.25  # seconds added to that, so jitter on fast sessions is not a stall
+SLOW = 8.0  # a session this many times as long as the quickest to the same port on its path counts as a stall
+SLACK = 0.5  # seconds added to that, so jitter and a busy client are not a stall
 
 
 @dataclass(slots=True)
