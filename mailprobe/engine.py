@@ -5,8 +5,9 @@ API (the CLI, the library in api.py and a cluster front end use these):
     indexed_stream(texts, cfg, stages, *, destinations=None) -> AsyncIterator[tuple[int, Report]]
         `texts`: an iterable or async iterable of single targets (a domain, a host, an address, each with an
         optional :PORT), read lazily; `mailprobe.targets.expand_blocks` turns CIDR blocks and ranges into
-        addresses first. At most Limits.targets_in_flight targets are admitted at once, so memory stays flat
-        however many there are. Yields (position in `texts`, Report) in completion order.
+        addresses first. At most `admission_window` targets are read and not yet emitted (256 for port
+        scans, two rounds of sessions' worth when handshakes follow), so memory stays flat however many there
+        are. Yields (position in `texts`, Report) in completion order.
     audit_stream(texts, cfg, stages, *, destinations=None) -> AsyncIterator[Report]
         the same without the positions.
     audit(texts, cfg, stages=None, command="audit") -> Report      every target, merged in input order
