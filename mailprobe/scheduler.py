@@ -192,7 +192,7 @@ class Scheduler:
             return
         results: asyncio.Queue[PortResult | None] = asyncio.Queue()
         batches = [self._scan_address(address, items, results.put_nowait) for address, items in _by_address(work)]
-        tasks = [asyncio.ensure_future(_then_none(batch, results.put_nowait)) for batch in batches]
+        tasks = [asyncio.ensure_future(batch) for batch in batches]
         try:
             finished = 0
             while finished < len(tasks):
@@ -209,10 +209,19 @@ class Scheduler:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _scan_address(
-        self, address: str, items: list[tuple[str, str, int]], deliver: Callable[[PortResult], None]
+        self, address: str, items: list[tuple[str, str, int]], deliver: Callable[[PortResult | None], None]
     ) -> None:
         """One address's probes of one target, under the address's destination slot, at most SCAN_AHEAD
-        submitted at once (a long --ports list neither floods the address nor fills memory)."""
+        submitted at once (a long --ports list neither floods the address nor fills memory). Ends by
+        delivering None, also when it failed: the reader must not wait forever."""
+        try:
+            await self._scan_address_batch(address, items, deliver)
+        finally:
+            deliver(None)
+
+    async def _scan_address_batch(
+        self, address: str, items: list[tuple[str, str, int]], deliver: Callable[[PortResult], None]
+    ) -> None:
         scanner = self._scanner()
         pending = iter(items)
         outstanding: set[asyncio.Future[PortResult]] = set()
@@ -288,14 +297,6 @@ class _Opener:
         return await Session.open(
             address, port, limits, tls_context=tls_context, server_hostname=server_hostname, connect=connect
         )
-
-
-async def _then_none(work: Awaitable[None], deliver: Callable[[None], None]) -> None:
-    """Run a batch, then say it is finished (also when it failed: the reader must not wait forever)."""
-    try:
-        await work
-    finally:
-        deliver(None)
 
 
 def _by_address(work: list[tuple[str, str, int]]) -> list[tuple[str, list[tuple[str, str, int]]]]:

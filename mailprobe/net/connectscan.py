@@ -61,6 +61,7 @@ class _Probe:
     started: float = 0.0  # this try
     sock: socket.socket | None = None
     starved: int = 0  # times socket() failed for want of descriptors
+    watched: bool = False  # a writer callback is registered for sock
 
 
 class ConnectScanner:
@@ -172,6 +173,7 @@ class ConnectScanner:
         code = _start_connect(sock, probe.sockaddr)
         if code == errno.EINPROGRESS:
             self._loop.add_writer(sock.fileno(), self._writable, probe)
+            probe.watched = True
             self._arm(probe, now)
         elif code == 0:
             self._answered(probe, Attempt(Answer.SYN_ACK, 0.0))
@@ -186,6 +188,7 @@ class ConnectScanner:
         if sock is None:
             return
         self._loop.remove_writer(sock.fileno())
+        probe.watched = False
         rtt = self._loop.time() - probe.started
         code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         self._answered(probe, Attempt(Answer.SYN_ACK, rtt) if code == 0 else _classify_failure(code, sock, rtt))
@@ -246,7 +249,9 @@ class ConnectScanner:
         if sock is None:
             return
         self._live.discard(probe)
-        self._loop.remove_writer(sock.fileno())
+        if probe.watched:
+            self._loop.remove_writer(sock.fileno())
+            probe.watched = False
         sock.close()
         self.fds.release(1)
         if self._queue:
