@@ -357,3 +357,19 @@ def test_what_counts_as_a_stall() -> None:
     assert congested(result(ProbeStatus.CONNECT_TIMEOUT), seen_open=True)
     assert not congested(result(ProbeStatus.CONNECT_TIMEOUT), seen_open=False)  # a filtered port, not a busy one
     assert not congested(result(ProbeStatus.SUCCESS), seen_open=True)
+
+
+async def test_targets_may_come_from_an_async_source(open_port: int) -> None:
+    """What a cluster front end feeds: an async iterable, read as the window allows; reports in any order,
+    each with its position."""
+
+    async def source() -> AsyncIterator[str]:
+        for text in ("127.0.0.1", "::1", "127.0.0.1"):
+            await asyncio.sleep(0)
+            yield text
+
+    cfg = Config(scan_ports=(open_port,), limits=Limits(connect_timeout=1.0))
+    done = dict([item async for item in indexed_stream(source(), cfg, PORTS_ONLY)])
+    assert sorted(done) == [0, 1, 2]
+    assert [done[i].targets for i in range(3)] == [("127.0.0.1",), ("::1",), ("127.0.0.1",)]  # type: ignore[attr-defined]
+    assert done[0].ports[0].state is PortState.OPEN  # type: ignore[attr-defined]
