@@ -119,8 +119,7 @@ class Scheduler:
         # A session's sockets: its own, a hint's (is the port TLS? plaintext?), and the TLS 1.0/1.1 probes.
         self.session_fds = 4 if cfg.check_legacy_tls else 2
         self._ports: PortScanner | None = None
-        self._raw_reason: str | None = None
-        self.raw = cfg.raw and self._raw_available()
+        self.raw = cfg.raw and _raw_available()
 
     async def __aenter__(self) -> Scheduler:
         return self
@@ -137,11 +136,9 @@ class Scheduler:
 
     # ---- DNS -------------------------------------------------------------------------------------------------
 
-    def dns_stage(self) -> AbstractAsyncContextManager[None]:
-        return self.fds.hold(DNS_FDS)
-
     async def with_dns(self, work: Awaitable[T]) -> T:
-        async with self.dns_stage():
+        """A target's DNS stage, holding descriptors for its queries while it runs."""
+        async with self.fds.hold(DNS_FDS):
             return await work
 
     # ---- handshakes ------------------------------------------------------------------------------------------
@@ -255,21 +252,11 @@ class Scheduler:
                 for future in list(outstanding):
                     future.cancel()
 
-    async def probe(self, host: str, address: str, port: int) -> PortResult:
-        """One port probe, under its address's destination slot."""
-        async with self.destinations.probe(address):
-            return await self._scanner().submit(host, address, port, self.service_for(port))
-
     def service_for(self, port: int) -> Service | None:
         if port not in self._services:
             self._services[port] = self.cfg.service_for_port(port)
         return self._services[port]
 
-    def _raw_available(self) -> bool:
-        from mailprobe.net.raw import raw_unavailable_reason
-
-        self._raw_reason = raw_unavailable_reason()
-        return self._raw_reason is None
 
 
 class _Opener:
@@ -297,6 +284,12 @@ class _Opener:
         return await Session.open(
             address, port, limits, tls_context=tls_context, server_hostname=server_hostname, connect=connect
         )
+
+
+def _raw_available() -> bool:
+    from mailprobe.net.raw import raw_unavailable_reason
+
+    return raw_unavailable_reason() is None
 
 
 def _by_address(work: list[tuple[str, str, int]]) -> list[tuple[str, list[tuple[str, str, int]]]]:

@@ -2,9 +2,10 @@
 
 The descriptor budget is RLIMIT_NOFILE less what is already open and a reserve; `raise_fd_limit` first lifts
 the soft limit to the hard one, as a scanner should. `Slots` hands out counted slots first come, first
-served (a session needing three descriptors is not starved by probes needing one). `HostLimiter` caps work
-per address and forgets an address once nothing holds or waits for it, so memory stays flat over a long run.
-Adaptive timeouts live in net/timing.py.
+served (a session needing three descriptors is not starved by probes needing one); callback-driven users
+take slots with `try_take` and ask `when_free`. `LaunchGate` lets a few connects start per turn of the event
+loop. `HostLimiter` caps work per address and forgets an address once nothing holds or waits for it, so
+memory stays flat over a long run. Adaptive timeouts live in net/timing.py, session windows in net/window.py.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ __all__ = [
     "LaunchGate",
     "RttEstimator",
     "Slots",
-    "concurrency_cap",
     "current_fd_budget",
     "fd_budget",
     "raise_fd_limit",
@@ -64,11 +64,6 @@ def raise_fd_limit() -> int:
 def current_fd_budget(reserve: int = FD_RESERVE) -> int:
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     return fd_budget(soft, open_fd_count(), reserve)
-
-
-def concurrency_cap(requested: int, budget: int, work_items: int) -> int:
-    """Workers to start: never more than asked, than descriptors allow, or than there is work."""
-    return max(1, min(requested, budget, max(work_items, 1)))
 
 
 class Slots:

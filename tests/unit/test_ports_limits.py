@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailprobe.net.limits import INITIAL_TIMEOUT, RTT_FLOOR, RttEstimator, concurrency_cap, fd_budget
+from mailprobe.net.limits import INITIAL_TIMEOUT, RTT_FLOOR, RttEstimator, fd_budget
 from mailprobe.net.timing import RETRY_BACKOFF
 
 
@@ -87,10 +87,3 @@ def test_fd_budget() -> None:
     assert fd_budget(256, open_fds=10, reserve=32) == 214
     assert fd_budget(40, open_fds=30, reserve=32) == 1  # never zero: progress, slowly
     assert fd_budget(-1, open_fds=10) > 100_000  # RLIM_INFINITY
-
-
-def test_concurrency_cap() -> None:
-    assert concurrency_cap(256, budget=214, work_items=10_000) == 214
-    assert concurrency_cap(256, budget=10_000, work_items=14) == 14
-    assert concurrency_cap(64, budget=10_000, work_items=10_000) == 64
-    assert concurrency_cap(0, budget=0, work_items=0) == 1
