@@ -4,8 +4,10 @@ The same probe as net/connect.py (a non-blocking connect with IP_RECVERR; open, 
 retry, unreachable with the ICMP sender), driven the way net/synscan.py drives SYNs: a queue started at most
 `per_turn` connects per turn of the event loop (answers are read between bursts, so the round trips measured
 are the network's, not our CPU's), one descriptor from the run's pool per socket, a writer callback per
-socket and one timer for the earliest deadline. A silent try is given up after the timeout learnt for its
-path (RttEstimator), looked at again every TICK while no round trip is known yet.
+socket and one timer for the earliest deadline. The sockets wait in an epoll set of the scanner's own,
+which the event loop watches as one descriptor: registering a socket there costs a system call, where
+asyncio's add_writer/remove_writer cost several times that in Python per probe. A silent try is given up
+after the timeout learnt for its path (RttEstimator), looked at again every TICK while no round trip is known.
 
 How many connects may be in flight follows nmap's congestion control: a window that doubles per round of
 answers (slow start) and halves when a port answers only its retry, i.e. its first SYN was lost. A port that
@@ -19,6 +21,7 @@ import asyncio
 import errno
 import heapq
 import itertools
+import select
 import socket
 from collections import deque
 from dataclasses import dataclass
@@ -61,7 +64,6 @@ class _Probe:
     started: float = 0.0  # this try
     sock: socket.socket | None = None
     starved: int = 0  # times socket() failed for want of descriptors
-    watched: bool = False  # a writer callback is registered for sock
 
 
 class ConnectScanner:
@@ -84,6 +86,9 @@ class ConnectScanner:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
         self._live: set[_Probe] = set()
+        self._epoll = select.epoll()
+        self._waiting: dict[int, _Probe] = {}  # fd -> the probe whose connect it waits for
+        self._loop.add_reader(self._epoll.fileno(), self._ready)
 
     def submit(self, host: str, address: str, port: int, service: Service | None) -> asyncio.Future[PortResult]:
         done: asyncio.Future[PortResult] = self._loop.create_future()
@@ -97,6 +102,7 @@ class ConnectScanner:
         return done
 
     def close(self) -> None:
+        self._loop.remove_reader(self._epoll.fileno())
         if self._timer is not None:
             self._timer.cancel()
         for probe in list(self._live):
@@ -105,6 +111,7 @@ class ConnectScanner:
         for probe in self._queue:
             probe.done.cancel()
         self._queue.clear()
+        self._epoll.close()
 
     # ---- starting connects -------------------------------------------------------------------------------
 
@@ -172,8 +179,9 @@ class ConnectScanner:
         enable_recverr(sock)
         code = _start_connect(sock, probe.sockaddr)
         if code == errno.EINPROGRESS:
-            self._loop.add_writer(sock.fileno(), self._writable, probe)
-            probe.watched = True
+            fd = sock.fileno()
+            self._epoll.register(fd, select.EPOLLOUT | select.EPOLLONESHOT)
+            self._waiting[fd] = probe
             self._arm(probe, now)
         elif code == 0:
             self._answered(probe, Attempt(Answer.SYN_ACK, 0.0))
@@ -183,12 +191,17 @@ class ConnectScanner:
 
     # ---- answers and silence -----------------------------------------------------------------------------
 
+    def _ready(self) -> None:
+        """Sockets whose connect finished (connected or failed), as many as the epoll set has now."""
+        for fd, _events in self._epoll.poll(0, 1024):
+            probe = self._waiting.pop(fd, None)
+            if probe is not None:
+                self._writable(probe)
+
     def _writable(self, probe: _Probe) -> None:
         sock = probe.sock
         if sock is None:
             return
-        self._loop.remove_writer(sock.fileno())
-        probe.watched = False
         rtt = self._loop.time() - probe.started
         code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         self._answered(probe, Attempt(Answer.SYN_ACK, rtt) if code == 0 else _classify_failure(code, sock, rtt))
@@ -249,9 +262,7 @@ class ConnectScanner:
         if sock is None:
             return
         self._live.discard(probe)
-        if probe.watched:
-            self._loop.remove_writer(sock.fileno())
-            probe.watched = False
+        self._waiting.pop(sock.fileno(), None)  # closing the socket takes it out of the epoll set
         sock.close()
         self.fds.release(1)
         if self._queue:
