@@ -1,5 +1,5 @@
-"""`mailprobe audit -i FILE --format jsonl` on up to 1,000 lab targets: wall time, peak memory, and how the wall
-time compares with the slowest single target.
+"""`mailprobe audit -i FILE --format jsonl` on up to 1,000 lab targets: wall time, peak memory, and what limits
+the wall time (the bounds it is compared with).
 
 Targets: distinct addresses that all reach the lab's one mail host (mx1: Postfix 25/587/465, Dovecot
 110/995/143/993) through nftables DNAT on the lab router, which also adds the round trip (default 50 ms):
@@ -18,9 +18,12 @@ run under /usr/bin/time -v in the client namespace, for each size in --sizes (a 
 
 Printed per size: wall time; peak RSS of the mailprobe process (time -v's maximum resident set size) and its
 RSS sampled from /proc while the targets complete (at each quarter of the run); the slowest and median
-target (the JSONL summary lines' elapsed_ms); wall / slowest target; targets in flight on average (sum of
-target times / wall); how busy the machine was and the CPU seconds of mailprobe, of Postfix and Dovecot and
-of the delay wire (both sides of the lab share the same cores); and what the ports and sessions ended as.
+target (the JSONL summary lines' elapsed_ms); targets in flight on average (sum of target times / wall);
+how busy the machine was and the CPU seconds of mailprobe, of Postfix and Dovecot and of the delay wire (both
+sides of the lab share the same cores); what the ports and sessions ended as; and two bounds: the network's
+(one target alone, measured: its round trips) and the machine's (all the CPU seconds the run used, over the
+cores). The wall time cannot beat the larger; when the machine's is the larger, the servers' CPU is what
+limits the run, not mailprobe's scheduling.
 
 Needs root and the lab packages (tests/lab/install-deps.sh). Exit 1 if a target reported errors, a session
 did not succeed, or the peak RSS at the largest size is more than 1.5x that at the smallest.
@@ -50,6 +53,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bounds import cpu_ticks, namespace_cpu, proc_cpu
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "lab"))
 
@@ -59,15 +64,6 @@ V6 = [str(ipaddress.IPv6Address("2001:db8:113::1:0") + i) for i in range(850)]
 V4_RANGE = f"{V4[0]}-{V4[-1]}"
 
 
-def _engine_in_flight() -> int:
-    """How many targets the engine works on at once (Limits.targets_in_flight; the CLI keeps the default)."""
-    sys.path.insert(0, str(REPO))
-    from mailprobe.config import Limits
-
-    return Limits().targets_in_flight
-
-
-IN_FLIGHT = _engine_in_flight()
 V6_RANGE = f"{V6[0]}-{V6[-1]}"
 
 
@@ -132,29 +128,6 @@ def _child_of(pid: int) -> int | None:
     return int(children[0]) if children else None
 
 
-def _cpu_ticks() -> tuple[int, int]:
-    """(busy, total) jiffies over all cores, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    return sum(fields) - idle, sum(fields)
-
-
-def _proc_cpu(pid: int, children: bool = True) -> float:
-    """CPU seconds of a process (with its reaped children) from /proc/<pid>/stat; 0 when it is gone."""
-    try:
-        rest = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0.0
-    ticks = int(rest[11]) + int(rest[12]) + (int(rest[13]) + int(rest[14]) if children else 0)
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def _namespace_cpu(ns: str) -> float:
-    """CPU seconds of every process in a namespace; exited children count through their parents' cutime."""
-    out = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, check=False).stdout
-    return sum(_proc_cpu(int(pid)) for pid in out.split() if pid.isdigit())
-
-
 def _count_done(path: Path, offset: int, done: int) -> tuple[int, int]:
     """Summary lines (one per finished target) appended to the JSONL file since `offset`."""
     try:
@@ -185,8 +158,8 @@ def run_audit(lab: Any, size: int, work: Path, timeout: float, command: tuple[st
     stderr_path = work / f"stderr-{size}.txt"
     wire = getattr(lab, "_wire", None)  # the delay wire's process (labnet keeps it private)
     wire_pid = wire.pid if wire is not None else 0
-    busy0, total0 = _cpu_ticks()
-    servers0, wire0 = _namespace_cpu(lab.servers_ns), _proc_cpu(wire_pid) if wire_pid else 0.0
+    busy0, total0 = cpu_ticks()
+    servers0, wire0 = namespace_cpu(lab.servers_ns), proc_cpu(wire_pid) if wire_pid else 0.0
     started = time.monotonic()
     with stderr_path.open("w") as stderr:
         proc = subprocess.Popen(
@@ -204,11 +177,11 @@ def run_audit(lab: Any, size: int, work: Path, timeout: float, command: tuple[st
                 run.sampled_hwm_kb = max(run.sampled_hwm_kb, _status_kb(child, "VmHWM"))
             time.sleep(0.1)
     run.wall = time.monotonic() - started
-    busy1, total1 = _cpu_ticks()
+    busy1, total1 = cpu_ticks()
     run.machine_busy = (busy1 - busy0) / max(1, total1 - total0)
     run.machine_cpu = (busy1 - busy0) / os.sysconf("SC_CLK_TCK")
-    run.servers_cpu = _namespace_cpu(lab.servers_ns) - servers0
-    run.wire_cpu = (_proc_cpu(wire_pid) - wire0) if wire_pid else 0.0
+    run.servers_cpu = namespace_cpu(lab.servers_ns) - servers0
+    run.wire_cpu = (proc_cpu(wire_pid) - wire0) if wire_pid else 0.0
     run.exit_code = proc.returncode
     text = stderr_path.read_text(errors="replace")
     run.stderr_tail = text[-3000:]
@@ -254,7 +227,7 @@ def _quartiles(samples: list[tuple[int, int]], size: int) -> str:
     return ", ".join(marks)
 
 
-def report(run: Run, rtt_ms: float) -> int:
+def report(run: Run, rtt_ms: float, alone_s: float) -> int:
     problems = 0
     slowest = max(run.target_ms, default=0.0)
     median = statistics.median(run.target_ms) if run.target_ms else 0.0
@@ -266,10 +239,13 @@ def report(run: Run, rtt_ms: float) -> int:
         f"  peak RSS {run.peak_rss_kb / 1024:.1f} MiB (time -v); sampled VmHWM {run.sampled_hwm_kb / 1024:.1f} MiB; "
         f"RSS in MiB after {_quartiles(run.samples, run.size)} of the targets"
     )
-    mean = statistics.fmean(run.target_ms) if run.target_ms else 0.0
+    cores = os.cpu_count() or 1
+    machine_bound = run.machine_cpu / cores
+    larger = max(alone_s, machine_bound)
     print(
-        f"  with at most {IN_FLIGHT} targets in flight (mailprobe/engine.py audit_stream) the wall time is at least "
-        f"{run.size} / {IN_FLIGHT} x mean target {mean:.0f} ms = {run.size / IN_FLIGHT * mean / 1000:.1f} s"
+        f"  bounds: the network's, one target alone (whole process) {alone_s:.2f} s; the machine's, "
+        f"{run.machine_cpu:.0f} CPU seconds over {cores} cores = {machine_bound:.1f} s; wall / the larger = "
+        f"{run.wall / larger:.2f}"
     )
     print(
         f"  targets done: {len(run.target_ms)}; slowest target {slowest:.0f} ms ({slowest / rtt_ms:.0f} RTT), "
@@ -359,7 +335,7 @@ def main() -> int:
             for size in sizes:
                 run = run_audit(lab, size, work, args.timeout)
                 runs.append(run)
-                problems += report(run, args.rtt_ms)
+                problems += report(run, args.rtt_ms, alone.wall)
             if args.legacy_check:
                 print(f"`mailprobe handshake -i` on {args.legacy_check} targets (no port scan, no checks):")
                 for command in (("handshake",), ("handshake", "--legacy-tls")):

@@ -1,7 +1,12 @@
-"""What the user typed, parsed: a domain, a host name or an address, with an optional port.
+"""What the user typed, parsed: a domain, a host name or an address, with an optional port; or a block.
 
 Accepted forms: `example.org`, `mx.example.org:2525`, `198.51.100.7`, `198.51.100.7:25`, `2001:db8::1`,
 `[2001:db8::1]:25`. Anything else is a UsageError with one clear line.
+
+Blocks (`ports` and `handshake` only, expanded lazily by `expand_blocks` into one target per address, at most
+Limits.max_block_addresses each): CIDR `198.51.100.0/24`, `2001:db8::/120`; ranges `198.51.100.10-20` (the
+last octet) and `198.51.100.10-198.51.100.20`, `2001:db8::1-2001:db8::ff`; a port as for addresses,
+`198.51.100.0/28:25`, `[2001:db8::/124]:25`.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ def parse_target(text: str) -> Spec:
     raw = text.strip()
     if not raw:
         raise UsageError("empty target")
+    if parse_block(raw) is not None:
+        raise UsageError(f"{raw}: an address block; only `mailprobe ports` and `mailprobe handshake` take blocks")
     port: int | None = None
     host = raw
     if raw.startswith("["):
@@ -69,3 +76,98 @@ def read_target_lines(lines: Iterable[str]) -> Iterator[str]:
         text = line.split("#", 1)[0].strip()
         if text:
             yield text
+
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """A run of consecutive addresses, first to last inclusive, with an optional port."""
+
+    text: str
+    first: Address
+    last: Address
+    port: int | None
+
+    @property
+    def size(self) -> int:
+        return int(self.last) - int(self.first) + 1
+
+    def targets(self) -> Iterator[str]:
+        """One target text per address, in order, with the block's port."""
+        kind = type(self.first)
+        for value in range(int(self.first), int(self.last) + 1):
+            address = str(kind(value))
+            if self.port is None:
+                yield address
+            else:
+                yield f"[{address}]:{self.port}" if kind is ipaddress.IPv6Address else f"{address}:{self.port}"
+
+
+def _split_port(raw: str) -> tuple[str, int | None] | None:
+    """(body, port) of a block text, or None when the text cannot be a block."""
+    if raw.startswith("["):
+        inside, sep, rest = raw[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            return None
+        return inside, parse_port(rest[1:]) if rest else None
+    if raw.count(":") == 1:  # IPv4 with a port (an IPv6 block has more colons and no port outside [ ])
+        body, _, port_text = raw.partition(":")
+        return body, parse_port(port_text)
+    return raw, None
+
+
+def parse_block(text: str) -> Block | None:
+    """The block `text` names, None when it is not a block (a name, an address); UsageError when it is a
+    malformed one (a range backwards, a mask out of range)."""
+    raw = text.strip()
+    if "/" not in raw and "-" not in raw:
+        return None
+    split = _split_port(raw)
+    if split is None:
+        return None
+    body, port = split
+    if "/" in body:
+        try:
+            network = ipaddress.ip_network(body, strict=False)
+        except ValueError as exc:
+            raise UsageError(f"bad block {raw!r}: {exc}") from None
+        return Block(raw, network[0], network[-1], port)
+    left, _, right = body.partition("-")
+    first = _address(left)
+    if first is None:
+        return None  # a host name with a dash
+    start = ipaddress.ip_address(first)
+    if right.isdigit() and start.version == 4:  # 198.51.100.10-20: the last octet
+        if int(right) > 255:
+            raise UsageError(f"bad range {raw!r}: {right} is not an octet")
+        last: Address = ipaddress.IPv4Address(int(start) - int(start) % 256 + int(right))
+    else:
+        end = _address(right)
+        if end is None or ipaddress.ip_address(end).version != start.version:
+            raise UsageError(f"bad range {raw!r}: the end must be an address of the same family, or an octet")
+        last = ipaddress.ip_address(end)
+    if int(last) < int(start):
+        raise UsageError(f"bad range {raw!r}: it ends before it starts")
+    return Block(raw, start, last, port)
+
+
+def checked_block(text: str, cap: int) -> Block | None:
+    """parse_block, and a UsageError when the block stands for more than `cap` addresses."""
+    block = parse_block(text)
+    if block is not None and block.size > cap:
+        raise UsageError(
+            f"{block.text}: {block.size:,} addresses, over the limit of {cap:,} per block; split it into smaller blocks"
+        )
+    return block
+
+
+def expand_blocks(texts: Iterable[str], cap: int) -> Iterator[str]:
+    """Every text as it is, except blocks, which become one target per address (lazily: memory stays flat)."""
+    for text in texts:
+        block = checked_block(text, cap)
+        if block is None:
+            yield text
+        else:
+            yield from block.targets()

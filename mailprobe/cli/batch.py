@@ -1,39 +1,37 @@
 """The shared body of the probing commands (audit, mx, ports, handshake): targets in, one report out.
 
-Targets stream through the engine one report each: JSONL is written as each finishes (memory stays flat),
-other formats are merged at the end in input order. Profiles and baselines turn into findings here.
+Targets are read lazily (cli/inputs.py) and stream through the engine one report each: JSONL is written as
+each target completes (memory stays flat), other formats are merged at the end in input order. Profiles and
+baselines turn into findings here. `ports` and `handshake` expand CIDR blocks and ranges.
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 from mailprobe.cli import common as c
+from mailprobe.cli.inputs import TargetInput, parse_shard, take_shard
 from mailprobe.config import Config
 from mailprobe.errors import UsageError
 from mailprobe.model import Report
 
+BLOCK_COMMANDS = ("ports", "handshake")  # the commands that take CIDR blocks and ranges
+
 
 def apply_shard(texts: list[str], shard: str | None) -> list[str]:
     """`I/N`: every N-th target starting at the I-th (1-based), like zmap's --shard: deterministic, disjoint."""
-    if not shard:
-        return texts
-    index_text, sep, count_text = shard.partition("/")
-    if not sep or not index_text.isdigit() or not count_text.isdigit():
-        raise UsageError(f"bad --shard {shard!r}: use I/N, e.g. 1/4")
-    index, count = int(index_text), int(count_text)
-    if not 1 <= index <= count:
-        raise UsageError(f"bad --shard {shard!r}: I must be between 1 and N")
-    return [t for position, t in enumerate(texts) if position % count == index - 1]
+    return list(take_shard(texts, parse_shard(shard)))
 
 
-def _progress(done: int, total: int, last: str) -> None:
+def _progress(done: int, total: int | None, last: str) -> None:
     if sys.stderr.isatty() and not os.environ.get("CI"):
-        sys.stderr.write(f"\r\x1b[K[{done}/{total}] {c.terminal_text(last)[:60]}")  # the target, escaped
+        sys.stderr.write(f"\r\x1b[K[{done}/{total if total is not None else '?'}] {c.terminal_text(last)[:60]}")
         sys.stderr.flush()
 
 
@@ -75,40 +73,36 @@ def run_batch(
         c.check_writable_dir(report_dir, "--report")
         out = replace(out, report_dir=report_dir)
     cfg = c.build_config(base=_profile_config(prof, config_options), **config_options)
-    given = list(targets or (prof.targets if prof else ()))
-    sources = c.gather_target_sources(given, input_file)
-    texts = apply_shard([text for text, _ in sources], shard)
-    where = dict(sources)
+    given = tuple(targets or (prof.targets if prof else ()))
+    blocks = command in BLOCK_COMMANDS
+    source = TargetInput(given, input_file, blocks, cfg.limits.max_block_addresses, parse_shard(shard))
+    total, any_valid = source.check()
     chosen = stages or (prof.stages if prof else ("dns", "ports", "handshake"))
     prior = _load_baseline(baseline) if baseline else None
-    return c.run(_checked_stream(command, texts, cfg, chosen, out, prof, prior, where))
+    run = Run(command, cfg, chosen, out, prof, prior, total, source)
+    return c.run(_checked_stream(run, source.stream(), any_valid))
 
 
-def _valid(text: str) -> bool:
-    from mailprobe.targets import parse_target
+@dataclass(frozen=True)
+class Run:
+    """What a batch run does with each report."""
 
-    try:
-        parse_target(text)
-    except UsageError:
-        return False
-    return True
+    command: str
+    cfg: Config
+    stages: tuple[str, ...]
+    out: c.Output
+    prof: Any
+    prior: Report | None
+    total: int | None  # targets to expect (None: reading standard input)
+    source: TargetInput  # where each target came from, for error messages
 
 
-async def _checked_stream(
-    command: str,
-    texts: list[str],
-    cfg: Config,
-    stages: tuple[str, ...],
-    out: c.Output,
-    prof: Any,
-    prior: Report | None,
-    where: dict[str, str],
-) -> int:
-    if cfg.resolver is not None and any(_valid(text) for text in texts):
+async def _checked_stream(run: Run, texts: Iterator[str], any_valid: bool) -> int:
+    if run.cfg.resolver is not None and any_valid:
         from mailprobe.dns import check_resolver
 
-        await check_resolver(cfg)  # an unusable --resolver is bad input, not a finding per target
-    return await _stream(command, texts, cfg, stages, out, prof, prior, where)
+        await check_resolver(run.cfg)  # an unusable --resolver is bad input, not a finding per target
+    return await _stream(run, texts)
 
 
 def _profile_config(prof: Any, options: dict[str, Any]) -> Config:
@@ -138,22 +132,16 @@ def _load_baseline(path: Path) -> Report:
     return report_from_jsonable(data)
 
 
-async def _stream(
-    command: str,
-    texts: list[str],
-    cfg: Config,
-    stages: tuple[str, ...],
-    out: c.Output,
-    prof: Any,
-    prior: Report | None,
-    where: dict[str, str],
-) -> int:
-    from mailprobe.engine import Stages, audit_stream, merge
+async def _stream(run: Run, texts: Iterator[str]) -> int:
+    from mailprobe.engine import Stages, import_meanwhile, indexed_stream, merge
 
-    chosen = Stages(dns="dns" in stages, ports="ports" in stages, handshake="handshake" in stages)
-    order = {text: index for index, text in enumerate(texts)}
-    kept: list[Report] = []
+    chosen = Stages(dns="dns" in run.stages, ports="ports" in run.stages, handshake="handshake" in run.stages)
+    import_meanwhile("mailprobe.report.jsonl" if run.out.fmt == "jsonl" else "mailprobe.report")
+    # Everything imported so far lives as long as the process: keep it out of every later collection.
+    gc.freeze()
+    kept: list[tuple[int, Report]] = []
     worst_code = c.EXIT_OK
+    out = run.out
     streaming = out.fmt == "jsonl"
     sink: TextIO
     partial = out.path.with_name(f".{out.path.name}.{os.getpid()}.tmp") if out.path is not None else None
@@ -166,11 +154,11 @@ async def _stream(
         sink = sys.stdout
     try:
         done = 0
-        async for report in audit_stream(texts, cfg, chosen):
-            report = _finish(report, command, order, prof, prior, cfg)
-            c.report_errors(report, where)  # also on stderr: a target that could not be probed is never silent
+        async for index, report in indexed_stream(texts, run.cfg, chosen):
+            report = _finish(report, run, index)
+            c.report_errors(report, run.source.origin(index))  # on stderr too: never silent, FILE:LINE named
             done += 1
-            _progress(done, len(texts), report.targets[0] if report.targets else "")
+            _progress(done, run.total, report.targets[0] if report.targets else "")
             if streaming:
                 from mailprobe.report.jsonl import jsonl_lines
 
@@ -179,7 +167,7 @@ async def _stream(
                 sink.flush()
                 worst_code = max(worst_code, c.exit_code(report, out.fail_on))
             else:
-                kept.append(report)
+                kept.append((index, report))
     finally:
         if sys.stderr.isatty() and not os.environ.get("CI"):
             sys.stderr.write("\r\x1b[K")
@@ -191,23 +179,20 @@ async def _stream(
                 raise UsageError(f"--output {out.path}: {exc.strerror or exc}") from None
     if streaming:
         return worst_code
-    kept.sort(key=lambda r: order.get(r.targets[0], 0) if r.targets else 0)
-    merged = merge(kept, command, prof.name if prof else None)
+    kept.sort(key=lambda item: item[0])
+    merged = merge([report for _, report in kept], run.command, run.prof.name if run.prof else None)
     return c.emit(merged, out)
 
 
-def _finish(
-    report: Report, command: str, order: dict[str, int], prof: Any, prior: Report | None, cfg: Config
-) -> Report:
+def _finish(report: Report, run: Run, index: int) -> Report:
     from mailprobe.checks.baseline import compare
 
-    index = order.get(report.targets[0], 0) if report.targets else 0
     report = replace(
         report,
-        command=command,
-        profile=prof.name if prof else None,
+        command=run.command,
+        profile=run.prof.name if run.prof else None,
         meta=(*report.meta, ("index", str(index))),
     )
-    if prior is not None:
-        report = replace(report, findings=report.findings + tuple(compare(prior, report)))
+    if run.prior is not None:
+        report = replace(report, findings=report.findings + tuple(compare(run.prior, report)))
     return report

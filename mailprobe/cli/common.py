@@ -273,45 +273,6 @@ def build_config(
     return replace(cfg, **changes)
 
 
-def gather_target_sources(targets: list[str] | None, input_file: Path | None) -> list[tuple[str, str]]:
-    """Every target with where it came from: "argument", or "FILE:LINE" for a line of --input.
-
-    The file must be text: a NUL byte or bytes that are not UTF-8 make it a binary file, refused in one line."""
-    found = [(text, "argument") for text in targets or []]
-    if input_file is not None:
-        name = "stdin" if str(input_file) == "-" else str(input_file)
-        try:
-            if str(input_file) == "-":
-                stream = getattr(sys.stdin, "buffer", None)
-                data = stream.read() if stream is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
-            else:
-                data = input_file.read_bytes()
-        except OSError as exc:
-            raise UsageError(f"--input {terminal_text(name)}: {exc.strerror or exc}") from None
-        found.extend((text, f"{name}:{number}") for number, text in read_target_file(data, name))
-    if not found:
-        raise UsageError("no targets given")
-    return found
-
-
-def read_target_file(data: bytes, name: str) -> list[tuple[int, str]]:
-    """(line number, target) for each target line: `#` comments and blank lines skipped."""
-    if b"\x00" in data:
-        number = data.count(b"\n", 0, data.index(b"\x00")) + 1
-        raise UsageError(f"--input {terminal_text(name)}:{number}: a binary file, not a list of targets (NUL byte)")
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        try:
-            line.decode("utf-8")
-        except UnicodeDecodeError:
-            raise UsageError(f"--input {terminal_text(name)}:{number}: not UTF-8 text (a binary file?)") from None
-    found = []
-    for number, line_text in enumerate(data.decode("utf-8").split("\n"), start=1):
-        text = line_text.split("#", 1)[0].strip()
-        if text:
-            found.append((number, text))
-    return found
-
-
 def terminal_text(value: str) -> str:
     """Input echoed in a message (a file name, a target, a server's words): escaped as on stdout."""
     from mailprobe.report.escape import terminal_safe
@@ -319,14 +280,14 @@ def terminal_text(value: str) -> str:
     return terminal_safe(value)
 
 
-def report_errors(report: Report, where: dict[str, str] | None = None) -> None:
-    """Each error of a finished target on stderr, escaped, naming FILE:LINE when the target came from --input."""
+def report_errors(report: Report, origin: str = "") -> None:
+    """Each error of a finished target on stderr, escaped; `origin` ("FILE:LINE", already escaped) names where
+    the target came from when it came from --input."""
     from mailprobe.report.summary import could_not_probe, error_lines
 
-    origin = (where or {}).get(report.targets[0], "argument") if report.targets else "argument"
-    prefix = "" if origin == "argument" else f"{origin}: "
+    prefix = f"{origin}: " if origin else ""
     for line in error_lines(could_not_probe(report)):
-        sys.stderr.write(f"mailprobe: error: {terminal_text(prefix + line)}\n")
+        sys.stderr.write(f"mailprobe: error: {prefix}{terminal_text(line)}\n")
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

@@ -3,24 +3,26 @@
 An ordinary non-blocking socket (no privileges) with IP_RECVERR / IPV6_RECVERR: when the connect fails, the
 error queue tells an ICMP error from a router (type, code, sender) apart from a RST sent by the server.
 States and reasons follow nmap's connect scan: open "syn-ack", closed "conn-refused", filtered "no-response"
-(after one retry), unreachable "<icmp words> from <sender>".
+(after one retry), unreachable "<icmp words> from <sender>". `connect_adaptive` is the same connect for a
+session: it hands the connected socket over, so sessions time out silent ports as the scan does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import os
 import socket
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-from mailprobe.model import IcmpInfo, PortResult, PortState, Service
+from mailprobe.errors import TransportError
+from mailprobe.model import IcmpInfo, PortResult, PortState, ProbeStatus, Service
 from mailprobe.net import guard
 from mailprobe.net.icmp import enable_recverr, read_error_queue
-from mailprobe.net.limits import RttEstimator
+from mailprobe.net.limits import LaunchGate, RttEstimator
 
 RETRIES = 1  # one retry of a silent port, as nmap's connect scan does at -T4
 TICK = 0.1  # how often a waiting probe looks again at the (adapting) timeout
@@ -56,6 +58,13 @@ class Attempt:
 
 def sockaddr_for(address: str, port: int) -> tuple[int, tuple[str, int] | tuple[str, int, int, int]]:
     """Family and sockaddr of a numeric address (IPv6 scope ids allowed); ValueError otherwise. No DNS."""
+    if "%" not in address:  # the common case without getaddrinfo, which costs more than the connect itself
+        for family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                socket.inet_pton(family, address)
+            except OSError:
+                continue
+            return (family, (address, port)) if family == socket.AF_INET else (family, (address, port, 0, 0))
     try:
         infos = socket.getaddrinfo(address, port, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
     except socket.gaierror as exc:
@@ -76,28 +85,33 @@ async def _new_socket(family: int) -> socket.socket:
     raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
 
 
-async def _wait_writable(sock: socket.socket, remaining: Callable[[], float]) -> bool:
-    """True when the socket turns writable (connected or failed) before `remaining()` runs out."""
+def _wake(ready: asyncio.Future[bool], value: bool) -> None:
+    if not ready.done():
+        ready.set_result(value)
+
+
+async def _wait_writable(sock: socket.socket, deadline: Callable[[], float], settled: Callable[[], bool]) -> bool:
+    """True when the socket turns writable (connected or failed) before `deadline()` (loop time) passes.
+
+    The deadline follows the round trips learnt meanwhile. Until one is known it is looked at again every
+    TICK (it drops from the initial second at the first answer anywhere); after that only when it is
+    reached, so thousands of waiting probes cost a wake-up or two each, not one per tick.
+    """
     loop = asyncio.get_running_loop()
-    ready: asyncio.Future[None] = loop.create_future()
-
-    def wake() -> None:
-        if not ready.done():
-            ready.set_result(None)
-
     fd = sock.fileno()
-    loop.add_writer(fd, wake)
-    try:
-        while True:
-            left = remaining()
-            if left <= 0:
-                return False
-            # The timeout may shrink while we wait (round trips learned elsewhere): look again each TICK.
-            done, _pending = await asyncio.wait({ready}, timeout=min(left, TICK))
-            if done:
+    while True:
+        left = deadline() - loop.time()
+        if left <= 0:
+            return False
+        ready: asyncio.Future[bool] = loop.create_future()
+        loop.add_writer(fd, _wake, ready, True)
+        timer = loop.call_later(left if settled() else min(left, TICK), _wake, ready, False)
+        try:
+            if await ready:
                 return True
-    finally:
-        loop.remove_writer(fd)
+        finally:
+            timer.cancel()
+            loop.remove_writer(fd)
 
 
 def _classify_failure(code: int, sock: socket.socket, rtt: float) -> Attempt:
@@ -124,31 +138,46 @@ def _start_connect(sock: socket.socket, sockaddr: tuple[str, int] | tuple[str, i
 
 
 async def connect_once(
-    family: int, sockaddr: tuple[str, int] | tuple[str, int, int, int], remaining: Callable[[float], float]
-) -> Attempt:
-    """One connect attempt; `remaining(started)` says how long is still worth waiting."""
+    family: int,
+    sockaddr: tuple[str, int] | tuple[str, int, int, int],
+    timeout: Callable[[], float],
+    settled: Callable[[], bool] = lambda: True,
+    *,
+    keep: bool = False,
+) -> tuple[Attempt, socket.socket | None]:
+    """One connect attempt, given up `timeout()` seconds after it started (asked again as it adapts).
+
+    With `keep` a connected socket is handed over (for a session); otherwise it is closed with a RST.
+    """
     sock = await _new_socket(family)
+    handed_over = False
     try:
         enable_recverr(sock)
-        started = time.monotonic()
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         code = _start_connect(sock, sockaddr)
         if code not in (0, errno.EINPROGRESS):
-            return _classify_failure(code, sock, time.monotonic() - started)
-        if code == errno.EINPROGRESS and not await _wait_writable(sock, lambda: remaining(started)):
+            return _classify_failure(code, sock, loop.time() - started), None
+        if code == errno.EINPROGRESS and not await _wait_writable(sock, lambda: started + timeout(), settled):
             # A soft ICMP error may have been queued without aborting the connect: it still counts.
             queued = read_error_queue(sock)
             icmp = queued.icmp_info() if queued is not None else None
-            rtt = time.monotonic() - started
-            return Attempt(Answer.ICMP, rtt, 0, icmp) if icmp else Attempt(Answer.SILENT, rtt)
-        rtt = time.monotonic() - started
+            rtt = loop.time() - started
+            return (Attempt(Answer.ICMP, rtt, 0, icmp) if icmp else Attempt(Answer.SILENT, rtt)), None
+        rtt = loop.time() - started
         code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if code == 0:
-            # Reset rather than FIN: no TIME_WAIT left behind, nothing more asked of the server.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            return Attempt(Answer.SYN_ACK, rtt)
-        return _classify_failure(code, sock, rtt)
+        if code != 0:
+            return _classify_failure(code, sock, rtt), None
+        if keep:
+            enable_recverr(sock, on=False)
+            handed_over = True
+            return Attempt(Answer.SYN_ACK, rtt), sock
+        # Reset rather than FIN: no TIME_WAIT left behind, nothing more asked of the server.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        return Attempt(Answer.SYN_ACK, rtt), None
     finally:
-        sock.close()
+        if not handed_over:
+            sock.close()
 
 
 def result_from(
@@ -178,33 +207,62 @@ def error_result(host: str, address: str, port: int, reason: str, service: Servi
     return PortResult(host, address, port, PortState.ERROR, reason, 0.0, service)
 
 
-async def probe_adaptive(
-    host: str, address: str, port: int, timing: RttEstimator, service: Service | None = None
-) -> PortResult:
-    """Probe one port; silent attempts time out after a few measured round trips (one retry, backed off)."""
-    try:
-        family, sockaddr = sockaddr_for(address, port)
-    except ValueError as exc:
-        return error_result(host, address, port, str(exc), service)
+async def connect_adaptive(
+    address: str,
+    port: int,
+    timing: RttEstimator,
+    *,
+    keep: bool = False,
+    gate: LaunchGate | None = None,
+    retries: int = RETRIES,
+) -> tuple[Attempt, int, float, socket.socket | None]:
+    """Connect with one retry of silence; each try times out after a few round trips learnt on its path.
+
+    Returns the last attempt, the number of tries, the seconds spent and (with `keep`) the connected socket.
+    The guard is asked first (UnsafeTargetError); a non-address is a ValueError. Answers teach `timing`.
+    Each try waits for its turn at `gate` (the run's pacing of connects), if given.
+    """
+    family, sockaddr = sockaddr_for(address, port)
     guard.check(address)
-    first = time.monotonic()
-    attempt = Attempt(Answer.SILENT, 0.0)
+    loop = asyncio.get_running_loop()
+    first = loop.time()
+    attempt, sock = Attempt(Answer.SILENT, 0.0), None
     tries = 0
-    for tries in range(1, RETRIES + 2):
+    for tries in range(1, retries + 2):
         backoff = tries - 1
-
-        def remaining(started: float, backoff: int = backoff) -> float:
-            return started + timing.timeout(address, backoff) - time.monotonic()
-
+        if gate is not None:
+            await gate.wait()
         try:
-            attempt = await connect_once(family, sockaddr, remaining)
+            attempt, sock = await connect_once(
+                family,
+                sockaddr,
+                functools.partial(timing.timeout, address, backoff),
+                functools.partial(timing.settled, address),
+                keep=keep,
+            )
         except OSError as exc:  # could not even make a socket (descriptors exhausted, ...)
             attempt = Attempt(Answer.LOCAL, 0.0, exc.errno or 0)
         if attempt.answer in (Answer.SYN_ACK, Answer.REFUSED):
             timing.observe(address, attempt.rtt)
         if attempt.answer is not Answer.SILENT:
             break
-    return result_from(host, address, port, attempt, time.monotonic() - first, tries, service)
+    return attempt, tries, loop.time() - first, sock
+
+
+async def probe_adaptive(
+    host: str,
+    address: str,
+    port: int,
+    timing: RttEstimator,
+    service: Service | None = None,
+    gate: LaunchGate | None = None,
+) -> PortResult:
+    """Probe one port: open, closed, filtered (silent twice) or unreachable. The guard is asked first."""
+    try:
+        attempt, tries, elapsed, _ = await connect_adaptive(address, port, timing, gate=gate)
+    except ValueError as exc:
+        return error_result(host, address, port, str(exc), service)
+    return result_from(host, address, port, attempt, elapsed, tries, service)
 
 
 async def probe_port(address: str, port: int, timeout: float, *, host: str = "") -> PortResult:
@@ -214,3 +272,38 @@ async def probe_port(address: str, port: int, timeout: float, *, host: str = "")
     """
     fixed = RttEstimator(timeout, initial=timeout)
     return await probe_adaptive(host or address, address, port, fixed, Service.for_port(port))
+
+
+_SESSION_UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM, errno.EADDRNOTAVAIL}
+
+
+async def session_socket(
+    address: str, port: int, timing: RttEstimator, gate: LaunchGate | None = None, *, patient: bool = False
+) -> socket.socket:
+    """A connected socket for a session, or TransportError with the ProbeStatus the connect amounts to.
+
+    Silence is given up as in the scan (a few learnt round trips, one retry), not after the whole connect
+    timeout, which stays the ceiling. `patient`: the port was just seen open, so silence now is a busy server
+    (a full accept queue drops SYNs), not a filter: one try, as long as the ceiling allows (the kernel
+    resends the SYN meanwhile).
+    """
+    if patient:
+        timing = RttEstimator(timing.ceiling, floor=timing.ceiling, initial=timing.ceiling)
+    try:
+        attempt, tries, elapsed, sock = await connect_adaptive(
+            address, port, timing, keep=True, gate=gate, retries=0 if patient else RETRIES
+        )
+    except ValueError as exc:
+        raise TransportError(ProbeStatus.ERROR.value, str(exc)) from None
+    if sock is not None:
+        return sock
+    if attempt.answer is Answer.REFUSED:
+        raise TransportError(ProbeStatus.REFUSED.value, "connection refused (RST)")
+    if attempt.answer is Answer.SILENT:
+        waited = f"{tries} tries, {elapsed * 1000:.0f} ms"
+        raise TransportError(ProbeStatus.CONNECT_TIMEOUT.value, f"no answer to the TCP handshake ({waited})")
+    if attempt.icmp is not None:
+        reason = f"connect failed: {attempt.icmp.description} from {attempt.icmp.sender}"
+        raise TransportError(ProbeStatus.UNREACHABLE.value, reason)
+    status = ProbeStatus.UNREACHABLE if attempt.errno in _SESSION_UNREACHABLE else ProbeStatus.ERROR
+    raise TransportError(status.value, f"connect failed: {os.strerror(attempt.errno)}")

@@ -31,12 +31,21 @@ def allowed_networks() -> tuple[Network, ...] | None:
 
 def check(address: str) -> None:
     """Raise UnsafeTargetError when the guard is on and `address` is outside it."""
-    networks = allowed_networks()
-    if networks is None:
+    spec = os.environ.get(ENV)
+    if spec is None:
         return
+    verdict = _verdict(spec, address)
+    if verdict:
+        raise UnsafeTargetError(verdict)
+
+
+@lru_cache(maxsize=4096)
+def _verdict(spec: str, address: str) -> str:
+    """Why `address` is refused under `spec` ("" when allowed); remembered, as a scan asks per packet."""
     try:
         ip = ipaddress.ip_address(address.split("%", 1)[0])
-    except ValueError as exc:
-        raise UnsafeTargetError(f"not an IP address: {address!r}") from exc
-    if not any(ip in net for net in networks):
-        raise UnsafeTargetError(f"{address} is outside {ENV} ({os.environ[ENV]}); refusing to send to it")
+    except ValueError:
+        return f"not an IP address: {address!r}"
+    if not any(ip in net for net in _parse(spec)):
+        return f"{address} is outside {ENV} ({spec}); refusing to send to it"
+    return ""

@@ -137,12 +137,16 @@ def parse_ancillary(ancdata: list[tuple[int, int, bytes]]) -> ExtendedError | No
     return None
 
 
-def enable_recverr(sock: socket.socket) -> None:
-    """Ask the kernel to queue ICMP errors for this socket (IPv4 or IPv6)."""
+def enable_recverr(sock: socket.socket, on: bool = True) -> None:
+    """Ask the kernel to queue ICMP errors for this socket (IPv4 or IPv6), or (on=False) stop.
+
+    Stopped on a connected socket handed to a session: with it on, Linux makes every ICMP error fatal to an
+    established TCP connection, where without it transient ones stay soft.
+    """
     if sock.family == socket.AF_INET6:
-        sock.setsockopt(SOL_IPV6, IPV6_RECVERR, 1)
+        sock.setsockopt(SOL_IPV6, IPV6_RECVERR, int(on))
     else:
-        sock.setsockopt(SOL_IP, IP_RECVERR, 1)
+        sock.setsockopt(SOL_IP, IP_RECVERR, int(on))
 
 
 def read_error_queue(sock: socket.socket) -> ExtendedError | None:

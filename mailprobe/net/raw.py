@@ -1,27 +1,24 @@
-"""Raw SYN probes (root only), with scapy imported inside the functions that need it.
+"""Raw probes (root only): whether raw mode is possible, TTL arithmetic, and scapy's SYNs for the traceroute.
 
 Each answer is recorded as seen on the wire: SYN-ACK or RST with its TTL and IP ID, or an ICMP error with its
 type, code and sender. The TTL is what tells a RST forged by a middlebox from the server's own (compare with
-the TTL of the server's SYN-ACK on another port). The receive loop is scapy's sr(), bounded by a timeout.
+the TTL of the server's SYN-ACK on another port). Port scans in raw mode go through net/synscan.py (one
+socket, paced, no scapy); the traceroute (net/trace.py) sends with scapy, imported inside the functions.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from mailprobe.config import Config
-from mailprobe.errors import UnsafeTargetError
 from mailprobe.model import IcmpInfo, PortResult, PortState, Service
 from mailprobe.net import guard
 from mailprobe.net.icmp import describe_icmp
-from mailprobe.net.limits import RttEstimator
 
-FIRST_ROUND_TIMEOUT = 1.0  # seconds to wait after the last SYN of the first round, at most
 SYN_ACK = 0x12
 RST = 0x04
 
@@ -116,69 +113,13 @@ def _by_family(packets: Sequence[Any]) -> tuple[list[Any], list[Any]]:
     return v4, v6
 
 
-def syn_scan_sync(
-    targets: Sequence[tuple[str, str]],
-    ports: Sequence[int],
-    ceiling: float,
-    service_for: Callable[[int], Service | None] = Service.for_port,
-    retries: int = 1,
-) -> list[PortResult]:
-    """SYN-probe every port of every (host, address); silent probes are retried with a learned timeout."""
-    from scapy.config import conf
-    from scapy.layers.inet import TCP
-
-    conf.verb = 0
-    started = time.monotonic()
-    timing = RttEstimator(ceiling)
-    results: dict[tuple[str, str, int], PortResult] = {}
-    todo = list(dict.fromkeys((host, address, port) for port in ports for host, address in targets))
-    for attempt in range(retries + 1):
-        if not todo:
-            break
-        # The first round waits a second at most; later rounds wait what the answers taught us (backed off).
-        wait = min(ceiling, FIRST_ROUND_TIMEOUT) if attempt == 0 else timing.timeout("", attempt)
-        by_key: dict[tuple[str, int, int], tuple[str, str, int]] = {}
-        packets = []
-        for item in todo:
-            host, address, port = item
-            try:
-                packet = fixed(syn_packet(address, port))
-            except UnsafeTargetError as exc:
-                results[item] = PortResult(
-                    host, address, port, PortState.ERROR, f"refused by safety guard: {exc}", 0.0, service_for(port)
-                )
-                continue
-            by_key[(str(packet[0].dst), port, int(packet[TCP].sport))] = item
-            packets.append(packet)
-        for sent, answer, rtt in send_and_receive(packets, wait):
-            found = by_key.get((str(sent[0].dst), int(sent[TCP].dport), int(sent[TCP].sport)))
-            if found is None or found in results:
-                continue
-            item = found
-            host, address, port = item
-            result = classify_answer(host, address, port, answer, rtt, attempt + 1, service_for(port))
-            if result.state in (PortState.OPEN, PortState.CLOSED):
-                timing.observe("", rtt)
-            results[item] = result
-        todo = [item for item in todo if item not in results]
-    elapsed = round((time.monotonic() - started) * 1000, 1)
-    for host, address, port in todo:
-        results[(host, address, port)] = PortResult(
-            host, address, port, PortState.FILTERED, "no-response", elapsed, service_for(port), attempts=retries + 1
-        )
-    return list(results.values())
-
-
 def fixed(packet: Any) -> Any:
     """The packet with its random fields (source port) drawn once, so an answer can be matched to it."""
     return packet.__class__(bytes(packet))
 
 
 async def syn_scan(targets: Sequence[tuple[str, str]], ports: Sequence[int], cfg: Config) -> list[PortResult]:
-    """Raw SYN scan in a worker thread (scapy blocks); results ordered by target then port."""
-    results = await asyncio.to_thread(
-        syn_scan_sync, list(targets), list(ports), cfg.limits.connect_timeout, cfg.service_for_port
-    )
-    target_rank = {pair: index for index, pair in reversed(list(enumerate(targets)))}
-    port_rank = {port: index for index, port in reversed(list(enumerate(ports)))}
-    return sorted(results, key=lambda r: (target_rank.get((r.host, r.address), 0), port_rank.get(r.port, 0)))
+    """Raw SYN scan (net/synscan.py, on a scheduler of its own); results ordered by target then port."""
+    from mailprobe.probes.ports import scan_all
+
+    return await scan_all(targets, ports, replace(cfg, raw=True))

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import socket
 import ssl
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -96,16 +97,26 @@ class Session:
         *,
         tls_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
+        connect: Callable[[], Awaitable[socket.socket]] | None = None,
     ) -> Session:
+        """Connect (with `connect` when given: a connected socket, or a TransportError), then TLS if asked."""
         guard.check(address)
         session = cls(limits, time.monotonic())
         loop = asyncio.get_running_loop()
         receiver = _Receiver(limits.max_reply + limits.max_line)
         try:
-            transport, _ = await asyncio.wait_for(
-                loop.create_connection(lambda: receiver, address, port),
-                timeout=min(limits.connect_timeout, session.remaining()),
-            )
+            if connect is not None:
+                sock = await connect()
+                try:
+                    transport, _ = await loop.create_connection(lambda: receiver, sock=sock)
+                except BaseException:
+                    sock.close()
+                    raise
+            else:
+                transport, _ = await asyncio.wait_for(
+                    loop.create_connection(lambda: receiver, address, port),
+                    timeout=min(limits.connect_timeout, session.remaining()),
+                )
         except ConnectionRefusedError as exc:
             raise TransportError(ProbeStatus.REFUSED.value, "connection refused (RST)") from exc
         except asyncio.TimeoutError as exc:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 from functools import partial
 
-from mailprobe.model import Capability, ImapFacts, ProbeStatus, Protocol, Reply
+from mailprobe.config import Config
+from mailprobe.model import Capability, ImapFacts, ProbeStatus, Protocol, Reply, Target
 from mailprobe.net.transport import Session
-from mailprobe.probes.base import Draft, MailProbe, Stop
+from mailprobe.probes.base import Draft, MailProbe, Opener, Stop
 from mailprobe.protocols import imap
 from mailprobe.protocols.imap import ANNOTATIONS, ImapResponse
 
@@ -16,12 +17,19 @@ class ImapProbe(MailProbe):
     protocol = Protocol.IMAP
     tls_keyword = "STARTTLS"
 
-    _tags = 0
     _greeting_caps: tuple[Capability, ...] = ()
 
+    def __init__(self, target: Target, cfg: Config, opener: Opener | None = None) -> None:
+        super().__init__(target, cfg, opener)
+        self._tags: dict[int, int] = {}  # per session (by id): side sessions run beside the main one
+
+    def _next_tag(self, s: Session) -> str:
+        """mp1, mp2, ... per session, so a dialogue reads the same however its side sessions interleave."""
+        self._tags[id(s)] = self._tags.get(id(s), 0) + 1
+        return f"mp{self._tags[id(s)]}"
+
     async def _command(self, s: Session, command: str) -> ImapResponse:
-        self._tags += 1
-        tag = f"mp{self._tags}"
+        tag = self._next_tag(s)
         await s.send(f"{tag} {command}\r\n".encode("ascii"), ANNOTATIONS.get(command, ""))
         parse = partial(imap.parse_tagged, tag=tag, max_line=self.limits.max_line, max_literal=self.limits.max_reply)
         return await s.read(parse)
@@ -71,5 +79,4 @@ class ImapProbe(MailProbe):
             d.plaintext_login_before = not imap.has(caps, "LOGINDISABLED") or bool({"PLAIN", "LOGIN"} & set(mechs))
 
     async def quit(self, s: Session) -> None:
-        self._tags += 1
-        await s.send(f"mp{self._tags} LOGOUT\r\n".encode("ascii"), ANNOTATIONS["LOGOUT"])
+        await s.send(f"{self._next_tag(s)} LOGOUT\r\n".encode("ascii"), ANNOTATIONS["LOGOUT"])

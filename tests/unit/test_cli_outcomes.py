@@ -185,7 +185,11 @@ def test_a_binary_input_file_is_refused_in_one_line(capsys: pytest.CaptureFixtur
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x1b[2J")
     code, out, err = run_main(capsys, "audit", "-i", str(binary))
     assert (code, out) == (2, "")
-    assert err == f"mailprobe: error: --input {binary}:3: a binary file, not a list of targets (NUL byte)\n"
+    assert err == f"mailprobe: error: --input {binary}:1: not UTF-8 text (a binary file?)\n"  # the first bad line
+    nul = tmp_path / "nul.txt"
+    nul.write_bytes(b"example.test\n\nmx.example.test\x00\n")
+    code, _, err = run_main(capsys, "audit", "-i", str(nul))
+    assert code == 2 and err == f"mailprobe: error: --input {nul}:3: a binary file, not a list of targets (NUL byte)\n"
     latin1 = tmp_path / "latin1.txt"
     latin1.write_bytes(b"example.test\nm\xe4il.example\n")
     code, _, err = run_main(capsys, "audit", "-i", str(latin1))

@@ -1,11 +1,19 @@
-"""Thousands of targets under `ulimit -n 256`: no EMFILE, every result right (in a subprocess)."""
+"""Thousands of targets under `ulimit -n 256`: no EMFILE, every result right (in subprocesses: the scan's own
+functions, and the CLI reading a target file)."""
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
 
 SCRIPT = textwrap.dedent(
     """
@@ -55,3 +63,62 @@ def test_thousands_of_targets_under_256_descriptors() -> None:
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["errors"] == []
     assert report["states"] == {"True:open": 2000, "False:closed": 2000}
+
+
+# `ulimit -n 256; python -m mailprobe ...`, without a shell or a preexec_fn.
+UNDER_256 = (
+    "import resource, runpy; resource.setrlimit(resource.RLIMIT_NOFILE, (256, 256)); "
+    "runpy.run_module('mailprobe', run_name='__main__')"
+)
+
+
+@pytest.fixture
+def accepting() -> Iterator[int]:
+    """A listener on every loopback address that accepts (and drops) connections in a thread."""
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("0.0.0.0", 0))
+    server.listen(4096)
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                server.accept()[0].close()
+            except (TimeoutError, OSError):
+                continue
+
+    thread = threading.Thread(target=accept)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def test_the_cli_streams_thousands_of_targets_under_256_descriptors(accepting: int, tmp_path: Path) -> None:
+    """`mailprobe ports -i FILE` as a user runs it under `ulimit -n 256`: every target once, every state right."""
+    spare = socket.socket()
+    spare.bind(("127.0.0.1", 0))
+    closed = spare.getsockname()[1]
+    spare.close()
+    listed = tmp_path / "targets.txt"
+    listed.write_text("127.0.1.0/24\n127.0.2.0/24\n" + "".join(f"127.0.3.{i}\n" for i in range(1, 201)))
+    out = tmp_path / "out.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-c", UNDER_256, "ports", "-i", str(listed), "--ports", f"{accepting},{closed}",
+         "--format", "jsonl", "--output", str(out)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    states: Counter[tuple[bool, str]] = Counter()
+    targets: Counter[str] = Counter()
+    for line in out.read_text().splitlines():
+        obj = json.loads(line)
+        if obj["type"] == "run":
+            targets.update(obj["targets"])
+        elif obj["type"] == "target":
+            states.update((p["port"] == accepting, p["state"]) for p in obj["ports"])
+    assert len(targets) == 712 and set(targets.values()) == {1}  # 256 + 256 + 200, each once
+    assert states == {(True, "open"): 712, (False, "closed"): 712}

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from mailprobe.net.limits import INITIAL_TIMEOUT, RTT_FLOOR, RttEstimator, concurrency_cap, fd_budget
+from mailprobe.net.limits import INITIAL_TIMEOUT, RTT_FLOOR, RttEstimator, fd_budget
+from mailprobe.net.timing import RETRY_BACKOFF
 
 
 def test_no_sample_means_the_initial_timeout_backed_off_under_the_ceiling() -> None:
     timing = RttEstimator(ceiling=5.0)
     assert timing.timeout("203.0.113.25") == INITIAL_TIMEOUT == 1.0
-    assert timing.timeout("203.0.113.25", attempt=1) == 2.0
-    assert timing.timeout("203.0.113.25", attempt=3) == 5.0
+    assert timing.timeout("203.0.113.25", attempt=1) == INITIAL_TIMEOUT * RETRY_BACKOFF
+    assert RttEstimator(ceiling=0.5).timeout("203.0.113.25", attempt=20) == 0.5  # never above the ceiling
     assert timing.srtt("203.0.113.25") is None
     assert RttEstimator(ceiling=0.3).timeout("h") == 0.3
     assert RttEstimator(ceiling=5.0, initial=5.0).timeout("h") == 5.0  # probe_port's fixed timeout
@@ -26,9 +27,24 @@ def test_first_sample_rfc6298() -> None:
 def test_stable_round_trips_shrink_to_a_few_rtts_not_less() -> None:
     timing = RttEstimator(ceiling=5.0)
     for _ in range(200):
-        timing.observe("h", 0.05)
-    assert timing.srtt("h") == pytest.approx(0.05)
-    assert timing.timeout("h") == pytest.approx(0.15)  # 3 x srtt: rttvar has decayed to ~0
+        timing.observe("h", 0.2)
+    assert timing.srtt("h") == pytest.approx(0.2)
+    assert timing.timeout("h") == pytest.approx(2 * 0.2)  # RTT_MULTIPLE x srtt: rttvar has decayed to ~0
+    for _ in range(200):
+        timing.observe("h", 0.04)
+    assert timing.timeout("h") == RTT_FLOOR  # 2 x 40 ms is under the floor
+
+
+def test_an_unseen_address_uses_its_paths_round_trips_before_the_runs() -> None:
+    timing = RttEstimator(ceiling=5.0)
+    for _ in range(50):
+        timing.observe("203.0.113.25", 0.3)  # a far network
+        timing.observe("198.51.100.7", 0.01)  # a near one
+    assert timing.settled("203.0.113.99") and timing.settled("2001:db8::1")
+    assert timing.srtt("203.0.113.99") == pytest.approx(0.3)  # same /24: the far path's figure
+    assert timing.srtt("198.51.100.200") == pytest.approx(0.01)
+    assert 0.01 < (timing.srtt("2001:db8::1") or 0) < 0.3  # no path known: the run's blend
+    assert RttEstimator(ceiling=5.0).settled("203.0.113.1") is False
 
 
 def test_jitter_widens_the_timeout() -> None:
@@ -53,9 +69,10 @@ def test_floor_and_ceiling() -> None:
 def test_retry_backs_off_but_stays_under_the_ceiling() -> None:
     timing = RttEstimator(ceiling=1.0)
     timing.observe("h", 0.1)
-    first, second, third = (timing.timeout("h", attempt) for attempt in range(3))
-    assert second == pytest.approx(2 * first)
-    assert third == 1.0
+    first, second = (timing.timeout("h", attempt) for attempt in range(2))
+    assert first == pytest.approx(0.3)  # the first sample: srtt 0.1 + 4 x rttvar 0.05
+    assert second == pytest.approx(first * RETRY_BACKOFF)
+    assert timing.timeout("h", 30) <= 1.0
 
 
 def test_hosts_without_samples_use_the_run_wide_estimate() -> None:
@@ -70,10 +87,3 @@ def test_fd_budget() -> None:
     assert fd_budget(256, open_fds=10, reserve=32) == 214
     assert fd_budget(40, open_fds=30, reserve=32) == 1  # never zero: progress, slowly
     assert fd_budget(-1, open_fds=10) > 100_000  # RLIM_INFINITY
-
-
-def test_concurrency_cap() -> None:
-    assert concurrency_cap(256, budget=214, work_items=10_000) == 214
-    assert concurrency_cap(256, budget=10_000, work_items=14) == 14
-    assert concurrency_cap(64, budget=10_000, work_items=10_000) == 64
-    assert concurrency_cap(0, budget=0, work_items=0) == 1

@@ -1,0 +1,306 @@
+"""One scheduler for every (address, port) of a run, across targets.
+
+A Scheduler is made once per run (`async with Scheduler(cfg) as s:`) and shared by every target:
+    s.scan(pairs, ports)   one target's port probes; PortResults as they come (connect, or raw with cfg.raw)
+    s.handshake(target)    one session; its TCP connect times out like a probe, not after --timeout
+    s.with_dns(work)       a target's DNS stage, holding descriptors for its queries meanwhile
+    s.timing               the run's RttEstimator (per address, per path, whole run), fed by every answer
+
+Port probes of every target go to one scanner for the run: net/connectscan.py (connects started a few per
+loop turn, one descriptor each from the run's pool, no task per probe) or, with --raw as root,
+net/synscan.py (one socket per family, paced SYNs, answers matched). A probe holds its descriptor for exactly
+as long as it waits, a few learnt round trips for a silent port, and nothing else: no target waits for
+another target's slow port. Sessions hold a slot in their path's window (net/window.py: AIMD, halved when
+sessions time out on servers that had answered, so a busy server is not swamped), a session slot
+(Limits.global_concurrency) and their descriptors from the same first-come-first-served pool, sized below
+RLIMIT_NOFILE.
+
+`DestinationLimits` is the hook for a cluster: an object whose `probe(address)` and `session(address)`
+return async context managers. `probe` is held while one target's probes of that address run (its ports
+together, at most SCAN_AHEAD at a time), `session` for each session. The default counts per address in
+this process (Limits.probes_per_address, Limits.per_host); a cluster-wide implementation (e.g. a distributed
+semaphore per address) can be passed instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+from mailprobe.config import Config, Limits
+from mailprobe.model import HandshakeResult, PortResult, ProbeStatus, Service, Target
+from mailprobe.net.connect import session_socket
+from mailprobe.net.connectscan import ConnectScanner
+from mailprobe.net.limits import HostLimiter, LaunchGate, Slots, current_fd_budget, raise_fd_limit
+from mailprobe.net.timing import RttEstimator
+from mailprobe.net.window import SessionWindows
+
+if TYPE_CHECKING:
+    import ssl
+
+    from mailprobe.net.transport import Session
+
+T = TypeVar("T")
+DNS_FDS = 24  # descriptors a target's DNS stage may use at once (its queries go out in two or three waves)
+SCAN_AHEAD = 256  # probes of one target started ahead of their turn (the rest wait in the target's feeder)
+CONNECTS_PER_TURN = 32  # connects started per turn of the event loop (see LaunchGate)
+WINDOW_START, WINDOW_FLOOR = 64, 4  # sessions at once per path before any outcome is known, and at least
+
+
+class PortScanner(Protocol):
+    """net/connectscan.py's ConnectScanner or net/synscan.py's SynScanner."""
+
+    def submit(self, host: str, address: str, port: int, service: Service | None) -> asyncio.Future[PortResult]: ...
+
+    def close(self) -> None: ...
+
+
+class DestinationLimits(Protocol):
+    """Per-destination caps: each call returns an async context manager held while that work runs."""
+
+    def probe(self, address: str) -> AbstractAsyncContextManager[Any]: ...
+
+    def session(self, address: str) -> AbstractAsyncContextManager[Any]: ...
+
+
+class LocalDestinationLimits:
+    """This process's per-address caps: Limits.probes_per_address target scans of an address at once,
+    Limits.per_host sessions."""
+
+    def __init__(self, limits: Limits) -> None:
+        self._probes = HostLimiter(limits.probes_per_address)
+        self._sessions = HostLimiter(limits.per_host)
+
+    def probe(self, address: str) -> AbstractAsyncContextManager[Any]:
+        return self._probes(address)
+
+    def session(self, address: str) -> AbstractAsyncContextManager[Any]:
+        return self._sessions(address)
+
+    def tracked(self) -> int:
+        return self._probes.tracked() + self._sessions.tracked()
+
+
+def congested(result: HandshakeResult, seen_open: bool) -> bool:
+    """Did the session end by waiting on a server that had answered (a sign it has more than it can take)?"""
+    if result.status in (ProbeStatus.IO_TIMEOUT, ProbeStatus.SESSION_TIMEOUT):
+        return True
+    if result.status in (ProbeStatus.TLS_HANDSHAKE_ERROR, ProbeStatus.POST_TLS_ERROR):
+        return any(words in result.reason for words in ("timed out", "taking longer than", "io-timeout"))
+    return result.status is ProbeStatus.CONNECT_TIMEOUT and seen_open
+
+
+def scan_order(targets: Sequence[tuple[str, str]], ports: Sequence[int]) -> list[tuple[str, str, int]]:
+    """(host, address, port) target by target, all ports of one together, duplicates dropped."""
+    return list(dict.fromkeys((host, address, port) for host, address in targets for port in ports))
+
+
+class Scheduler:
+    """The run's shared probing resources; see the module docstring."""
+
+    def __init__(self, cfg: Config, destinations: DestinationLimits | None = None) -> None:
+        self.cfg = cfg
+        limits = cfg.limits
+        raise_fd_limit()
+        self.fd_budget = current_fd_budget()
+        self.fds = Slots(self.fd_budget)
+        self.timing = RttEstimator(limits.connect_timeout)
+        self.destinations: DestinationLimits = destinations or LocalDestinationLimits(limits)
+        self._probes = Slots(limits.probes_in_flight)
+        self.gate = LaunchGate(CONNECTS_PER_TURN)
+        self._services = {port: cfg.service_for_port(port) for port in (*cfg.scan_ports, *(p for _, p in cfg.ports))}
+        self._sessions = Slots(limits.global_concurrency)
+        self.windows = SessionWindows(WINDOW_START, WINDOW_FLOOR, limits.global_concurrency)
+        # A session's sockets: its own, a hint's (is the port TLS? plaintext?), and the TLS 1.0/1.1 probes.
+        self.session_fds = 4 if cfg.check_legacy_tls else 2
+        self._ports: PortScanner | None = None
+        self.raw = cfg.raw and _raw_available()
+
+    async def __aenter__(self) -> Scheduler:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._ports is not None:
+            self._ports.close()
+            self._ports = None
+
+    # ---- DNS -------------------------------------------------------------------------------------------------
+
+    async def with_dns(self, work: Awaitable[T]) -> T:
+        """A target's DNS stage, holding descriptors for its queries while it runs."""
+        async with self.fds.hold(DNS_FDS):
+            return await work
+
+    # ---- handshakes ------------------------------------------------------------------------------------------
+
+    async def handshake(self, target: Target, *, seen_open: bool = False) -> HandshakeResult:
+        """One session. `seen_open`: the scan just saw the port open, so its connects wait out a busy server
+        instead of calling it filtered."""
+        from mailprobe.probes.registry import handshake
+
+        opener = _Opener(self, seen_open)
+        address = target.address
+        async with self.destinations.session(address), self.windows.slot(address):
+            async with self._sessions.hold(), self.fds.hold(self.session_fds):
+                stall = self.windows.stall_after(address, target.port)
+                loop = asyncio.get_running_loop()
+                # A session still running well past the quickest to its port is a stall now, not when it ends.
+                watch = loop.call_later(stall, self.windows.stalled, address) if stall is not None else None
+                try:
+                    result = await handshake(target, self.cfg, opener)
+                except Exception as exc:  # the engine boundary: a bug in a probe is a result, not a crash
+                    result = HandshakeResult(target, ProbeStatus.ERROR, f"internal error: {exc!r}", 0.0)
+                finally:
+                    if watch is not None:
+                        watch.cancel()
+            if result.status is ProbeStatus.SUCCESS:
+                self.windows.ended(address, False, target.port, result.elapsed_ms / 1000)
+            else:
+                self.windows.ended(address, congested(result, seen_open))
+        return result
+
+    # ---- port probes -----------------------------------------------------------------------------------------
+
+    def _scanner(self) -> PortScanner:
+        if self._ports is None:
+            if self.raw:
+                from mailprobe.net.synscan import SynScanner
+
+                limits = self.cfg.limits
+                self._ports = SynScanner(self.timing, limits.raw_rate, max(4096, limits.probes_in_flight))
+            else:
+                self._ports = ConnectScanner(self.timing, self.fds, CONNECTS_PER_TURN, self.cfg.limits.probes_in_flight)
+        return self._ports
+
+    async def scan(self, pairs: Sequence[tuple[str, str]], ports: Sequence[int]) -> AsyncIterator[PortResult]:
+        """Every port of every (host, address) of one target; each result as soon as it is known."""
+        work = scan_order(pairs, ports)
+        if not work:
+            return
+        results: asyncio.Queue[PortResult | None] = asyncio.Queue()
+        batches = [self._scan_address(address, items, results.put_nowait) for address, items in _by_address(work)]
+        tasks = [asyncio.ensure_future(batch) for batch in batches]
+        try:
+            finished = 0
+            while finished < len(tasks):
+                item = await results.get()
+                if item is None:
+                    finished += 1
+                else:
+                    yield item
+            for task in tasks:  # surface a batch's bug instead of losing its results silently
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _scan_address(
+        self, address: str, items: list[tuple[str, str, int]], deliver: Callable[[PortResult | None], None]
+    ) -> None:
+        """One address's probes of one target, under the address's destination slot, at most SCAN_AHEAD
+        submitted at once (a long --ports list neither floods the address nor fills memory). Ends by
+        delivering None, also when it failed: the reader must not wait forever."""
+        try:
+            await self._scan_address_batch(address, items, deliver)
+        finally:
+            deliver(None)
+
+    async def _scan_address_batch(
+        self, address: str, items: list[tuple[str, str, int]], deliver: Callable[[PortResult], None]
+    ) -> None:
+        scanner = self._scanner()
+        pending = iter(items)
+        outstanding: set[asyncio.Future[PortResult]] = set()
+        all_done = asyncio.get_running_loop().create_future()
+        left = len(items)
+
+        def submit(host: str, port: int) -> None:
+            future = scanner.submit(host, address, port, self.service_for(port))
+            outstanding.add(future)
+            future.add_done_callback(finished)
+
+        def finished(future: asyncio.Future[PortResult]) -> None:
+            nonlocal left
+            outstanding.discard(future)
+            if future.cancelled():
+                return
+            deliver(future.result())
+            left -= 1
+            following = next(pending, None)
+            if following is not None:
+                submit(following[0], following[2])
+            if left == 0 and not all_done.done():
+                all_done.set_result(None)
+
+        async with self.destinations.probe(address):
+            for host, _address, port in itertools.islice(pending, SCAN_AHEAD):
+                submit(host, port)
+            try:
+                await all_done
+            finally:
+                for future in list(outstanding):
+                    future.cancel()
+
+    def service_for(self, port: int) -> Service | None:
+        if port not in self._services:
+            self._services[port] = self.cfg.service_for_port(port)
+        return self._services[port]
+
+
+
+class _Opener:
+    """How a session of this run connects: like a probe (net/connect.py session_socket), paced by the gate."""
+
+    def __init__(self, scheduler: Scheduler, patient: bool) -> None:
+        self.scheduler, self.patient = scheduler, patient
+
+    async def __call__(
+        self,
+        address: str,
+        port: int,
+        limits: Limits,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> Session:
+        from mailprobe.net.transport import Session
+
+        scheduler = self.scheduler
+
+        async def connect() -> socket.socket:
+            return await session_socket(address, port, scheduler.timing, scheduler.gate, patient=self.patient)
+
+        return await Session.open(
+            address, port, limits, tls_context=tls_context, server_hostname=server_hostname, connect=connect
+        )
+
+
+def _raw_available() -> bool:
+    from mailprobe.net.raw import raw_unavailable_reason
+
+    return raw_unavailable_reason() is None
+
+
+def _by_address(work: list[tuple[str, str, int]]) -> list[tuple[str, list[tuple[str, str, int]]]]:
+    grouped: dict[str, list[tuple[str, str, int]]] = {}
+    for item in work:
+        grouped.setdefault(item[1], []).append(item)
+    return list(grouped.items())
+
+
+async def scan_with(cfg: Config, pairs: Sequence[tuple[str, str]], ports: Sequence[int]) -> AsyncIterator[PortResult]:
+    """A scan on a scheduler of its own (for callers outside a run: egress, tests, the library)."""
+    async with Scheduler(cfg) as scheduler:
+        async for result in scheduler.scan(pairs, ports):
+            yield result

@@ -1,0 +1,375 @@
+"""The run's scheduler over loopback: nothing lost, states and order right, slow work holds nobody else up,
+handshakes start as their port opens and give up silence like the scan, per-destination caps (the cluster
+hook) are honoured, and targets are read no further ahead than the admission window."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import pytest
+
+from mailprobe.config import Config, Limits
+from mailprobe.engine import Stages, indexed_stream
+from mailprobe.model import PortState, ProbeStatus, Service
+from mailprobe.net.limits import LaunchGate, Slots
+from mailprobe.net.window import SessionWindows
+from mailprobe.scheduler import LocalDestinationLimits, Scheduler
+
+PORTS_ONLY = Stages(dns=False, ports=True, handshake=False)
+SESSIONS_ONLY = Stages(dns=False, ports=False, handshake=True)
+
+
+@pytest.fixture
+def open_port() -> Iterator[int]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4096)
+    sock.setblocking(False)
+    yield sock.getsockname()[1]
+    sock.close()
+
+
+@pytest.fixture
+def closed_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A listener whose accept queue is full: the kernel drops further SYNs, as a filter would."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers = []
+    for _ in range(2):
+        client = socket.socket()
+        client.setblocking(False)
+        client.connect_ex(("127.0.0.1", port))
+        fillers.append(client)
+    yield port
+    for client in fillers:
+        client.close()
+    server.close()
+
+
+REPLIES = {b"EHLO": b"250-stub.test\r\n250 8BITMIME\r\n", b"QUIT": b"221 bye\r\n"}
+
+
+class SmtpStub:
+    """Just enough SMTP for a handshake (no TLS offered); notes when each connection arrived."""
+
+    def __init__(self) -> None:
+        self.accepted: list[float] = []
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> int:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted.append(time.monotonic())
+        self._writers.add(writer)
+        writer.write(b"220 stub.test ESMTP\r\n")
+        try:
+            while line := await reader.readline():
+                verb = line.split(b" ", 1)[0].strip().upper()
+                writer.write(REPLIES.get(verb, b"502 no\r\n"))
+                await writer.drain()
+                if verb == b"QUIT":
+                    break
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+            self._writers.discard(writer)
+
+    async def stop(self) -> None:
+        for writer in list(self._writers):
+            writer.close()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+
+async def collect(texts: list[str], cfg: Config, stages: Stages) -> list[tuple[int, object]]:
+    return [item async for item in indexed_stream(texts, cfg, stages)]
+
+
+async def test_every_target_once_with_its_states_in_a_stable_order(
+    open_port: int, closed_port: int, silent_port: int
+) -> None:
+    ports = (silent_port, open_port, closed_port)
+    cfg = Config(scan_ports=ports, limits=Limits(connect_timeout=2.0, probes_per_address=1000))
+    texts = ["127.0.0.1", "::1", "127.0.0.1"] * 40  # repeated targets are separate targets
+    done = await collect(texts, cfg, PORTS_ONLY)
+    assert sorted(index for index, _ in done) == list(range(len(texts)))
+    for index, report in done:
+        assert report.targets == (texts[index],)  # type: ignore[attr-defined]
+        found = [(r.port, r.state) for r in report.ports]  # type: ignore[attr-defined]
+        expected_v4 = [(silent_port, PortState.FILTERED), (open_port, PortState.OPEN), (closed_port, PortState.CLOSED)]
+        if texts[index] == "127.0.0.1":
+            assert found == expected_v4  # in the order asked, whatever order the answers came in
+        else:
+            assert [port for port, _ in found] == list(ports)  # nothing listens on ::1 here
+            assert {state for _, state in found} <= {PortState.CLOSED, PortState.FILTERED}
+
+
+async def test_a_slow_target_holds_up_no_other(silent_port: int) -> None:
+    """Target 0 has a silent port; the ten after it finish (and are emitted) while it waits."""
+    stub = SmtpStub()
+    smtp = await stub.start()
+    try:
+        cfg = Config(
+            limits=Limits(connect_timeout=3.0, read_timeout=2.0, targets_in_flight=4),
+            ports=((Service.SMTP, smtp), (Service.SUBMISSION, silent_port)),
+        )
+        texts = [f"127.0.0.1:{silent_port}"] + [f"127.0.0.1:{smtp}"] * 10
+        done = await collect(texts, cfg, SESSIONS_ONLY)
+    finally:
+        await stub.stop()
+    assert [index for index, _ in done][-1] == 0
+    slow = done[-1][1].handshakes[0]  # type: ignore[attr-defined]
+    assert slow.status is ProbeStatus.CONNECT_TIMEOUT
+    assert all(r.handshakes[0].status is ProbeStatus.SUCCESS for _, r in done[:-1])  # type: ignore[attr-defined]
+
+
+async def test_a_session_starts_as_soon_as_its_port_is_open(silent_port: int) -> None:
+    stub = SmtpStub()
+    smtp = await stub.start()
+    try:
+        cfg = Config(
+            limits=Limits(connect_timeout=3.0, read_timeout=2.0),
+            ports=((Service.SMTP, smtp), (Service.SUBMISSION, silent_port)),
+            services=(Service.SMTP, Service.SUBMISSION),
+        )
+        started = time.monotonic()
+        [(_, report)] = await collect(["127.0.0.1"], cfg, Stages(dns=False))
+    finally:
+        await stub.stop()
+    silent = next(r for r in report.ports if r.port == silent_port)  # type: ignore[attr-defined]
+    assert silent.state is PortState.FILTERED
+    assert len(stub.accepted) == 2  # the scan's probe, then the session
+    session_began = stub.accepted[-1] - started
+    assert session_began < silent.elapsed_ms / 1000 - 0.1  # before the scan had decided the silent port
+    assert [h.target.port for h in report.handshakes] == [smtp]  # type: ignore[attr-defined]
+
+
+async def test_a_session_gives_up_silence_after_learnt_round_trips(silent_port: int) -> None:
+    """--timeout 5 is the ceiling; a silent port is given up after a few round trips, like the scan's."""
+    stub = SmtpStub()
+    smtp = await stub.start()
+    try:
+        cfg = Config(
+            limits=Limits(connect_timeout=5.0, read_timeout=2.0),
+            ports=((Service.SMTP, smtp), (Service.SUBMISSION, silent_port)),
+        )
+        done = await collect([f"127.0.0.1:{smtp}", f"127.0.0.1:{silent_port}"], cfg, SESSIONS_ONLY)
+    finally:
+        await stub.stop()
+    silent = dict(done)[1].handshakes[0]  # type: ignore[attr-defined]
+    assert silent.status is ProbeStatus.CONNECT_TIMEOUT
+    assert "2 tries" in silent.reason
+    assert silent.elapsed_ms < 2000, silent
+
+
+class CountingLimits:
+    """A stand-in for a cluster-wide limiter: one at a time per address, and a record of what it saw."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.busy: Counter[str] = Counter()
+        self.most: Counter[str] = Counter()
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @asynccontextmanager
+    async def _slot(self, kind: str, address: str) -> AsyncIterator[None]:
+        self.calls[kind] += 1
+        async with self._locks.setdefault(address, asyncio.Lock()):
+            self.busy[address] += 1
+            self.most[address] = max(self.most[address], self.busy[address])
+            try:
+                yield
+            finally:
+                self.busy[address] -= 1
+
+    def probe(self, address: str) -> AsyncIterator[None]:  # type: ignore[override]
+        return self._slot("probe", address)  # type: ignore[return-value]
+
+    def session(self, address: str) -> AsyncIterator[None]:  # type: ignore[override]
+        return self._slot("session", address)  # type: ignore[return-value]
+
+
+async def test_destination_limits_are_pluggable_and_honoured(closed_port: int) -> None:
+    stubs = [SmtpStub(), SmtpStub()]
+    smtp, submission = [await stub.start() for stub in stubs]
+    limits = CountingLimits()
+    try:
+        cfg = Config(
+            limits=Limits(connect_timeout=2.0, read_timeout=2.0),
+            ports=((Service.SMTP, smtp), (Service.SUBMISSION, submission), (Service.IMAP, closed_port)),
+            services=(Service.SMTP, Service.SUBMISSION, Service.IMAP),
+        )
+        done = [item async for item in indexed_stream(["127.0.0.1"] * 3, cfg, Stages(dns=False), destinations=limits)]
+    finally:
+        for stub in stubs:
+            await stub.stop()
+    assert len(done) == 3
+    assert limits.calls["probe"] == 3  # each target's scan of the address (its 3 ports together)
+    assert limits.calls["session"] == 6  # the two open ports of each target
+    assert limits.most["127.0.0.1"] == 1
+
+
+async def test_targets_are_read_no_further_ahead_than_the_window(open_port: int) -> None:
+    pulled = 0
+
+    def source() -> Iterator[str]:
+        nonlocal pulled
+        for _ in range(40):
+            pulled += 1
+            yield "127.0.0.1"
+
+    cfg = Config(scan_ports=(open_port,), limits=Limits(targets_in_flight=3))
+    emitted = 0
+    async for _ in indexed_stream(source(), cfg, PORTS_ONLY):
+        emitted += 1
+        assert pulled - emitted <= 3
+    assert emitted == pulled == 40
+
+
+async def test_an_idle_run_keeps_no_per_address_state(open_port: int) -> None:
+    async with Scheduler(Config(scan_ports=(open_port,))) as scheduler:
+        results = [r async for r in scheduler.scan([("a", "127.0.0.1"), ("b", "::1")], [open_port])]
+        assert len(results) == 2
+        assert isinstance(scheduler.destinations, LocalDestinationLimits)
+        assert scheduler.destinations.tracked() == 0
+        assert scheduler.fds.free == scheduler.fds.capacity
+
+
+async def test_slots_are_first_come_first_served() -> None:
+    slots = Slots(3)
+    order: list[str] = []
+
+    async def take(name: str, count: int) -> None:
+        async with slots.hold(count):
+            order.append(name)
+            await asyncio.sleep(0.01)
+
+    async with slots.hold(2):
+        tasks = [asyncio.ensure_future(take("big", 3)), asyncio.ensure_future(take("small", 1))]
+        await asyncio.sleep(0.01)
+        assert order == []  # one slot is free, but the big request came first: the small one waits behind it
+    await asyncio.gather(*tasks)
+    assert order == ["big", "small"]
+    assert slots.free == 3
+
+
+async def test_a_cancelled_waiter_gives_its_turn_away() -> None:
+    slots = Slots(1)
+    async with slots.hold():
+        waiter = asyncio.ensure_future(slots.acquire(1))
+        await asyncio.sleep(0)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+    async with slots.hold():
+        assert slots.free == 0
+    assert slots.free == 1
+
+
+async def test_the_launch_gate_lets_a_few_through_per_loop_turn() -> None:
+    gate = LaunchGate(4)
+    turns: list[int] = []
+    turn = 0
+
+    async def ticker() -> None:
+        nonlocal turn
+        while True:
+            turn += 1
+            await asyncio.sleep(0)
+
+    async def launch() -> None:
+        await gate.wait()
+        turns.append(turn)
+
+    clock = asyncio.ensure_future(ticker())
+    await asyncio.gather(*(launch() for _ in range(12)))
+    clock.cancel()
+    assert len(turns) == 12
+    assert max(Counter(turns).values()) <= 4
+    assert len(set(turns)) >= 3
+
+
+async def test_a_paths_session_window_halves_on_a_stall_and_grows_back() -> None:
+    windows = SessionWindows(start=8, floor=2, ceiling=20)
+    server, elsewhere = "203.0.113.25", "198.51.100.7"
+    for _ in range(4):
+        windows.ended(server, congested=False)  # slow start: one more per session that ended well
+    assert windows.window(server) == 12
+    windows.ended(server, congested=True)
+    windows.ended(server, congested=True)  # the same stall seen twice within a second: one cut
+    assert windows.window(server) == 6
+    assert windows.window("203.0.113.99") == 6  # the same /24: the same servers' path
+    assert windows.window(elsewhere) == 8
+    for _ in range(6):
+        windows.ended(server, congested=False)  # after a cut: one more per window's worth
+    assert 6 < windows.window(server) < 7.5
+    windows.ended(elsewhere, False, 993, 0.2)
+    windows.ended(elsewhere, False, 993, 0.5)  # slower, but within the slack
+    assert windows.window(elsewhere) == 10
+    windows.ended(elsewhere, False, 993, 2.5)  # over SLOW x the quickest + SLACK: a stall though it succeeded
+    assert windows.window(elsewhere) == 5
+
+    holding = [windows.slot(server) for _ in range(6)]
+    for slot in holding:
+        await slot.__aenter__()
+    late = asyncio.ensure_future(windows.slot(server).__aenter__())
+    await asyncio.sleep(0)
+    assert not late.done()  # the window is full
+    await holding[0].__aexit__(None, None, None)
+    await asyncio.sleep(0)
+    assert late.done()
+
+
+def test_what_counts_as_a_stall() -> None:
+    from mailprobe.model import HandshakeResult, Target
+    from mailprobe.scheduler import congested
+
+    target = Target("mx", "203.0.113.25", 25, Service.SMTP)
+
+    def result(status: ProbeStatus, reason: str = "") -> HandshakeResult:
+        return HandshakeResult(target, status, reason, 0.0)
+
+    assert congested(result(ProbeStatus.IO_TIMEOUT), seen_open=False)
+    assert congested(result(ProbeStatus.TLS_HANDSHAKE_ERROR, "TLS handshake failed: TLS handshake timed out"), False)
+    assert congested(result(ProbeStatus.TLS_HANDSHAKE_ERROR, "SSL handshake is taking longer than 5.0 seconds"), False)
+    assert not congested(result(ProbeStatus.TLS_HANDSHAKE_ERROR, "certificate verify failed"), False)
+    assert congested(result(ProbeStatus.CONNECT_TIMEOUT), seen_open=True)
+    assert not congested(result(ProbeStatus.CONNECT_TIMEOUT), seen_open=False)  # a filtered port, not a busy one
+    assert not congested(result(ProbeStatus.SUCCESS), seen_open=True)
+
+
+async def test_targets_may_come_from_an_async_source(open_port: int) -> None:
+    """What a cluster front end feeds: an async iterable, read as the window allows; reports in any order,
+    each with its position."""
+
+    async def source() -> AsyncIterator[str]:
+        for text in ("127.0.0.1", "::1", "127.0.0.1"):
+            await asyncio.sleep(0)
+            yield text
+
+    cfg = Config(scan_ports=(open_port,), limits=Limits(connect_timeout=1.0))
+    done = dict([item async for item in indexed_stream(source(), cfg, PORTS_ONLY)])
+    assert sorted(done) == [0, 1, 2]
+    assert [done[i].targets for i in range(3)] == [("127.0.0.1",), ("::1",), ("127.0.0.1",)]  # type: ignore[attr-defined]
+    assert done[0].ports[0].state is PortState.OPEN  # type: ignore[attr-defined]
