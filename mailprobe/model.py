@@ -102,6 +102,7 @@ class PortState(str, Enum):
     FILTERED = "filtered"  # no answer within the timeout (after a retry)
     UNREACHABLE = "unreachable"  # ICMP error
     ERROR = "error"  # could not probe (bad address, local error)
+    BLOCKED = "blocked"  # refused by the safety guard (MAILPROBE_ALLOW_ONLY): nothing was sent
 
 
 class ProbeStatus(str, Enum):
@@ -120,6 +121,7 @@ class ProbeStatus(str, Enum):
     TLS_HANDSHAKE_ERROR = "tls-handshake-error"
     POST_TLS_ERROR = "post-tls-error"  # the dialogue failed after TLS was up
     SKIPPED = "skipped"
+    BLOCKED = "blocked"  # refused by the safety guard (MAILPROBE_ALLOW_ONLY): nothing was sent
     ERROR = "error"  # unexpected failure caught at the engine boundary
 
 

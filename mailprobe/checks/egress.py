@@ -349,8 +349,9 @@ def judge_egress(
 ) -> EgressResult:
     """The verdict on outbound port 25 from port results (25 and control ports), port-25 handshakes and the
     same addresses' 587/465 handshakes."""
-    p25 = [r for r in ports if r.port == smtp_port]
-    controls = [r for r in ports if r.port != smtp_port]
+    measured = [r for r in ports if r.state is not PortState.BLOCKED]  # the guard refused: nothing was sent
+    p25 = [r for r in measured if r.port == smtp_port]
+    controls = [r for r in measured if r.port != smtp_port and r.state is not PortState.ERROR]
     evidence = tuple(
         [port_line(r) for r in ports]
         + [handshake_line(h) for h in handshakes]

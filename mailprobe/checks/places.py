@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from mailprobe.model import Category, HandshakeResult, Protocol, Report, Service
+from mailprobe.model import Category, HandshakeResult, ProbeStatus, Protocol, Report, Service
 
 
 def place(h: HandshakeResult) -> str:
@@ -23,8 +23,12 @@ def category_of(h: HandshakeResult) -> Category:
     return Category(h.target.service.protocol.value)
 
 
+NOT_PROBED = (ProbeStatus.ERROR, ProbeStatus.BLOCKED)  # no verdict on the server: counted as could-not-probe
+
+
 def handshakes(report: Report) -> Iterator[HandshakeResult]:
-    yield from report.handshakes
+    """Sessions that reached a verdict-worthy end (not refused by the guard, not a crash of mailprobe's own)."""
+    yield from (h for h in report.handshakes if h.status not in NOT_PROBED)
 
 
 def greeted(report: Report) -> Iterator[HandshakeResult]:

@@ -51,8 +51,11 @@ def _blocked_expected(report: Report, port: int) -> bool:
     return expect is not None and port in expect.blocked_ports
 
 
+NOT_PROBED = (PortState.ERROR, PortState.BLOCKED)  # no verdict on the port: counted as could-not-probe instead
+
+
 def ports(report: Report) -> Iterator[PortResult]:
-    yield from report.ports
+    yield from (p for p in report.ports if p.state not in NOT_PROBED)
 
 
 def port_label(p: PortResult) -> str:
@@ -89,7 +92,9 @@ def _handshake_port(report: Report, h: HandshakeResult) -> Iterator[Finding]:
 def mx_port25(report: Report) -> Iterator[PortResult]:
     """Port 25 of every probed MX address (judged only where port 25 was probed)."""
     mx_addresses = {(mx.name, address) for d in report.dns for mx in d.mx for address in mx.addresses}
-    yield from (p for p in report.ports if p.port == 25 and (p.host, p.address) in mx_addresses)
+    yield from (
+        p for p in report.ports if p.port == 25 and (p.host, p.address) in mx_addresses and p.state not in NOT_PROBED
+    )
 
 
 def _mx_takes_mail(report: Report, p: PortResult) -> Iterator[Finding]:

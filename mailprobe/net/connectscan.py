@@ -157,7 +157,7 @@ class ConnectScanner:
         except UnsafeTargetError as exc:
             self.fds.release(1)
             reason = f"refused by safety guard: {exc}"
-            error = PortResult(probe.host, probe.address, probe.port, PortState.ERROR, reason, 0.0, probe.service)
+            error = PortResult(probe.host, probe.address, probe.port, PortState.BLOCKED, reason, 0.0, probe.service)
             self._settle(probe, error)
             return True
         try:

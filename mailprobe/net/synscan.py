@@ -158,7 +158,9 @@ class SynScanner:
         try:
             guard.check(probe.address)
         except UnsafeTargetError as exc:
-            return self._finish(probe, self._error(probe, f"refused by safety guard: {exc}"))
+            refused = f"refused by safety guard: {exc}"
+            blocked = PortResult(probe.host, probe.address, probe.port, PortState.BLOCKED, refused, 0.0, probe.service)
+            return self._finish(probe, blocked)
         sock = self._tcp.get(version)
         source = self._source(probe.address, version)
         if sock is None or isinstance(source, str):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import ClassVar
 
 from mailprobe.config import Config, Limits
-from mailprobe.errors import LimitExceeded, ProtocolViolation, TransportError
+from mailprobe.errors import LimitExceeded, ProtocolViolation, TransportError, UnsafeTargetError
 from mailprobe.model import (
     Capability,
     HandshakeResult,
@@ -162,6 +162,8 @@ class MailProbe:
             await self.quit(session)
         except Stop:
             pass
+        except UnsafeTargetError as exc:  # the guard refused the address before anything was sent
+            d.status, d.reason = ProbeStatus.BLOCKED, f"refused by safety guard: {exc}"
         except TransportError as exc:
             d.status, d.reason = ProbeStatus(exc.status), exc.reason
             if session is not None and session.tls is not None and d.status in _DIALOGUE_FAILURES:

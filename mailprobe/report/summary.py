@@ -22,7 +22,6 @@ from mailprobe.model import (
     RunError,
     Severity,
 )
-from mailprobe.net.guard import ENV as GUARD_ENV
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,11 +86,6 @@ class Summary:
         }
 
 
-def _guard_refused(reason: str) -> bool:
-    # The probes put the guard's refusal in the reason text (UnsafeTargetError); it always names the variable.
-    return GUARD_ENV in reason
-
-
 def port_place(p: PortResult) -> str:
     """How checks name a port: 'mx1.example.org [203.0.113.25]:25', or '203.0.113.25:25' by address."""
     host = p.address if not p.host or p.host == p.address else f"{p.host} [{p.address}]"
@@ -114,12 +108,12 @@ def could_not_probe(report: Report) -> tuple[RunError, ...]:
         ports += report.egress.ports
         handshakes += [*report.egress.handshakes, *report.egress.control_handshakes]
     for p in ports:
-        if p.state is PortState.ERROR:
-            kind = ErrorKind.REFUSED if _guard_refused(p.reason) else ErrorKind.NETWORK
+        if p.state in (PortState.ERROR, PortState.BLOCKED):
+            kind = ErrorKind.REFUSED if p.state is PortState.BLOCKED else ErrorKind.NETWORK
             found.append(RunError(port_place(p), kind, p.reason))
     for h in handshakes:
-        if h.status is ProbeStatus.ERROR:
-            kind = ErrorKind.REFUSED if _guard_refused(h.reason) else ErrorKind.INTERNAL
+        if h.status in (ProbeStatus.ERROR, ProbeStatus.BLOCKED):
+            kind = ErrorKind.REFUSED if h.status is ProbeStatus.BLOCKED else ErrorKind.INTERNAL
             found.append(RunError(handshake_place(h), kind, h.reason))
     return tuple(dict.fromkeys(found))
 
@@ -138,8 +132,8 @@ def error_lines(errors: tuple[RunError, ...]) -> list[str]:
 
 def _measured(report: Report) -> int:
     egress = 1 if report.egress is not None else 0
-    ports = sum(1 for p in report.ports if p.state is not PortState.ERROR)
-    handshakes = sum(1 for h in report.handshakes if h.status is not ProbeStatus.ERROR)
+    ports = sum(1 for p in report.ports if p.state not in (PortState.ERROR, PortState.BLOCKED))
+    handshakes = sum(1 for h in report.handshakes if h.status not in (ProbeStatus.ERROR, ProbeStatus.BLOCKED))
     return len(report.dns) + ports + handshakes + egress
 
 

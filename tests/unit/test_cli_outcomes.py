@@ -58,7 +58,7 @@ def test_a_refused_target_is_the_could_not_probe_exit_code(refused_outputs: dict
 
 def test_json_errors_agree_with_the_port_counts(refused_outputs: dict[str, tuple[int, str]]) -> None:
     summary = json.loads(refused_outputs["json"][1])["summary"]
-    assert summary["ports"] == {"error": 7}
+    assert summary["ports"] == {"blocked": 7}  # the guard refused: nothing sent
     assert summary["errors"] == 7 and summary["errors_by_kind"] == {"refused-by-guard": 7}
     targets = sorted(e["target"] for e in summary["could_not_probe"])
     assert targets == sorted(f"{REFUSED}:{port}" for port in (25, 587, 465, 110, 995, 143, 993))

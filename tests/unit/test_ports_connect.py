@@ -108,7 +108,7 @@ def test_scan_mixes_states_and_reports_bad_targets(listener: int, free_port: int
     assert states[("a", free_port)] is PortState.CLOSED
     assert states[("a", full_listener)] is PortState.FILTERED
     assert all(states[("bad", p)] is PortState.ERROR for p in (listener, free_port, full_listener))
-    assert all(states[("outside", p)] is PortState.ERROR for p in (listener, free_port, full_listener))
+    assert all(states[("outside", p)] is PortState.BLOCKED for p in (listener, free_port, full_listener))
     outside = [r for r in results if r.host == "outside"]
     assert all("safety guard" in r.reason for r in outside)
     # ordered by target then port as given
