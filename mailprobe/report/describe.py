@@ -240,6 +240,8 @@ def summary_line(report: Report) -> str:
     parts = [s.severity_phrase() if s.findings else "no findings"]
     if s.worst is not None:
         parts[0] += f" (worst: {s.worst.value})"
+    if s.places > s.findings:  # one problem, several places: say both
+        parts[0] = f"{s.findings} problem{'s' if s.findings != 1 else ''} on {s.places} places: {parts[0]}"
     if s.total_ports():
         parts.append(f"{s.open_ports()}/{s.total_ports()} ports open")
     if s.total_handshakes():

@@ -311,3 +311,12 @@ def test_junit_errors_are_what_could_not_be_probed_and_crashed_checks() -> None:
     drift = root.find(".//testcase[@name='BASELINE-PORT-CHANGED h:1']/failure")
     assert drift is not None and drift.get("type") == "medium"
     assert root.get("errors") == "3"
+
+
+def test_the_summary_counts_problems_and_their_places() -> None:
+    from mailprobe.report.describe import summary_line
+
+    one = Finding("TLS-CERT-EXPIRED", Severity.HIGH, "mx.example.test", "t", "e", "f", ("a:25", "a:587", "b:25"))
+    other = Finding("PORT-CLOSED", Severity.INFO, "mx.example.test", "t", "e", "f", ("a:110",))
+    line = summary_line(replace(sample_report(), findings=(one, other)))
+    assert line.startswith("2 problems on 4 places: 1 high, 1 info (worst: high)")
