@@ -19,13 +19,23 @@ explanation is built from what was measured: a port is named as working only if 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from mailprobe.checks.catalogue import FindingKind, finding
 from mailprobe.checks.defs import egress as e
+from mailprobe.checks.egress_evidence import (
+    Observed,
+    handshake_line,
+    identity_differs,
+    nearer,
+    port_line,
+    shared_identity,
+    signatures,
+    stripped,
+    where,
+)
+from mailprobe.checks.egress_evidence import notes as egress_notes
 from mailprobe.checks.framework import Check
-from mailprobe.dns.names import is_address
 from mailprobe.model import (
     Category,
     ConnectTime,
@@ -38,19 +48,11 @@ from mailprobe.model import (
     PortResult,
     PortState,
     Report,
-    StartTlsOutcome,
 )
 from mailprobe.protocols.ttl import hop_distance
 
 SMTP_PORT = 25
 SUBMISSION_PORTS = (587, 465)
-# Second-level labels under which registrations happen (example.co.uk): enough for "same organisation".
-_SECOND_LEVEL = {"co", "com", "net", "org", "ac", "gov", "edu", "ne", "or", "go"}
-# Connect mode: port 25 "answers from nearer" when its handshake took less than a third of the same
-# address's control ports and at least this much less; a control over a second was likely a SYN retransmit.
-NEARER_RATIO = 3.0
-NEARER_MIN_MS = 10.0
-RETRANSMIT_MS = 1000.0
 
 
 def exit_code(verdict: EgressVerdict) -> int:
@@ -58,254 +60,6 @@ def exit_code(verdict: EgressVerdict) -> int:
     if verdict is EgressVerdict.OPEN:
         return 0
     return 3 if verdict is EgressVerdict.INCONCLUSIVE else 1
-
-
-# --- names: whose is a greeting or a certificate? ----------------------------------------------------------
-
-
-def organisation(name: str) -> str:
-    """The registered domain, roughly: the last two labels, three under a second-level label (co.uk)."""
-    labels = [label for label in name.lower().rstrip(".").split(".") if label]
-    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who answered on a port: the greeting's host name and the certificate (fingerprint, names)."""
-
-    greeting: str
-    fingerprint: str
-    cert_names: tuple[str, ...]
-
-    @staticmethod
-    def of(h: HandshakeResult) -> Identity:
-        leaf = h.tls.leaf if h.tls is not None else None
-        names = tuple(n.split(":", 1)[1].lower().lstrip("*.") for n in leaf.san if n.startswith("DNS:")) if leaf else ()
-        if leaf is not None and not names:
-            names = tuple(p[3:].lower() for p in leaf.subject.split(",") if p.startswith("CN="))
-        greeting = h.smtp.greeting_host if h.smtp is not None else ""
-        return Identity(greeting, leaf.fingerprint_sha256 if leaf else "", names)
-
-
-def _owners(h: HandshakeResult, reverse: dict[str, str]) -> set[str]:
-    """The organisations a destination address belongs to: its name's and its reverse DNS name's."""
-    names = [h.target.host, reverse.get(h.target.address, "")]
-    return {organisation(n) for n in names if n and not is_address(n)}
-
-
-def _where(r: PortResult) -> str:
-    name = r.host if r.host and r.host != r.address else ""
-    return f"{name} [{r.address}]:{r.port}" if name else f"[{r.address}]:{r.port}"
-
-
-def _hs_where(h: HandshakeResult) -> str:
-    t = h.target
-    return f"{t.host} [{t.address}]:{t.port}" if t.host != t.address else f"[{t.address}]:{t.port}"
-
-
-def port_line(r: PortResult) -> str:
-    extra = f", TTL {r.ttl}" if r.ttl is not None else ""
-    return f"{_where(r)} {r.state.value} ({r.reason}, {r.elapsed_ms:g} ms{extra})"
-
-
-def handshake_line(h: HandshakeResult) -> str:
-    parts = [f"{_hs_where(h)} {h.status.value}"]
-    if h.banner or h.greeting_code:
-        parts.append(f"greeting {(h.greeting_code + ' ' + h.banner[:100]).strip()!r}")
-    if h.starttls is not StartTlsOutcome.NOT_APPLICABLE:
-        parts.append(f"STARTTLS {h.starttls.value}")
-    if h.tls is not None and h.tls.leaf is not None:
-        match = "matches" if h.tls.hostname_match else "does not match"
-        parts.append(f"certificate {h.tls.leaf.subject!r} {match} {h.tls.hostname}")
-    elif h.reason and not h.banner:
-        parts.append(h.reason)
-    return "; ".join(parts)
-
-
-# --- positive evidence -----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Observed:
-    """What a judgement of an open port 25 works from."""
-
-    open25: tuple[PortResult, ...]
-    controls: tuple[PortResult, ...]
-    greeted: tuple[HandshakeResult, ...]  # port-25 handshakes that got a greeting
-    control_handshakes: tuple[HandshakeResult, ...]
-    reverse: dict[str, str]
-    starttls_known: frozenset[str]
-    best_ms: dict[tuple[str, int], float]  # connect mode: the fastest of several connects, where sampled
-
-    def sampled(self, r: PortResult) -> bool:
-        return (r.address, r.port) in self.best_ms
-
-    def ms(self, r: PortResult) -> float:
-        """How long the port took to accept: the best sample when it was sampled again."""
-        return self.best_ms.get((r.address, r.port), r.elapsed_ms)
-
-
-def _shared_identity(o: Observed) -> Iterator[EgressSign]:
-    """(a) Destinations at different addresses of different organisations answering with one identity that
-    belongs to none of them. One provider hosting several destinations shares its identity with them: a note."""
-    by_greeting: dict[str, list[HandshakeResult]] = {}
-    by_cert: dict[str, list[HandshakeResult]] = {}
-    for h in o.greeted:
-        ident = Identity.of(h)
-        if ident.greeting and not is_address(ident.greeting):
-            by_greeting.setdefault(ident.greeting, []).append(h)
-        if ident.fingerprint:
-            by_cert.setdefault(ident.fingerprint, []).append(h)
-    for what, groups in (("greet as", by_greeting), ("present the certificate", by_cert)):
-        for key, members in sorted(groups.items()):
-            addresses = {h.target.address for h in members}
-            owners = [_owners(h, o.reverse) for h in members]
-            unrelated = len(addresses) > 1 and len({frozenset(x) for x in owners}) > 1
-            if not unrelated:
-                continue
-            ident = Identity.of(members[0])
-            names = [key] if what == "greet as" else list(ident.cert_names)
-            theirs = {organisation(n) for n in names if not is_address(n)} & set().union(*owners)
-            label = key if what == "greet as" else f"{key[:16]}… ({', '.join(ident.cert_names) or 'no names'})"
-            if theirs:
-                continue  # the identity is one of theirs: a shared provider, not a middlebox
-            places = tuple(_hs_where(h) for h in members)
-            yield EgressSign(
-                EgressSignKind.SHARED_IDENTITY,
-                f"unrelated destinations ({', '.join(sorted({h.target.host for h in members}))}) all {what} "
-                f"{label}, which belongs to none of them",
-                places,
-            )
-
-
-def _identity_differs(o: Observed) -> Iterator[EgressSign]:
-    """(b) Port 25 of an address greets as another organisation than the same address on 587/465."""
-    controls: dict[str, tuple[HandshakeResult, Identity]] = {}
-    for c in o.control_handshakes:
-        ident = Identity.of(c)
-        if ident.greeting and not is_address(ident.greeting):
-            controls.setdefault(c.target.address, (c, ident))
-    for h in o.greeted:
-        found = controls.get(h.target.address)
-        mine = Identity.of(h)
-        if found is None or not mine.greeting or is_address(mine.greeting):
-            continue
-        control, theirs = found
-        if organisation(mine.greeting) != organisation(theirs.greeting):
-            yield EgressSign(
-                EgressSignKind.IDENTITY_DIFFERS,
-                f"{h.target.address} greets as {mine.greeting!r} on port 25 but as {theirs.greeting!r} on "
-                f"port {control.target.port}: port 25 reaches another server",
-                (_hs_where(h), _hs_where(control)),
-            )
-
-
-def _nearer(o: Observed) -> Iterator[EgressSign]:
-    """(c) Port 25 answers from nearer than every open control port of the same address."""
-    compared: list[tuple[PortResult, list[PortResult], bool]] = []
-    for r in o.open25:
-        same = [c for c in o.controls if c.address == r.address and c.state is PortState.OPEN]
-        if not same:
-            continue
-        if r.ttl is not None and all(c.ttl is not None for c in same):
-            near = all(hop_distance(r.ttl) < hop_distance(c.ttl or 0) for c in same)
-        else:
-            # A connect sampled again is clean (one attempt each, fixed timeout); otherwise only a first-attempt
-            # answer that came before any retransmit is a round trip.
-            usable = [c for c in same if o.sampled(c) or (c.elapsed_ms < RETRANSMIT_MS and c.attempts == 1)]
-            if not usable or not (o.sampled(r) or r.attempts == 1):
-                continue
-            fastest = min(o.ms(c) for c in usable)
-            near = o.ms(r) * NEARER_RATIO < fastest and fastest - o.ms(r) >= NEARER_MIN_MS
-            same = usable
-        compared.append((r, same, near))
-    if not compared or not all(near for _, _, near in compared):
-        return  # one address answering 25 from farther (or as far) away is no middlebox in the path
-    for r, same, _ in compared:
-        if r.ttl is not None and all(c.ttl is not None for c in same):
-            others = ", ".join(f"{c.port} from {hop_distance(c.ttl or 0)} (TTL {c.ttl})" for c in same)
-            text = f"{_where(r)} answers from {hop_distance(r.ttl)} hops away (TTL {r.ttl}); ports {others}"
-        else:
-            others = ", ".join(f"{c.port} in {o.ms(c):g} ms" for c in same)
-            text = f"{_where(r)} accepted the connection in {o.ms(r):g} ms; the same address's {others}"
-            if o.best_ms:
-                text += " (each the fastest of several connects)"
-        yield EgressSign(EgressSignKind.NEARER, text, (_where(r), *(_where(c) for c in same)))
-
-
-def _signatures(o: Observed) -> Iterator[EgressSign]:
-    """(d) ESMTP inspection's marks: a masked greeting, XXXXXXXA."""
-    masked = [h for h in o.greeted if h.smtp is not None and h.smtp.greeting_masked]
-    if masked:
-        quoted = "; ".join(f"{_hs_where(h)}: {(h.greeting_code + ' ' + h.banner)[:60]!r}" for h in masked)
-        yield EgressSign(
-            EgressSignKind.MASKED_GREETING,
-            f"the greeting is masked with asterisks (ESMTP inspection's banner obfuscation): {quoted}",
-            tuple(_hs_where(h) for h in masked),
-        )
-    xed = [h for h in o.greeted if h.smtp is not None and h.smtp.starttls_masked]
-    if xed:
-        yield EgressSign(
-            EgressSignKind.STARTTLS_MASKED,
-            "the EHLO reply lists XXXXXXXA where STARTTLS belongs (ESMTP inspection removes it): "
-            + ", ".join(_hs_where(h) for h in xed),
-            tuple(_hs_where(h) for h in xed),
-        )
-
-
-def _offers_tls(h: HandshakeResult) -> bool:
-    if h.target.service.implicit_tls:
-        return h.tls is not None
-    return h.starttls in (StartTlsOutcome.OK, StartTlsOutcome.FAILED, StartTlsOutcome.REFUSED) or h.tls is not None
-
-
-def _no_starttls_on_25(h: HandshakeResult) -> bool:
-    masked = h.smtp is not None and h.smtp.starttls_masked
-    return masked or h.starttls in (StartTlsOutcome.NOT_OFFERED, StartTlsOutcome.REFUSED)
-
-
-def stripped(o: Observed) -> EgressSign | None:
-    """(d) STARTTLS missing or refused on 25 at every destination whose own 587/465 offers TLS: more than
-    one such destination, or one known to offer STARTTLS on 25."""
-    with_tls = {c.target.address for c in o.control_handshakes if _offers_tls(c)}
-    judged = [h for h in o.greeted if h.target.address in with_tls or h.target.host in o.starttls_known]
-    if not judged or not all(_no_starttls_on_25(h) for h in judged):
-        return None
-    known = [h for h in judged if h.target.host in o.starttls_known]
-    # Destinations, not addresses: one server's IPv4 and IPv6 addresses are still one server's setting.
-    if len({h.target.host for h in judged}) < 2 and not known:
-        return None
-    return EgressSign(
-        EgressSignKind.STARTTLS_STRIPPED,
-        "no STARTTLS on port 25 at "
-        + ", ".join(_hs_where(h) for h in judged)
-        + ", though the same servers offer TLS on 587/465"
-        + (" (or are known to offer STARTTLS on 25)" if known else ""),
-        tuple(_hs_where(h) for h in judged),
-    )
-
-
-def _notes(o: Observed, signs: Sequence[EgressSign]) -> Iterator[str]:
-    """Signs that are common on healthy systems: said, never judged."""
-    for h in o.greeted:
-        ident = Identity.of(h)
-        owners = _owners(h, o.reverse)
-        if ident.greeting and not is_address(ident.greeting) and organisation(ident.greeting) not in owners:
-            yield (
-                f"{_hs_where(h)} greets as {ident.greeting!r}, a name of another organisation (normal for "
-                "hosted mail and shared hosting)"
-            )
-        if h.tls is not None and h.tls.leaf is not None and not h.tls.hostname_match:
-            yield (
-                f"{_hs_where(h)} presents a certificate for {h.tls.leaf.subject!r}, not {h.tls.hostname} "
-                "(common on port 25, where senders use TLS opportunistically)"
-            )
-    if not any(s.kind is EgressSignKind.STARTTLS_STRIPPED for s in signs):
-        for h in o.greeted:
-            if _no_starttls_on_25(h):
-                yield f"{_hs_where(h)} offers no STARTTLS on port 25 (that server's own setting, seen alone)"
 
 
 # --- the verdict -----------------------------------------------------------------------------------------
@@ -401,11 +155,11 @@ def judge_egress(
 
 
 def _judge_open(o: Observed, handshakes: Sequence[HandshakeResult], result: _Result) -> EgressResult:
-    signs = [*_shared_identity(o), *_identity_differs(o), *_nearer(o), *_signatures(o)]
+    signs = [*shared_identity(o), *identity_differs(o), *nearer(o), *signatures(o)]
     strip = stripped(o)
     if strip is not None:
         signs.append(strip)
-    notes = list(dict.fromkeys(_notes(o, signs)))
+    notes = list(dict.fromkeys(egress_notes(o, signs)))
     destinations = ", ".join(sorted({r.host for r in o.open25}))
     if signs:
         return result(
@@ -465,7 +219,7 @@ def _judge_blocked(
         senders = sorted({r.icmp.sender for r in icmp if r.icmp is not None} or {"a device on the way"})
         kinds = sorted({r.icmp.description for r in icmp if r.icmp is not None} or {"unreachable"})
         lines = [
-            f"ICMP {r.icmp.description} (type {r.icmp.type}, code {r.icmp.code}) from {r.icmp.sender} for {_where(r)}"
+            f"ICMP {r.icmp.description} (type {r.icmp.type}, code {r.icmp.code}) from {r.icmp.sender} for {where(r)}"
             for r in icmp
             if r.icmp is not None
         ]
@@ -503,7 +257,7 @@ def _judge_reset(
         control = same[0]
         near, far = hop_distance(r.ttl), hop_distance(control.ttl or 0)
         line = (
-            f"{_where(r)}: RST with TTL {r.ttl} ({near} hops away); SYN-ACK on port {control.port} with TTL "
+            f"{where(r)}: RST with TTL {r.ttl} ({near} hops away); SYN-ACK on port {control.port} with TTL "
             f"{control.ttl} ({far} hops away)"
         )
         (forged if near != far else genuine).append(line)

@@ -11,10 +11,8 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
-from mailprobe.config import Config
 from mailprobe.model import IcmpInfo, PortResult, PortState, Service
 from mailprobe.net import guard
 from mailprobe.net.icmp import describe_icmp
@@ -116,10 +114,3 @@ def _by_family(packets: Sequence[Any]) -> tuple[list[Any], list[Any]]:
 def fixed(packet: Any) -> Any:
     """The packet with its random fields (source port) drawn once, so an answer can be matched to it."""
     return packet.__class__(bytes(packet))
-
-
-async def syn_scan(targets: Sequence[tuple[str, str]], ports: Sequence[int], cfg: Config) -> list[PortResult]:
-    """Raw SYN scan (net/synscan.py, on a scheduler of its own); results ordered by target then port."""
-    from mailprobe.probes.ports import scan_all
-
-    return await scan_all(targets, ports, replace(cfg, raw=True))

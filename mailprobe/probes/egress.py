@@ -26,11 +26,10 @@ from mailprobe.model import (
     Target,
 )
 from mailprobe.net.connect import probe_port
-from mailprobe.net.raw import raw_unavailable_reason, syn_scan
-from mailprobe.probes.registry import handshake
+from mailprobe.net.raw import raw_unavailable_reason
+from mailprobe.scheduler import Scheduler, scan_order
 
 SMTP_PORT = 25
-HANDSHAKE_CONCURRENCY = 8
 CONNECT_SAMPLES = 3  # connect mode: port 25 and one control port, alternately, the fastest of each kept
 
 
@@ -70,8 +69,6 @@ async def egress(
     starttls_known: Sequence[str] = (),
 ) -> EgressResult:
     """Probe port 25 and the control ports on every target, greet where they open, and judge."""
-    from mailprobe.probes.ports import scan_all
-
     needs_dns = any(not is_address(name) for name in targets)
     client = DnsClient.from_config(cfg) if needs_dns or cfg.resolver is not None else None
     notes: list[str] = []
@@ -91,14 +88,18 @@ async def egress(
         if why_not is not None:
             notes.append(f"raw mode unavailable ({why_not}); connect mode used")
             raw = False
-    scan = syn_scan(pairs, all_ports, cfg) if raw else scan_all(pairs, all_ports, cfg)
-    ports, reverse = await asyncio.gather(scan, _reverse(client, list(dict.fromkeys(a for _, a in pairs))))
-    limit = asyncio.Semaphore(HANDSHAKE_CONCURRENCY)
-    port25, controls, times = await asyncio.gather(
-        _greet([r for r in ports if r.port == smtp_port and r.state is PortState.OPEN], cfg, limit, Service.SMTP),
-        _greet([r for r in ports if r.port in SUBMISSION_PORTS and r.state is PortState.OPEN], cfg, limit, None),
-        _connect_times(ports, smtp_port, cfg) if not raw else _no_times(),
-    )
+    run_cfg = replace(cfg, raw=raw)
+    async with Scheduler(run_cfg) as scheduler:  # the run's limits, guard and learnt round trips, as any command
+        found, reverse = await asyncio.gather(
+            _scan(scheduler, pairs, all_ports), _reverse(client, list(dict.fromkeys(a for _, a in pairs)))
+        )
+        ports = _in_order(found, pairs, all_ports)
+        opened = [r for r in ports if r.state is PortState.OPEN]
+        port25, controls, times = await asyncio.gather(
+            _greet(scheduler, [r for r in opened if r.port == smtp_port], Service.SMTP),
+            _greet(scheduler, [r for r in opened if r.port in SUBMISSION_PORTS], None),
+            _connect_times(ports, smtp_port, cfg) if not raw else _no_times(),
+        )
     verdict = judge_egress(
         ports,
         port25,
@@ -142,14 +143,19 @@ async def _no_times() -> list[ConnectTime]:
     return []
 
 
-async def _greet(
-    opened: Sequence[PortResult], cfg: Config, limit: asyncio.Semaphore, service: Service | None
-) -> list[HandshakeResult]:
-    """SMTP greeting (and STARTTLS or implicit TLS) on every port given, a few at a time."""
+async def _scan(scheduler: Scheduler, pairs: Sequence[tuple[str, str]], ports: Sequence[int]) -> list[PortResult]:
+    return [result async for result in scheduler.scan(pairs, ports)]
 
-    async def one(r: PortResult) -> HandshakeResult:
-        target = Target(r.host, r.address, r.port, service or Service.for_port(r.port) or Service.SMTP, "user")
-        async with limit:
-            return await handshake(target, cfg)
 
-    return list(await asyncio.gather(*(one(r) for r in opened)))
+def _in_order(found: Sequence[PortResult], pairs: Sequence[tuple[str, str]], ports: Sequence[int]) -> list[PortResult]:
+    """Results by target then port as given (the evidence lines read in that order)."""
+    rank = {(host, address, port): i for i, (host, address, port) in enumerate(scan_order(pairs, ports))}
+    return sorted(found, key=lambda r: rank.get((r.host, r.address, r.port), len(rank)))
+
+
+async def _greet(scheduler: Scheduler, opened: Sequence[PortResult], service: Service | None) -> list[HandshakeResult]:
+    """SMTP greeting (and STARTTLS or implicit TLS) on every port given, under the run's session limits."""
+    wanted = [
+        Target(r.host, r.address, r.port, service or Service.for_port(r.port) or Service.SMTP, "user") for r in opened
+    ]
+    return list(await asyncio.gather(*(scheduler.handshake(t, seen_open=True) for t in wanted)))

@@ -9,12 +9,13 @@ of its own, for callers outside a run (egress, the tests, the library).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 
 from mailprobe.config import Config
 from mailprobe.model import PortResult
 from mailprobe.scheduler import scan_order, scan_with
 
-__all__ = ["raw_fallback_reason", "scan", "scan_all", "scan_order"]
+__all__ = ["raw_fallback_reason", "scan", "scan_all", "scan_order", "syn_scan"]
 
 
 def raw_fallback_reason(cfg: Config) -> str | None:
@@ -42,3 +43,8 @@ async def scan_all(targets: Sequence[tuple[str, str]], ports: Sequence[int], cfg
     port_rank = {port: index for index, port in reversed(list(enumerate(ports)))}
     found = [result async for result in scan(targets, ports, cfg)]
     return sorted(found, key=lambda r: (target_rank.get((r.host, r.address), 0), port_rank.get(r.port, 0)))
+
+
+async def syn_scan(targets: Sequence[tuple[str, str]], ports: Sequence[int], cfg: Config) -> list[PortResult]:
+    """Raw SYN scan (net/synscan.py, on a scheduler of its own); results ordered by target then port."""
+    return await scan_all(targets, ports, replace(cfg, raw=True))

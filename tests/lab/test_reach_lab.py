@@ -21,8 +21,7 @@ SCAN_PORTS = [*MAIL_PORTS, CLOSED_PORT]
 SCAN_SCRIPT = """
 import asyncio, dataclasses, json, sys
 from mailprobe.config import Config, Limits
-from mailprobe.net.raw import syn_scan
-from mailprobe.probes.ports import scan_all
+from mailprobe.probes.ports import scan_all, syn_scan
 targets = [tuple(t) for t in json.loads(sys.argv[1])]
 ports = json.loads(sys.argv[2])
 scan = syn_scan if sys.argv[3] == "raw" else scan_all

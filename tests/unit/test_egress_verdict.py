@@ -8,7 +8,8 @@ from dataclasses import replace
 import pytest
 from judging import findings
 
-from mailprobe.checks.egress import exit_code, judge_egress, organisation
+from mailprobe.checks.egress import exit_code, judge_egress
+from mailprobe.checks.egress_evidence import organisation
 from mailprobe.model import (
     CertFacts,
     ConnectTime,
