@@ -164,10 +164,10 @@ def _judge_open(o: Observed, handshakes: Sequence[HandshakeResult], result: _Res
     if signs:
         return result(
             EgressVerdict.INTERCEPTED,
-            f"Port 25 connects, but something on the way answers or rewrites it: {len(signs)} piece"
-            f"{'s' if len(signs) > 1 else ''} of evidence below show port 25 reaching another party than "
-            f"{destinations}. Mail sent directly from here passes through it, where it can be read, filtered or "
-            "dropped. " + _advice(o.controls),
+            f"Port 25 connects, but something on the way answers or rewrites it: "
+            f"{'this evidence shows' if len(signs) == 1 else f'{len(signs)} pieces of evidence show'} port 25 "
+            f"reaching another party than {destinations}. Mail sent directly from here passes through it, where it "
+            "can be read, filtered or dropped. " + _advice(o.controls),
             signs,
             notes,
         )
