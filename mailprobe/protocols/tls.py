@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import ipaddress
 import ssl
 from collections.abc import Sequence
 from functools import lru_cache
@@ -20,9 +19,10 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from OpenSSL import crypto
 
 from mailprobe.model import CertFacts, TlsFacts, VerifyFailure
+from mailprobe.protocols.certnames import WEAK_KEY_BITS, hostname_matches
 
-# Keys below these sizes are weak (NIST SP 800-57 / BSI): RSA/DSA 2048, EC 224.
-WEAK_KEY_BITS = {"RSA": 2048, "DSA": 2048, "EC": 224}
+__all__ = ["WEAK_KEY_BITS", "cert_facts", "hostname_matches", "tls_facts", "verify", "verify_chain"]
+
 
 
 def _utc(when: dt.datetime) -> dt.datetime:
@@ -78,30 +78,6 @@ def cert_facts(der: bytes, now: dt.datetime | None = None) -> CertFacts:
         spki_sha256=hashlib.sha256(spki).hexdigest(),
         self_signed=cert.issuer == cert.subject,
     )
-
-
-def _name_matches(pattern: str, host: str) -> bool:
-    """RFC 6125 6.4.3: a wildcard only as the whole left-most label, matching exactly one label."""
-    pattern, host = pattern.lower().rstrip("."), host.lower().rstrip(".")
-    if pattern == host:
-        return True
-    if not pattern.startswith("*.") or "*" in pattern[2:]:
-        return False
-    head, _, rest = host.partition(".")
-    return bool(head) and rest == pattern[2:] and rest.count(".") >= 1
-
-
-def hostname_matches(cert: CertFacts, host: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        ip = None
-    if ip is not None:
-        return f"IP:{ip}" in cert.san
-    dns_names = [name[4:] for name in cert.san if name.startswith("DNS:")]
-    if not dns_names:  # legacy: no SAN, fall back to the subject CN
-        dns_names = [part[3:] for part in cert.subject.split(",") if part.startswith("CN=")]
-    return any(_name_matches(name, host) for name in dns_names)
 
 
 def _new_store(ca_file: str | None) -> crypto.X509Store:
