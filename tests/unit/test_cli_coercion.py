@@ -66,7 +66,7 @@ def test_paths_and_lists_come_out_as_typer_makes_them(tmp_path: Path) -> None:
     existing.write_text("x\n")
     for word in (str(existing), str(tmp_path / "missing.txt"), str(tmp_path), "-"):
         assert fast_coerced(Path, OptionInfo(), word) == typer_coerced(Path, OptionInfo(), word)
-    words = ["example.test", "192.0.2.1"]
+    words = ["example.test", "203.0.113.1"]
     assert fast_coerced(list[str], ArgumentInfo(), words) == typer_coerced(list[str], ArgumentInfo(), words)
     paths = [str(existing)]
     assert fast_coerced(list[Path], ArgumentInfo(), paths) == typer_coerced(list[Path], ArgumentInfo(), paths)
