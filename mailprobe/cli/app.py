@@ -71,9 +71,14 @@ def build_app(commands: Iterable[str] = COMMANDS) -> typer.Typer:
 
 def command_named(argv: list[str]) -> str | None:
     """The command the words name: the first word that is not an option (the root's options take no value),
-    when it is one of COMMANDS. None otherwise, and then every command is registered, which is never wrong."""
-    first = next((word for word in argv if not word.startswith("-")), None)
-    return first if first in COMMANDS else None
+    when it is one of COMMANDS. None otherwise (also for the root's own help, which lists every command), and
+    then every command is registered, which is never wrong."""
+    for word in argv:
+        if word in ("-h", "--help"):
+            return None
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
 
 
 def __getattr__(name: str) -> Any:

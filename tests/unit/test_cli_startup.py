@@ -1,5 +1,6 @@
-"""Command-line words coerced without pydantic (mailprobe/cli/coercion.py): the same values and errors as
-typer's own coercion, and a port scan that imports none of pydantic, dnspython, cryptography or pyOpenSSL."""
+"""Start-up of a run: only the named command registered (cli/app.py), command-line words coerced without
+pydantic (cli/coercion.py) into the same values and errors as typer's own coercion, and a port scan that
+imports none of pydantic, dnspython, cryptography or pyOpenSSL."""
 
 from __future__ import annotations
 
@@ -99,3 +100,31 @@ def test_a_port_scan_imports_neither_pydantic_nor_the_dns_and_tls_libraries() ->
     lines = done.stdout.strip().splitlines()
     assert lines[-2:] == ["exit 0", "[]"], (done.stdout, done.stderr)
     assert '"state":"open"' in done.stdout and '"state":"closed"' in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("words", "named"),
+    [
+        (["ports", "-i", "targets.txt"], "ports"),
+        (["--version"], None),
+        ([], None),
+        (["--help"], None),
+        (["-h", "ports"], None),  # the root's help lists every command
+        (["ports", "--help"], "ports"),
+        (["nosuch", "x"], None),  # every command registered: click names the unknown one
+        (["audit", "ports"], "audit"),
+    ],
+)
+def test_main_registers_the_command_the_words_name(words: list[str], named: str | None) -> None:
+    from mailprobe.cli.app import command_named
+
+    assert command_named(words) == named
+
+
+def test_root_help_lists_every_command_and_a_command_s_help_is_its_own() -> None:
+    root = subprocess.run([sys.executable, "-m", "mailprobe", "--help"], capture_output=True, text=True, timeout=60)
+    assert all(f"  {name} " in root.stdout for name in ("audit", "ports", "handshake", "merge", "explain"))
+    ports = subprocess.run(
+        [sys.executable, "-m", "mailprobe", "ports", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert ports.stdout.startswith("Usage: mailprobe ports [OPTIONS]") and "--raw" in ports.stdout
