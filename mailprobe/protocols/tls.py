@@ -82,6 +82,8 @@ def _parsed(der: bytes, now: dt.datetime) -> _Parsed:
     if known is None:
         known = _parse_cert(der, now)
         _MEMORY.remember_parsed(der, known)
+    else:
+        _MEMORY.parsed.move_to_end(der)
     return known
 
 
@@ -232,10 +234,6 @@ class ChainMemory:
         self._verdicts[key] = (verdict, time.monotonic() + self.max_age, *window)
         if len(self._verdicts) > self.size:
             self._verdicts.popitem(last=False)
-
-    def clear(self) -> None:
-        self.parsed.clear()
-        self._verdicts.clear()
 
 
 _MEMORY = ChainMemory()
