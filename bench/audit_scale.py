@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bounds import cpu_ticks, namespace_cpu, proc_cpu
+from bounds import compile_bytecode, cpu_ticks, namespace_cpu, proc_cpu
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "lab"))
@@ -296,6 +296,7 @@ def main() -> int:
         help="then `mailprobe handshake` on N targets with and without --legacy-tls (0: skip)",
     )
     args = parser.parse_args()
+    compile_bytecode()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     if not sizes or not all(1 <= s <= len(V4) + len(V6) for s in sizes):
         parser.error(f"--sizes: each between 1 and {len(V4) + len(V6)}")

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bounds import CpuMeter, filtered_seconds, startup_seconds
+from bounds import CpuMeter, compile_bytecode, filtered_seconds, startup_seconds
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "lab"))
@@ -220,6 +220,7 @@ def main() -> int:
         help="also time the mailprobe package found in TREE (e.g. `git archive OLD mailprobe | tar -x -C TREE`)",
     )  # fmt: skip
     args = parser.parse_args()
+    compile_bytecode(*([REPO, args.before] if args.before is not None else []))
     scenarios = [s for s in args.scenarios.split(",") if s]
     if not set(scenarios) <= set(SCENARIO_ADDRESSES):
         parser.error(f"--scenarios: some of {', '.join(SCENARIO_ADDRESSES)}")
@@ -273,6 +274,7 @@ def main() -> int:
                         lab, work, a, r, f, args.before
                     )
                 times: dict[str, list[float]] = {name: [] for name in runners}
+                cpu: dict[str, list[float]] = {name: [] for name in runners if name.startswith("mailprobe")}
                 print(f"{scenario}: {len(addresses)} addresses x {len(PORTS)} ports"
                       + (f", ulimit -n {fd_limit}" if fd_limit else "") + (", --raw" if raw else ""))  # fmt: skip
                 for run in range(args.runs):
@@ -281,9 +283,13 @@ def main() -> int:
                     results = {name: runners[name]() for name in order}
                     for name, outcome in results.items():
                         times[name].append(outcome.seconds)
+                        own = ""
+                        if name in cpu:  # its own CPU (user + system): what machine noise affects least
+                            cpu[name].append(outcome.cpu_seconds)
+                            own = f"  cpu {outcome.cpu_seconds:4.2f} s"
                         wrong = disagreements(outcome.states, truth)
                         failures += len(wrong) + (len(outcome.problems) if name == "mailprobe" else 0)
-                        print(f"  run {run + 1} {name:14s} {outcome.seconds:6.2f} s  states as configured "
+                        print(f"  run {run + 1} {name:14s} {outcome.seconds:6.2f} s{own}  states as configured "
                               f"{len(truth) - len(wrong)}/{len(truth)}")  # fmt: skip
                         if name == "mailprobe":
                             print(f"      ports' own times: {outcome.breakdown()}")
@@ -298,12 +304,13 @@ def main() -> int:
                 limit, how = bound(scenario, addresses, rtt)
                 print(f"  bound: {how}")
                 line = (
-                    f"{scenario:8s} mailprobe {ours:5.2f} s  {peer} {theirs:6.2f} s  ratio {ours / theirs:4.2f}  "
+                    f"{scenario:8s} mailprobe {ours:5.2f} s (cpu {statistics.median(cpu['mailprobe']):4.2f} s)  "
+                    f"{peer} {theirs:6.2f} s  ratio {ours / theirs:4.2f}  "
                     f"bound {limit:4.2f} s  mailprobe/bound {ours / limit:4.1f}  (start-up {start_up:.2f} s)"
                 )
                 if args.before is not None:
                     before = statistics.median(times["mailprobe before"])
-                    line += f"  before: {before:5.2f} s"
+                    line += f"  before: {before:5.2f} s (cpu {statistics.median(cpu['mailprobe before']):4.2f} s)"
                 print(f"  median: {line}")
                 summary.append(line)
             print("summary (medians of whole-process wall times):")

@@ -37,7 +37,7 @@ from mailprobe.model import (
     TlsFacts,
     VerifyFailure,
 )
-from mailprobe.protocols.tls import WEAK_KEY_BITS, hostname_matches
+from mailprobe.protocols.certnames import WEAK_KEY_BITS, hostname_matches
 
 
 class Verifier(str, Enum):

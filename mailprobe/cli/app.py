@@ -1,13 +1,22 @@
-"""The typer shell: one command per file, registered here. Bad input ends as one line and exit code 2."""
+"""The typer shell: one command per file, registered here. Bad input ends as one line and exit code 2.
+
+`main()` imports and registers only the command the words name (every command when they name none, for the
+help and the "no such command" message): each command module brings its own imports, and building a click
+command for every other command's options is start-up time a run does not need. `app`, with every command,
+is made on first use (tests, embedding).
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterable
+from typing import Any
 
 import typer
 
 from mailprobe import __version__
+from mailprobe.cli import coercion
 from mailprobe.errors import UsageError
 
 COMMANDS = (
@@ -24,38 +33,60 @@ COMMANDS = (
     "merge",
 )
 
-app = typer.Typer(
-    name="mailprobe",
-    help="What stands between you and a mail server, and what that server does wrong.",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
-
-
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"mailprobe {__version__}")
         raise typer.Exit()
 
 
-@app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
 ) -> None:
     """mailprobe: resolve, reach, handshake, judge, report."""
 
 
-for _name in COMMANDS:
-    try:
-        _module = importlib.import_module(f"mailprobe.cli.{_name}")
-    except ModuleNotFoundError as _exc:  # a command still being written must not take the others down
-        if _exc.name != f"mailprobe.cli.{_name}":
-            raise
-        continue
-    _module.register(app)
+def build_app(commands: Iterable[str] = COMMANDS) -> typer.Typer:
+    """The typer app with the given commands registered."""
+    coercion.install()  # no pydantic for mailprobe's plain options (see cli/coercion.py)
+    built = typer.Typer(
+        name="mailprobe",
+        help="What stands between you and a mail server, and what that server does wrong.",
+        add_completion=False,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    built.callback()(_root)
+    for name in commands:
+        try:
+            module = importlib.import_module(f"mailprobe.cli.{name}")
+        except ModuleNotFoundError as exc:  # a command still being written must not take the others down
+            if exc.name != f"mailprobe.cli.{name}":
+                raise
+            continue
+        module.register(built)
+    return built
+
+
+def command_named(argv: list[str]) -> str | None:
+    """The command the words name: the first word that is not an option (the root's options take no value),
+    when it is one of COMMANDS. None otherwise (also for the root's own help, which lists every command), and
+    then every command is registered, which is never wrong."""
+    for word in argv:
+        if word in ("-h", "--help"):
+            return None
+        if not word.startswith("-"):
+            return word if word in COMMANDS else None
+    return None
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        built = build_app()
+        globals()["app"] = built  # made once
+        return built
+    raise AttributeError(f"module 'mailprobe.cli.app' has no attribute {name!r}")
 
 
 def wants_nagios(argv: list[str]) -> bool:
@@ -86,8 +117,10 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: usage errors (typer's and ours) become one line on stderr and exit code 2 (with --format
     nagios: an UNKNOWN status line on stdout and exit code 3)."""
     words = list(sys.argv[1:] if argv is None else argv)
+    named = command_named(words)
+    cli = build_app((named,)) if named is not None else build_app()
     try:
-        code = app(args=argv, standalone_mode=False, prog_name="mailprobe")
+        code = cli(args=argv, standalone_mode=False, prog_name="mailprobe")
     except typer.Exit as exc:
         code = exc.exit_code
     except typer.TyperException as exc:  # typer's (vendored click) usage errors

@@ -14,15 +14,17 @@ import tempfile
 from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from mailprobe.config import Config, Resolver
 from mailprobe.errors import UsageError
 from mailprobe.model import Report, Service, Severity
-from mailprobe.report.nagios import Thresholds
 from mailprobe.targets import parse_port
+
+if TYPE_CHECKING:
+    from mailprobe.report.nagios import Thresholds
 
 T = TypeVar("T")
 
@@ -142,6 +144,8 @@ class Output:
     def thresholds(self) -> Thresholds:
         """The nagios state mapping: --critical-on, else a chosen --fail-on, else high; --warning-on, else
         medium (or the critical threshold, when that is lower)."""
+        from mailprobe.report.nagios import Thresholds
+
         if self.critical_on:
             critical = parse_severity(self.critical_on, "--critical-on")
         else:

@@ -40,7 +40,7 @@ from mailprobe.net.connect import (
     result_from,
     sockaddr_for,
 )
-from mailprobe.net.icmp import enable_recverr, read_error_queue
+from mailprobe.net.icmp import RECVERR_OPTION, read_error_queue
 from mailprobe.net.limits import Slots
 from mailprobe.net.timing import RttEstimator
 
@@ -48,6 +48,7 @@ _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _RESET_ON_CLOSE = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # SO_LINGER 0: a RST, no TIME_WAIT left behind
 EMFILE_TRIES = 100
 WINDOW_START, WINDOW_FLOOR = 128, 8  # connects in flight at first (it doubles each round of answers), at least
+_SOCKET_TYPE = int(socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)  # enum arithmetic once
 
 
 @dataclass(eq=False, slots=True)
@@ -161,7 +162,7 @@ class ConnectScanner:
             self._settle(probe, error)
             return True
         try:
-            sock = socket.socket(probe.family, socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+            sock = socket.socket(probe.family, _SOCKET_TYPE)
         except OSError as exc:
             self.fds.release(1)
             if exc.errno in _OUT_OF_DESCRIPTORS and probe.starved < EMFILE_TRIES:
@@ -176,7 +177,7 @@ class ConnectScanner:
         probe.first = probe.first or now
         probe.started, probe.sock = now, sock
         self._live.add(probe)
-        enable_recverr(sock)
+        sock.setsockopt(*RECVERR_OPTION[probe.family], 1)  # enable_recverr, without asking the socket its family
         code = _start_connect(sock, probe.sockaddr)
         if code == errno.EINPROGRESS:
             fd = sock.fileno()

@@ -28,6 +28,9 @@ SO_EE_ORIGIN_LOCAL = 1
 SO_EE_ORIGIN_ICMP = 2
 SO_EE_ORIGIN_ICMP6 = 3
 
+_ERRQUEUE_FLAGS = MSG_ERRQUEUE | int(socket.MSG_DONTWAIT)  # a plain int: no enum arithmetic per read
+RECVERR_OPTION = {int(socket.AF_INET): (SOL_IP, IP_RECVERR), int(socket.AF_INET6): (SOL_IPV6, IPV6_RECVERR)}
+
 # struct sock_extended_err { u32 ee_errno; u8 ee_origin, ee_type, ee_code, ee_pad; u32 ee_info, ee_data; }
 _EXTENDED_ERR = struct.Struct("=IBBBBII")
 _ANCILLARY_SIZE = 512
@@ -154,7 +157,7 @@ def read_error_queue(sock: socket.socket) -> ExtendedError | None:
     found: ExtendedError | None = None
     for _ in range(16):  # bounded: a queue holds a handful of entries at most
         try:
-            _data, ancdata, _flags, _addr = sock.recvmsg(512, _ANCILLARY_SIZE, MSG_ERRQUEUE | socket.MSG_DONTWAIT)
+            _data, ancdata, _flags, _addr = sock.recvmsg(512, _ANCILLARY_SIZE, _ERRQUEUE_FLAGS)
         except BlockingIOError:
             break
         except OSError as exc:

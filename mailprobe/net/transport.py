@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import socket
 import ssl
 import time
@@ -265,7 +266,17 @@ def _describe(ssl_object: ssl.SSLObject | None) -> TlsSession:
 
 
 def client_context(*, minimum: ssl.TLSVersion | None = None, maximum: ssl.TLSVersion | None = None) -> ssl.SSLContext:
-    """A context that accepts whatever is served: trust is decided afterwards, from the recorded chain."""
+    """A context that accepts whatever is served: trust is decided afterwards, from the recorded chain.
+
+    One per (minimum, maximum) for the whole process: making a context costs about 1 ms of OpenSSL set-up
+    and every session needs one or more. Sharing is safe: nothing changes a context once made, and a client
+    resumes a TLS session only when handed one (never here), so every handshake is a full one, chain and all.
+    """
+    return _shared_context(minimum, maximum)
+
+
+@functools.lru_cache(maxsize=8)
+def _shared_context(minimum: ssl.TLSVersion | None, maximum: ssl.TLSVersion | None) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE

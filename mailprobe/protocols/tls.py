@@ -2,15 +2,22 @@
 
 The handshake itself is done without verification so the probe always records what was served; trust is
 then decided here with pyca/cryptography's verifier (system store plus --ca-file), and reported honestly.
+
+The same certificate is usually served on several ports of many hosts: a certificate's facts and a chain's
+verdict are remembered (ChainMemory) and worked out again only for a chain not seen before, once the time has
+moved across a validity date of the chain (the only way the verdict can change for the same chain and trust
+anchors), or after an hour. The host name is matched on every call.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import ipaddress
 import ssl
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,9 +27,10 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, r
 from OpenSSL import crypto
 
 from mailprobe.model import CertFacts, TlsFacts, VerifyFailure
+from mailprobe.protocols.certnames import WEAK_KEY_BITS, hostname_matches
 
-# Keys below these sizes are weak (NIST SP 800-57 / BSI): RSA/DSA 2048, EC 224.
-WEAK_KEY_BITS = {"RSA": 2048, "DSA": 2048, "EC": 224}
+__all__ = ["WEAK_KEY_BITS", "cert_facts", "hostname_matches", "tls_facts", "verify", "verify_chain"]
+
 
 
 def _utc(when: dt.datetime) -> dt.datetime:
@@ -55,15 +63,39 @@ def _san(cert: x509.Certificate) -> tuple[str, ...]:
 
 
 def cert_facts(der: bytes, now: dt.datetime | None = None) -> CertFacts:
-    cert = x509.load_der_x509_certificate(der)
+    """The facts of one DER certificate; days_left counted from `now` (default: the current time)."""
     now = now or dt.datetime.now(dt.timezone.utc)
+    parsed = _parsed(der, now)
+    days_left = (parsed.not_after - now).days
+    return parsed.facts if parsed.facts.days_left == days_left else replace(parsed.facts, days_left=days_left)
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    facts: CertFacts  # days_left as of the parse
+    not_before: dt.datetime
+    not_after: dt.datetime
+
+
+def _parsed(der: bytes, now: dt.datetime) -> _Parsed:
+    known = _MEMORY.parsed.get(der)
+    if known is None:
+        known = _parse_cert(der, now)
+        _MEMORY.remember_parsed(der, known)
+    else:
+        _MEMORY.parsed.move_to_end(der)
+    return known
+
+
+def _parse_cert(der: bytes, now: dt.datetime) -> _Parsed:
+    cert = x509.load_der_x509_certificate(der)
     not_before = _utc(cert.not_valid_before_utc)
     not_after = _utc(cert.not_valid_after_utc)
     key_type, key_bits = _key_facts(cert)
     spki = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     sig = cert.signature_hash_algorithm
     sig_name = cert.signature_algorithm_oid._name
-    return CertFacts(
+    facts = CertFacts(
         subject=cert.subject.rfc4514_string(),
         issuer=cert.issuer.rfc4514_string(),
         serial=format(cert.serial_number, "x"),
@@ -78,30 +110,7 @@ def cert_facts(der: bytes, now: dt.datetime | None = None) -> CertFacts:
         spki_sha256=hashlib.sha256(spki).hexdigest(),
         self_signed=cert.issuer == cert.subject,
     )
-
-
-def _name_matches(pattern: str, host: str) -> bool:
-    """RFC 6125 6.4.3: a wildcard only as the whole left-most label, matching exactly one label."""
-    pattern, host = pattern.lower().rstrip("."), host.lower().rstrip(".")
-    if pattern == host:
-        return True
-    if not pattern.startswith("*.") or "*" in pattern[2:]:
-        return False
-    head, _, rest = host.partition(".")
-    return bool(head) and rest == pattern[2:] and rest.count(".") >= 1
-
-
-def hostname_matches(cert: CertFacts, host: str) -> bool:
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
-        ip = None
-    if ip is not None:
-        return f"IP:{ip}" in cert.san
-    dns_names = [name[4:] for name in cert.san if name.startswith("DNS:")]
-    if not dns_names:  # legacy: no SAN, fall back to the subject CN
-        dns_names = [part[3:] for part in cert.subject.split(",") if part.startswith("CN=")]
-    return any(_name_matches(name, host) for name in dns_names)
+    return _Parsed(facts, not_before, not_after)
 
 
 def _new_store(ca_file: str | None) -> crypto.X509Store:
@@ -147,6 +156,19 @@ def verify(
     """
     if not chain:
         return "no certificate served", VerifyFailure.NO_CERTIFICATE
+    if now is not None:  # a caller's own time: worked out afresh, not remembered
+        return _verify(chain, ca_file, now)
+    key = (tuple(chain), ca_file)
+    verdict = _MEMORY.verdict(key)
+    if verdict is None:
+        verdict = _verify(chain, ca_file, None)
+        _MEMORY.remember_verdict(key, verdict, _unchanged_between(chain))
+    return verdict
+
+
+def _verify(
+    chain: Sequence[bytes], ca_file: str | None, now: dt.datetime | None
+) -> tuple[str | None, VerifyFailure | None]:
     leaf = x509.load_der_x509_certificate(chain[0])
     intermediates = [x509.load_der_x509_certificate(der) for der in chain[1:]]
     if now is None:
@@ -166,6 +188,55 @@ def verify(
         kind = _VERIFY_CODES.get(code, VerifyFailure.OTHER) if isinstance(code, int) else VerifyFailure.OTHER
         return str(exc), kind
     return None, None
+
+
+Verdict = tuple[str | None, VerifyFailure | None]
+ChainKey = tuple[tuple[bytes, ...], str | None]  # the chain as served, the CA file
+
+
+def _unchanged_between(chain: Sequence[bytes]) -> tuple[dt.datetime, dt.datetime]:
+    """The stretch of time around now in which no certificate of the chain starts or stops being valid: the
+    verdict on the chain (with the same trust anchors) is the same anywhere in it."""
+    now = dt.datetime.now(dt.timezone.utc)
+    parsed = [_parsed(der, now) for der in chain]
+    dates = {date for cert in parsed for date in (cert.not_before, cert.not_after)}
+    after = min((date for date in dates if date > now), default=dt.datetime.max.replace(tzinfo=dt.timezone.utc))
+    since = max((date for date in dates if date <= now), default=dt.datetime.min.replace(tzinfo=dt.timezone.utc))
+    return since, after
+
+
+class ChainMemory:
+    """Parsed certificates by DER, chain verdicts by (chain, CA file); least recently used forgotten first."""
+
+    def __init__(self, size: int = 512, max_age: float = 3600.0) -> None:
+        self.size = size
+        self.max_age = max_age  # seconds a verdict is trusted at most (trust anchors may change or expire)
+        self.parsed: OrderedDict[bytes, _Parsed] = OrderedDict()
+        self._verdicts: OrderedDict[ChainKey, tuple[Verdict, float, dt.datetime, dt.datetime]] = OrderedDict()
+
+    def remember_parsed(self, der: bytes, parsed: _Parsed) -> None:
+        self.parsed[der] = parsed
+        if len(self.parsed) > self.size:
+            self.parsed.popitem(last=False)
+
+    def verdict(self, key: ChainKey) -> Verdict | None:
+        entry = self._verdicts.get(key)
+        if entry is None:
+            return None
+        verdict, expires, valid_from, valid_until = entry
+        if time.monotonic() >= expires or not valid_from <= dt.datetime.now(dt.timezone.utc) < valid_until:
+            del self._verdicts[key]
+            return None
+        self._verdicts.move_to_end(key)
+        return verdict
+
+    def remember_verdict(self, key: ChainKey, verdict: Verdict, window: tuple[dt.datetime, dt.datetime]) -> None:
+        self._verdicts[key] = (verdict, time.monotonic() + self.max_age, *window)
+        if len(self._verdicts) > self.size:
+            self._verdicts.popitem(last=False)
+
+
+_MEMORY = ChainMemory()
 
 
 def tls_facts(

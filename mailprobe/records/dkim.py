@@ -6,9 +6,6 @@ import base64
 import binascii
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import load_der_public_key
-
 KEY_TYPES = ("rsa", "ed25519")
 
 
@@ -71,6 +68,11 @@ def parse_dkim(text: str) -> DkimKey:
         else:
             errors.append(f"ed25519 key is {len(der)} bytes, not 32")
     else:
+        # Imported here: the report model imports this module, and a run that parses no DKIM key (a port
+        # scan) need not import cryptography.
+        from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+        from cryptography.hazmat.primitives.serialization import load_der_public_key
+
         try:
             public_key = load_der_public_key(der)
         except (ValueError, TypeError) as exc:

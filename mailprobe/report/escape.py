@@ -39,6 +39,9 @@ def escape_char(ch: str) -> str:
     return f"\\U{code:08x}"
 
 
+_ASCII_ESCAPES = {code: escape_char(chr(code)) for code in (*range(0x20), 0x7F)}
+
+
 def _is_unsafe(ch: str) -> bool:
     code = ord(ch)
     if 0xFDD0 <= code <= 0xFDEF or code & 0xFFFE == 0xFFFE:  # noncharacters (U+FFFE, U+FFFF, ...)
@@ -71,6 +74,8 @@ def terminal_safe(value: str | bytes, *, multiline: bool = False) -> str:
 def _escape_line(text: str) -> str:
     if text.isprintable():
         return text
+    if text.isascii():  # the usual case (a server's line with its CR LF): only C0 controls and DEL are unsafe
+        return text.translate(_ASCII_ESCAPES)
     return "".join(escape_char(ch) if _is_unsafe(ch) else ch for ch in text)
 
 

@@ -3,15 +3,84 @@
 Indent 2; keys in a fixed order (schema_version first, then model order), never re-sorted, because the order
 of `meta`/`facts` entries is data. ASCII only: every non-ASCII or control character is a \\u escape, so a
 hostile string cannot act on a terminal that shows the file.
+
+The text is exactly `json.dumps(value, indent=2, ensure_ascii=True, allow_nan=False)`'s, written by `pretty`:
+with an indent the standard library encodes in pure Python through a generator per value, 0.4 s for the
+3 MB report of a 64-host handshake run; `pretty` appends to one list and takes a third of that. Anything it
+does not expect (a non-string key, a value of another type, a non-finite float) goes to json.dumps, which
+then says what is wrong.
 """
 
 from __future__ import annotations
 
 import json
+import math
+from json.encoder import encode_basestring_ascii
+from typing import Any
 
 from mailprobe.model import Report
 from mailprobe.report.serialize import to_jsonable
 
+INDENT = "  "
+
 
 def render(report: Report) -> str:
-    return json.dumps(to_jsonable(report), indent=2, ensure_ascii=True, allow_nan=False) + "\n"
+    return pretty(to_jsonable(report)) + "\n"
+
+
+class _Unexpected(Exception):
+    """A value `pretty` leaves to json.dumps."""
+
+
+def pretty(value: Any) -> str:
+    """json.dumps(value, indent=2, ensure_ascii=True, allow_nan=False), faster."""
+    parts: list[str] = []
+    try:
+        _write(value, 0, parts.append)
+    except (_Unexpected, RecursionError):
+        return json.dumps(value, indent=2, ensure_ascii=True, allow_nan=False)
+    return "".join(parts)
+
+
+def _write(value: Any, level: int, append: Any) -> None:
+    kind = type(value)
+    if kind is str:
+        append(encode_basestring_ascii(value))
+    elif kind is dict:
+        if not value:
+            append("{}")
+            return
+        inner = "\n" + INDENT * (level + 1)
+        separator = "{"
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _Unexpected
+            append(separator + inner)
+            separator = ","
+            append(encode_basestring_ascii(key))
+            append(": ")
+            _write(item, level + 1, append)
+        append("\n" + INDENT * level + "}")
+    elif kind is list:
+        if not value:
+            append("[]")
+            return
+        inner = "\n" + INDENT * (level + 1)
+        separator = "["
+        for item in value:
+            append(separator + inner)
+            separator = ","
+            _write(item, level + 1, append)
+        append("\n" + INDENT * level + "]")
+    elif value is None:
+        append("null")
+    elif value is True:
+        append("true")
+    elif value is False:
+        append("false")
+    elif kind is int:
+        append(int.__repr__(value))
+    elif kind is float and math.isfinite(value):
+        append(float.__repr__(value))
+    else:
+        raise _Unexpected

@@ -34,21 +34,14 @@ def _line(obj: dict[str, Any]) -> str:
 
 def jsonl_lines(report: Report) -> Iterator[str]:
     """The lines (without newline) of one report: run, target..., [egress], summary."""
-    whole = to_jsonable(report)
+    whole = to_jsonable(report)  # every result encoded once; a target line takes its group's share of these
+    encoded: dict[int, Any] = {}
+    for key in GROUP_KEYS:
+        encoded.update(zip(map(id, getattr(report, key)), whole[key], strict=True))
     yield _line({"type": "run", **{key: whole[key] for key in RUN_KEYS}})
     for group in group_by_target(report):
-        one = Report(
-            command="",
-            targets=(),
-            started_at="",
-            elapsed_ms=0.0,
-            dns=tuple(group.dns),
-            ports=tuple(group.ports),
-            handshakes=tuple(group.handshakes),
-            findings=tuple(group.findings),
-        )
-        encoded = to_jsonable(one)
-        yield _line({"type": "target", "target": group.key, **{key: encoded[key] for key in GROUP_KEYS}})
+        shares = {key: [encoded[id(item)] for item in getattr(group, key)] for key in GROUP_KEYS}
+        yield _line({"type": "target", "target": group.key, **shares})
     if report.egress is not None:
         yield _line({"type": "egress", "egress": whole["egress"]})
     yield _line({"type": "summary", **{key: whole[key] for key in END_KEYS}})

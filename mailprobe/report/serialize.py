@@ -90,7 +90,37 @@ def jsonable(value: Any) -> Any:
     return _encode(value)
 
 
+_AS_IS = frozenset({str, int, bool, type(None)})  # encoded as themselves (exactly these types, not subclasses)
+_PLAIN, _PAIRS, _CHOICE = 0, 1, 2  # how a dataclass field is encoded: as its value, as pairs, with its type named
+
+
 def _encode(value: Any) -> Any:
+    kind: type = type(value)
+    if kind in _AS_IS:
+        return value
+    if kind is tuple:
+        return [_encode(item) for item in value]
+    if kind is float:
+        return value if math.isfinite(value) else _non_finite_name(value)
+    layout = _layout(kind)
+    if layout is not None:
+        out: dict[str, Any] = {}
+        for name, how in layout:
+            item = getattr(value, name)
+            if how == _PLAIN:
+                out[name] = _encode(item)
+            elif how == _PAIRS:
+                out[name] = _encode_pairs(item)
+            elif item is not None:
+                out[name] = {TYPE_KEY: type(item).__name__, **_encode(item)}
+            else:
+                out[name] = None
+        return out
+    return _encode_other(value)
+
+
+def _encode_other(value: Any) -> Any:
+    """Enums, floats, bytes, and subclasses of the types _encode takes as they are."""
     if isinstance(value, Enum):
         return value.value
     if value is None or isinstance(value, (bool, int, str)):
@@ -101,19 +131,24 @@ def _encode(value: Any) -> Any:
         return {"text": terminal_safe(value), "base64": base64.b64encode(value).decode("ascii")}
     if isinstance(value, tuple):
         return [_encode(item) for item in value]
-    if is_dataclass(value) and not isinstance(value, type):
-        out: dict[str, Any] = {}
-        hints = _hints(type(value))
-        for f in fields(value):
-            item = getattr(value, f.name)
-            if (type(value), f.name) in PAIR_FIELDS:
-                out[f.name] = _encode_pairs(item)
-            elif item is not None and _choices(hints[f.name]):
-                out[f.name] = {TYPE_KEY: type(item).__name__, **_encode(item)}
-            else:
-                out[f.name] = _encode(item)
-        return out
     raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+@cache
+def _layout(cls: type) -> tuple[tuple[str, int], ...] | None:
+    """A dataclass's fields in model order, each with how it is encoded; None for anything else."""
+    if not is_dataclass(cls):
+        return None
+    hints = _hints(cls)
+    layout = []
+    for f in fields(cls):
+        if (cls, f.name) in PAIR_FIELDS:
+            layout.append((f.name, _PAIRS))
+        elif _choices(hints[f.name]):
+            layout.append((f.name, _CHOICE))
+        else:
+            layout.append((f.name, _PLAIN))
+    return tuple(layout)
 
 
 def _non_finite_name(value: float) -> str:

@@ -138,6 +138,19 @@ def _measured(report: Report) -> int:
 
 
 def summarize(report: Report) -> Summary:
+    """The counts of a report. The last report's summary is kept: a streamed report is summarized by its
+    renderer and again for the exit code (reports are immutable, so the same object has the same summary)."""
+    if _LAST_SUMMARY and _LAST_SUMMARY[0][0] is report:
+        return _LAST_SUMMARY[0][1]
+    summary = _summarize(report)
+    _LAST_SUMMARY[:] = [(report, summary)]
+    return summary
+
+
+_LAST_SUMMARY: list[tuple[Report, Summary]] = []  # at most one: the report summarized last
+
+
+def _summarize(report: Report) -> Summary:
     severities = [f.severity for f in report.findings]
     states = [p.state for p in report.ports]
     statuses = [h.status for h in report.handshakes]

@@ -120,3 +120,9 @@ def test_escape_char_forms() -> None:
 def test_terminal_safe_is_idempotent(text: str) -> None:
     once = terminal_safe(text)
     assert terminal_safe(once) == once
+
+
+@given(st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=60))
+def test_ascii_text_is_escaped_as_character_by_character(raw: str) -> None:
+    # ASCII takes a translate-table path; it must agree with escaping every unsafe character on its own.
+    assert terminal_safe(raw) == "".join(escape_char(ch) if _unsafe(ch) else ch for ch in raw)
