@@ -11,9 +11,13 @@ API (the CLI, the library in api.py and a cluster front end use these):
     audit_stream(texts, cfg, stages, *, destinations=None) -> AsyncIterator[Report]
         the same without the positions.
     audit(texts, cfg, stages=None, command="audit") -> Report      every target, merged in input order
+    Config carries a profile's settings (profiles.Profile.configure: services, expectations, its name) and
+    a baseline (Config.baseline): each target's report is judged against both before it is emitted.
     audit_target(text, cfg, stages, scheduler=None) -> Report      one target (on its own scheduler if none)
     `destinations`: a scheduler.DestinationLimits (per-address caps as async context managers), e.g. one
         shared by a whole cluster; by default each process counts its own.
+    `progress`: a mailprobe.progress.Progress to record what is in flight (each target's stage, each
+        session's wait), for a status line; None records nothing.
 
 How a target goes: its DNS starts when it is admitted (ahead of the probes of earlier targets); its port
 probes enter the run's Scheduler, which interleaves them with every other target's under the global,
@@ -29,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import gc
 import importlib
 import sys
@@ -43,6 +48,7 @@ from mailprobe.checks.framework import group_findings
 from mailprobe.config import Config
 from mailprobe.errors import UnsafeTargetError, UsageError
 from mailprobe.model import (
+    Direction,
     DomainDns,
     ErrorKind,
     HandshakeResult,
@@ -55,7 +61,9 @@ from mailprobe.model import (
     RunError,
     Service,
     Target,
+    TranscriptEntry,
 )
+from mailprobe.progress import Progress
 from mailprobe.scheduler import DestinationLimits, Scheduler
 from mailprobe.targets import Spec, parse_target
 
@@ -67,6 +75,12 @@ class Stages:
     dns: bool = True
     ports: bool = True
     handshake: bool = True
+
+    @classmethod
+    def named(cls, names: Iterable[str]) -> Stages:
+        """From stage names ("dns", "ports", "handshake"), as profiles list them."""
+        chosen = set(names)
+        return cls(dns="dns" in chosen, ports="ports" in chosen, handshake="handshake" in chosen)
 
 
 _COLLECT_EVERY = 32  # targets with sessions between forced garbage collections in a batch
@@ -86,26 +100,28 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def services_for(cfg: Config, spec: Spec) -> list[tuple[Service, int]]:
-    """The services to try: one when the user named a port, else every configured service."""
+def services_for(cfg: Config, spec: Spec) -> list[tuple[Service | None, int]]:
+    """The services to try: the one `/SERVICE` names; the one a given port is registered for (or --port
+    SERVICE=PORT names), None when it has none (its greeting will tell: probes/identify.py); else every
+    configured service."""
+    if spec.service is not None:
+        return [(spec.service, spec.port if spec.port is not None else cfg.port_for(spec.service))]
     if spec.port is not None:
-        service = cfg.service_for_port(spec.port)
-        if service is None:
-            raise UsageError(
-                f"{spec.text}: port {spec.port} is not a mail port; name its service with --port SERVICE={spec.port}"
-            )
-        return [(service, spec.port)]
+        return [(cfg.service_for_port(spec.port), spec.port)]
     return [(service, cfg.port_for(service)) for service in cfg.services]
 
 
 async def _hosts_for(spec: Spec, cfg: Config, stages: Stages, scheduler: Scheduler) -> _Hosts:
     hosts = _Hosts()
-    if spec.is_address:
-        hosts.entries.append((spec.host, spec.host, "user"))
+    if spec.addresses:  # an address literal, or localhost: never asked of DNS
+        if stages.dns and not stages.ports and not stages.handshake:
+            what = "localhost is this machine" if spec.local else f"{spec.host} is an address"
+            hosts.errors.append(RunError(spec.text, ErrorKind.BAD_TARGET, f"{what}: it has no MX; give a mail domain"))
+        hosts.entries.extend((spec.host, address, "user") for address in loopback(spec.addresses))
         return hosts
     from mailprobe import dns  # not before: an address needs no DNS, and importing it costs 0.1 s
 
-    if stages.dns and spec.port is None:
+    if stages.dns and spec.port is None and spec.service is None:
         hosts.picture, status, mx = await _start_picture(spec.host, cfg, scheduler)
         origin = "implicit-mx" if status is MxStatus.IMPLICIT else "mx"
         for host in mx:
@@ -117,6 +133,25 @@ async def _hosts_for(spec: Spec, cfg: Config, stages: Stages, scheduler: Schedul
         hosts.errors.append(RunError(spec.text, ErrorKind.NO_ADDRESS, "the name has no address (no A/AAAA)"))
     hosts.entries.extend((spec.host, address, "user") for address in addresses)
     return hosts
+
+
+def loopback(addresses: tuple[str, ...]) -> tuple[str, ...]:
+    """The addresses as given, without ::1 when this machine has no IPv6 loopback (localhost's pair)."""
+    if "::1" not in addresses or len(addresses) == 1 or _has_ipv6_loopback():
+        return addresses
+    return tuple(a for a in addresses if a != "::1")
+
+
+@functools.lru_cache(maxsize=1)
+def _has_ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 async def _start_picture(
@@ -146,32 +181,77 @@ async def _start_picture(
     return picture, domain.status, domain.mx
 
 
+@dataclass(frozen=True, slots=True)
+class Unidentified:
+    """A port with no registered service (`HOST:2525`): its greeting tells which it offers."""
+
+    host: str
+    address: str
+    port: int
+    origin: str = "user"
+
+
+SessionTarget = Target | Unidentified  # what a session is started for
+SessionOutcome = HandshakeResult | RunError
+
+
 class _Probing:
     """One target's probes in flight: port results, and a session per service started as its port opens."""
 
-    def __init__(self, scheduler: Scheduler) -> None:
-        self.scheduler = scheduler
+    def __init__(self, scheduler: Scheduler, cfg: Config) -> None:
+        self.scheduler, self.cfg = scheduler, cfg
         self.ports: list[PortResult] = []
-        self.sessions: dict[Target, asyncio.Future[HandshakeResult]] = {}
+        self.sessions: dict[SessionTarget, asyncio.Future[SessionOutcome]] = {}
 
-    def start(self, targets: Iterable[Target], *, seen_open: bool = False) -> None:
+    def start(self, targets: Iterable[SessionTarget], *, seen_open: bool = False) -> None:
         for target in targets:
             if target not in self.sessions:
-                self.sessions[target] = asyncio.ensure_future(self.scheduler.handshake(target, seen_open=seen_open))
+                work = (
+                    self.scheduler.handshake(target, seen_open=seen_open)
+                    if isinstance(target, Target)
+                    else self._identified(target, seen_open)
+                )
+                self.sessions[target] = asyncio.ensure_future(work)
+
+    async def _identified(self, port: Unidentified, seen_open: bool) -> SessionOutcome:
+        """The port's service from its greeting, then its handshake; a RunError when it cannot be told."""
+        place = f"{port.address}:{port.port}" if port.host == port.address else f"{port.host}:{port.port}"
+        sni = self.cfg.servername or (None if port.host == port.address else port.host)
+        try:
+            found = await self.scheduler.identify(port.host, port.address, port.port, sni, seen_open=seen_open)
+        except UnsafeTargetError as exc:
+            return RunError(place, ErrorKind.REFUSED, str(exc))
+        if found.service is None:
+            why = f"port {port.port} has no registered service and {found.how}"
+            name_it = f"name it: {place}/SERVICE or --port SERVICE={port.port}"
+            return RunError(place, ErrorKind.BAD_TARGET, f"{why}; {name_it}")
+        target = Target(port.host, port.address, port.port, found.service, port.origin)
+        result = await self.scheduler.handshake(target, seen_open=seen_open)
+        if not self.cfg.transcript:
+            return result
+        note = TranscriptEntry(Direction.NOTE, b"", 0.0, f"probed as {found.service.value}: {found.how}")
+        return replace(result, transcript=(note, *result.transcript))
 
     async def scan_then_start(
-        self, pairs: Sequence[tuple[str, str]], ports: Sequence[int], waiting: dict[tuple[str, int], list[Target]]
+        self, pairs: Sequence[tuple[str, str]], ports: Sequence[int], waiting: dict[tuple[str, int], list[SessionTarget]]
     ) -> None:
         async for result in self.scheduler.scan(pairs, ports):
             self.ports.append(result)
             if result.state is PortState.OPEN:
                 self.start(waiting.pop((result.address, result.port), []), seen_open=True)
 
-    def cancel(self) -> list[asyncio.Future[HandshakeResult]]:
+    def cancel(self) -> list[asyncio.Future[SessionOutcome]]:
         running = list(self.sessions.values())
         for task in running:
             task.cancel()
         return running
+
+    def outcomes(self) -> tuple[list[HandshakeResult], list[RunError]]:
+        """Handshakes in the order their targets were listed (the futures' insertion order), and the ports
+        whose service could not be told."""
+        ended = [task for task in self.sessions.values() if task.done() and not task.cancelled()]
+        done = [task.result() for task in ended if task.exception() is None]
+        return [o for o in done if isinstance(o, HandshakeResult)], [o for o in done if isinstance(o, RunError)]
 
 
 async def audit_target(text: str, cfg: Config, stages: Stages, scheduler: Scheduler | None = None) -> Report:
@@ -182,13 +262,17 @@ async def audit_target(text: str, cfg: Config, stages: Stages, scheduler: Schedu
     started, started_at = time.monotonic(), _now()
     dns_results: list[DomainDns] = []
     errors: list[RunError] = []
-    probing = _Probing(scheduler)
+    probing = _Probing(scheduler, cfg)
     picture: asyncio.Future[DomainDns] | None = None
     pairs: list[tuple[str, str]] = []
     scan_ports: list[int] = []
+    progress = scheduler.progress
+    step = progress.begin(text, text, "starting") if progress is not None else None
     try:
         spec = parse_target(text)
         services = services_for(cfg, spec)
+        if step is not None and not spec.addresses:
+            step.now("resolving")
         hosts = await _hosts_for(spec, cfg, stages, scheduler)
         picture = hosts.picture
         errors.extend(hosts.errors)
@@ -197,14 +281,18 @@ async def audit_target(text: str, cfg: Config, stages: Stages, scheduler: Schedu
             for host, address, origin in hosts.entries
             if (cfg.ipv6 or ":" not in address) and (cfg.ipv4 or ":" in address)
         ]
-        targets = [
+        targets: list[SessionTarget] = [
             Target(host, address, port, service, origin)
+            if service is not None
+            else Unidentified(host, address, port, origin)
             for host, address, origin in entries
             for service, port in services
             if stages.handshake
         ]
         if stages.ports and entries:
-            waiting: dict[tuple[str, int], list[Target]] = {}
+            if step is not None:
+                step.now("probing ports")
+            waiting: dict[tuple[str, int], list[SessionTarget]] = {}
             for target in targets:
                 waiting.setdefault((target.address, target.port), []).append(target)
             pairs = list(dict.fromkeys((host, address) for host, address, _ in entries))
@@ -213,11 +301,15 @@ async def audit_target(text: str, cfg: Config, stages: Stages, scheduler: Schedu
         elif stages.handshake:
             probing.start(targets)
         if picture is not None:
+            if step is not None:
+                step.now("resolving policy records")
             domain = await picture
             dns_results.append(domain)
             if stages.handshake:
                 known = {(t.address, t.port) for t in targets}
                 probing.start(await scheduler.with_dns(_srv_targets(domain, cfg, known)))
+        if step is not None:
+            step.now("waiting for its sessions")
         await asyncio.gather(*probing.sessions.values())
     except UnsafeTargetError as exc:
         errors.append(RunError(text, ErrorKind.REFUSED, str(exc)))
@@ -226,10 +318,13 @@ async def audit_target(text: str, cfg: Config, stages: Stages, scheduler: Schedu
     except Exception as exc:  # the engine boundary: keep going, say what happened
         errors.append(RunError(text, ErrorKind.INTERNAL, f"internal error: {exc!r}"))
     finally:
+        if step is not None and progress is not None:
+            progress.end(step)
         running: list[asyncio.Future[Any]] = probing.cancel() + ([picture] if picture is not None else [])
         for task in running:
             task.cancel()  # a no-op for the finished ones
         await asyncio.gather(*running, return_exceptions=True)
+    handshakes, unidentified = probing.outcomes()
     report = Report(
         command="audit",
         targets=(text,),
@@ -237,12 +332,27 @@ async def audit_target(text: str, cfg: Config, stages: Stages, scheduler: Schedu
         elapsed_ms=round((time.monotonic() - started) * 1000, 1),
         dns=tuple(dns_results),
         ports=tuple(_in_scan_order(probing.ports, pairs, scan_ports)),
-        handshakes=tuple(_finished(probing.sessions)),
-        errors=tuple(errors),
+        handshakes=tuple(handshakes),
+        errors=(*errors, *unidentified),
         context=context_of(cfg),
+        profile=cfg.profile,
         tool_version=__version__,
     )
-    return judged(report)
+    return with_drift(judged(report), cfg.baseline)
+
+
+def with_drift(report: Report, baseline: Report | None) -> Report:
+    """With a baseline (Config.baseline): every change of this report's targets since then, as findings."""
+    if baseline is None:
+        return report
+    try:
+        from mailprobe.checks.baseline import compare
+
+        drift = tuple(compare(baseline, report))
+    except Exception as exc:  # the engine boundary
+        failure = RunError(report.targets[0] if report.targets else "", ErrorKind.CHECK, f"baseline: {exc!r}")
+        return replace(report, errors=(*report.errors, failure))
+    return replace(report, findings=(*report.findings, *drift))
 
 
 def context_of(cfg: Config) -> RunContext:
@@ -268,12 +378,6 @@ def _in_scan_order(found: list[PortResult], pairs: Sequence[tuple[str, str]], po
     pair_rank = {pair: index for index, pair in enumerate(pairs)}
     port_rank = {port: index for index, port in enumerate(ports)}
     return sorted(found, key=lambda r: (pair_rank.get((r.host, r.address), 0), port_rank.get(r.port, 0)))
-
-
-def _finished(sessions: dict[Target, asyncio.Future[HandshakeResult]]) -> list[HandshakeResult]:
-    """Handshakes in the order their targets were listed (the futures' insertion order)."""
-    done = [task for task in sessions.values() if task.done() and not task.cancelled()]
-    return [task.result() for task in done if task.exception() is None]
 
 
 async def _srv_targets(domain: DomainDns, cfg: Config, known: set[tuple[str, int]]) -> list[Target]:
@@ -337,14 +441,19 @@ def admission_window(cfg: Config, stages: Stages) -> int:
 
 
 async def indexed_stream(
-    texts: Texts, cfg: Config, stages: Stages, *, destinations: DestinationLimits | None = None
+    texts: Texts,
+    cfg: Config,
+    stages: Stages,
+    *,
+    destinations: DestinationLimits | None = None,
+    progress: Progress | None = None,
 ) -> AsyncIterator[tuple[int, Report]]:
     """(position, report) for every target as it completes; see the module docstring."""
     import_meanwhile("mailprobe.checks.run")
     window = admission_window(cfg, stages)
     finished: asyncio.Queue[tuple[int, Report]] = asyncio.Queue()
     running: set[asyncio.Future[None]] = set()
-    async with Scheduler(cfg, destinations) as scheduler:
+    async with Scheduler(cfg, destinations, progress) as scheduler:
 
         async def one(index: int, text: str) -> None:
             try:
@@ -390,10 +499,15 @@ async def indexed_stream(
 
 
 async def audit_stream(
-    texts: Texts, cfg: Config, stages: Stages, *, destinations: DestinationLimits | None = None
+    texts: Texts,
+    cfg: Config,
+    stages: Stages,
+    *,
+    destinations: DestinationLimits | None = None,
+    progress: Progress | None = None,
 ) -> AsyncIterator[Report]:
     """Each target's report as it completes (completion order); see the module docstring."""
-    async for _index, report in indexed_stream(texts, cfg, stages, destinations=destinations):
+    async for _index, report in indexed_stream(texts, cfg, stages, destinations=destinations, progress=progress):
         yield report
 
 
@@ -427,5 +541,5 @@ async def audit(texts: Sequence[str], cfg: Config, stages: Stages | None = None,
     stages = stages or Stages()
     started = time.monotonic()
     done = sorted([item async for item in indexed_stream(texts, cfg, stages)], key=lambda item: item[0])
-    merged = merge([report for _, report in done], command)
+    merged = merge([report for _, report in done], command, cfg.profile)
     return replace(merged, elapsed_ms=round((time.monotonic() - started) * 1000, 1))
