@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import gc
 import importlib
 import sys
@@ -48,24 +47,21 @@ from mailprobe.checks.framework import group_findings
 from mailprobe.config import Config
 from mailprobe.errors import UnsafeTargetError, UsageError
 from mailprobe.model import (
-    Direction,
     DomainDns,
     ErrorKind,
-    HandshakeResult,
     MxHost,
     MxStatus,
     PortResult,
-    PortState,
     Report,
     RunContext,
     RunError,
     Service,
     Target,
-    TranscriptEntry,
 )
+from mailprobe.probing import Probing, SessionTarget, Unidentified
 from mailprobe.progress import Progress
 from mailprobe.scheduler import DestinationLimits, Scheduler
-from mailprobe.targets import Spec, parse_target
+from mailprobe.targets import Spec, loopback, parse_target
 
 Texts = Iterable[str] | AsyncIterable[str]
 
@@ -135,25 +131,6 @@ async def _hosts_for(spec: Spec, cfg: Config, stages: Stages, scheduler: Schedul
     return hosts
 
 
-def loopback(addresses: tuple[str, ...]) -> tuple[str, ...]:
-    """The addresses as given, without ::1 when this machine has no IPv6 loopback (localhost's pair)."""
-    if "::1" not in addresses or len(addresses) == 1 or _has_ipv6_loopback():
-        return addresses
-    return tuple(a for a in addresses if a != "::1")
-
-
-@functools.lru_cache(maxsize=1)
-def _has_ipv6_loopback() -> bool:
-    import socket
-
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError:
-        return False
-    return True
-
-
 async def _start_picture(
     name: str, cfg: Config, scheduler: Scheduler
 ) -> tuple[asyncio.Future[DomainDns], MxStatus, tuple[MxHost, ...]]:
@@ -181,79 +158,6 @@ async def _start_picture(
     return picture, domain.status, domain.mx
 
 
-@dataclass(frozen=True, slots=True)
-class Unidentified:
-    """A port with no registered service (`HOST:2525`): its greeting tells which it offers."""
-
-    host: str
-    address: str
-    port: int
-    origin: str = "user"
-
-
-SessionTarget = Target | Unidentified  # what a session is started for
-SessionOutcome = HandshakeResult | RunError
-
-
-class _Probing:
-    """One target's probes in flight: port results, and a session per service started as its port opens."""
-
-    def __init__(self, scheduler: Scheduler, cfg: Config) -> None:
-        self.scheduler, self.cfg = scheduler, cfg
-        self.ports: list[PortResult] = []
-        self.sessions: dict[SessionTarget, asyncio.Future[SessionOutcome]] = {}
-
-    def start(self, targets: Iterable[SessionTarget], *, seen_open: bool = False) -> None:
-        for target in targets:
-            if target not in self.sessions:
-                work = (
-                    self.scheduler.handshake(target, seen_open=seen_open)
-                    if isinstance(target, Target)
-                    else self._identified(target, seen_open)
-                )
-                self.sessions[target] = asyncio.ensure_future(work)
-
-    async def _identified(self, port: Unidentified, seen_open: bool) -> SessionOutcome:
-        """The port's service from its greeting, then its handshake; a RunError when it cannot be told."""
-        place = f"{port.address}:{port.port}" if port.host == port.address else f"{port.host}:{port.port}"
-        sni = self.cfg.servername or (None if port.host == port.address else port.host)
-        try:
-            found = await self.scheduler.identify(port.host, port.address, port.port, sni, seen_open=seen_open)
-        except UnsafeTargetError as exc:
-            return RunError(place, ErrorKind.REFUSED, str(exc))
-        if found.service is None:
-            why = f"port {port.port} has no registered service and {found.how}"
-            name_it = f"name it: {place}/SERVICE or --port SERVICE={port.port}"
-            return RunError(place, ErrorKind.BAD_TARGET, f"{why}; {name_it}")
-        target = Target(port.host, port.address, port.port, found.service, port.origin)
-        result = await self.scheduler.handshake(target, seen_open=seen_open)
-        if not self.cfg.transcript:
-            return result
-        note = TranscriptEntry(Direction.NOTE, b"", 0.0, f"probed as {found.service.value}: {found.how}")
-        return replace(result, transcript=(note, *result.transcript))
-
-    async def scan_then_start(
-        self, pairs: Sequence[tuple[str, str]], ports: Sequence[int], waiting: dict[tuple[str, int], list[SessionTarget]]
-    ) -> None:
-        async for result in self.scheduler.scan(pairs, ports):
-            self.ports.append(result)
-            if result.state is PortState.OPEN:
-                self.start(waiting.pop((result.address, result.port), []), seen_open=True)
-
-    def cancel(self) -> list[asyncio.Future[SessionOutcome]]:
-        running = list(self.sessions.values())
-        for task in running:
-            task.cancel()
-        return running
-
-    def outcomes(self) -> tuple[list[HandshakeResult], list[RunError]]:
-        """Handshakes in the order their targets were listed (the futures' insertion order), and the ports
-        whose service could not be told."""
-        ended = [task for task in self.sessions.values() if task.done() and not task.cancelled()]
-        done = [task.result() for task in ended if task.exception() is None]
-        return [o for o in done if isinstance(o, HandshakeResult)], [o for o in done if isinstance(o, RunError)]
-
-
 async def audit_target(text: str, cfg: Config, stages: Stages, scheduler: Scheduler | None = None) -> Report:
     """Everything mailprobe learns about one target, as a Report of its own."""
     if scheduler is None:
@@ -262,7 +166,7 @@ async def audit_target(text: str, cfg: Config, stages: Stages, scheduler: Schedu
     started, started_at = time.monotonic(), _now()
     dns_results: list[DomainDns] = []
     errors: list[RunError] = []
-    probing = _Probing(scheduler, cfg)
+    probing = Probing(scheduler, cfg)
     picture: asyncio.Future[DomainDns] | None = None
     pairs: list[tuple[str, str]] = []
     scan_ports: list[int] = []

@@ -14,6 +14,7 @@ last octet) and `198.51.100.10-198.51.100.20`, `2001:db8::1-2001:db8::ff`; a por
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -45,6 +46,26 @@ def is_localhost(name: str) -> bool:
     """`localhost` and names under it (RFC 6761 6.3): the loopback addresses, without asking DNS."""
     text = name.strip().rstrip(".").lower()
     return text == "localhost" or text.endswith(".localhost")
+
+
+def loopback(addresses: tuple[str, ...]) -> tuple[str, ...]:
+    """Addresses to probe for a Spec's `addresses`: as given, without ::1 when this machine has no IPv6
+    loopback (localhost's pair)."""
+    if "::1" not in addresses or len(addresses) == 1 or _has_ipv6_loopback():
+        return addresses
+    return tuple(a for a in addresses if a != "::1")
+
+
+@functools.lru_cache(maxsize=1)
+def _has_ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
 
 
 def split_service(raw: str) -> tuple[str, Service | None]:
