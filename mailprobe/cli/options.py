@@ -72,7 +72,7 @@ class Options:
             f"{SESSION_TIMEOUT:g} for a dialogue.",
         ),
     ] = None
-    json_flag: Annotated[bool, _option("--json", help="Same as --format json.")] = False
+    json_flag: Annotated[bool, _option("--json", help="Write JSON.")] = False
     fmt: Annotated[
         str,
         _option("--format", "-f", metavar="FORMAT", help=f"Output format: {', '.join(FORMATS)}. Default: {{default}}."),
