@@ -22,8 +22,10 @@ API (the CLI, the library in api.py and a cluster front end use these):
 How a target goes: its DNS starts when it is admitted (ahead of the probes of earlier targets); its port
 probes enter the run's Scheduler, which interleaves them with every other target's under the global,
 per-address and descriptor limits; a handshake starts the moment its port is seen open, and SRV-announced
-services once the DNS picture has them; reverse DNS, TLSA, blocklists and the MTA-STS fetch finish beside the
-probes. When the last of these ends the report is judged (`judged`) and emitted.
+services once the DNS picture has them (a port with no registered service is first asked which it offers:
+probing.py, probes/identify.py); reverse DNS, TLSA, blocklists and the MTA-STS fetch finish beside the
+probes. When the last of these ends the report is judged (`judged`, then a baseline's drift: `with_drift`)
+and emitted. Addresses and localhost are never looked up in DNS.
 
 This and the scheduler are the only places with a broad `except`: anything a stage did not expect becomes a
 result with status `error` (or a per-target error line), so one bad target never stops a run or loses output.
