@@ -1,3 +1,3 @@
-from mailprobe.cli.app import main
+from mailprobe.cli.entry import main
 
 main()

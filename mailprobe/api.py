@@ -3,21 +3,64 @@
 import asyncio, mailprobe
 from mailprobe.config import Config, Resolver
 report = asyncio.run(mailprobe.audit(["example.org"], Config(resolver=Resolver("198.51.100.53"))))
+report = asyncio.run(mailprobe.audit(["example.org"], profile="ci-health", baseline="last-week.json"))
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mailprobe.config import Config
+from mailprobe.errors import UsageError
 from mailprobe.model import DomainDns, HandshakeResult, Report, Target
 
+if TYPE_CHECKING:
+    from mailprobe.profiles import Profile
 
-async def audit(targets: Sequence[str], cfg: Config | None = None) -> Report:
-    """Resolve, reach, handshake and judge each target; one report."""
+
+async def audit(
+    targets: Sequence[str],
+    cfg: Config | None = None,
+    *,
+    profile: str | Profile | None = None,
+    baseline: Report | str | Path | None = None,
+) -> Report:
+    """Resolve, reach, handshake and judge each target; one report. `profile` (a shipped name, a file or a
+    loaded Profile) chooses the stages and services and adds its expectations; `baseline` (an earlier report
+    or its JSON file) turns every change into a finding. Neither is needed when `cfg` already carries them."""
+    from mailprobe.engine import Stages
     from mailprobe.engine import audit as run
 
-    return await run(targets, cfg or Config())
+    cfg = cfg or Config()
+    stages = Stages()
+    if profile is not None:
+        from mailprobe.profiles import load_profile
+
+        chosen = load_profile(profile) if isinstance(profile, str) else profile
+        cfg, stages = chosen.configure(cfg), Stages.named(chosen.stages)
+    if baseline is not None:
+        cfg = replace(cfg, baseline=baseline if isinstance(baseline, Report) else read_report(Path(baseline)))
+    return await run(targets, cfg, stages)
+
+
+def read_report(path: Path) -> Report:
+    """A report from its JSON file (`--format json`); a UsageError naming the file when it is not one."""
+    from mailprobe.report.serialize import report_from_jsonable
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"{path}: not JSON ({exc})") from None
+    try:
+        return report_from_jsonable(data)
+    except UsageError as exc:
+        raise UsageError(f"{path}: {exc}") from None
 
 
 async def resolve(domain: str, cfg: Config | None = None) -> DomainDns:

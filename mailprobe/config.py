@@ -1,17 +1,26 @@
-"""Run-time settings: limits every session keeps, the resolver, trust anchors. Frozen; built by the CLI."""
+"""Run-time settings: limits every session keeps, the resolver, trust anchors. Frozen; built by the CLI.
+
+The session limit: a whole dialogue with one server (connect, greeting, capabilities, STARTTLS, TLS, the
+checks after it) ends after Limits.session_timeout, SESSION_FACTOR times the reply timeout (`--timeout`
+sets both: `Limits.for_timeout`). A server that answers every read just in time, a byte at a time, holds a
+session no longer than that.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from mailprobe.model import Expectations, Service
+from mailprobe.model import Expectations, Report, Service
+from mailprobe.timeouts import CONNECT_TIMEOUT, READ_TIMEOUT, SESSION_FACTOR, SESSION_TIMEOUT
+
+__all__ = ["SESSION_FACTOR", "Config", "Limits", "Resolver"]
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    connect_timeout: float = 5.0
-    read_timeout: float = 10.0
-    session_timeout: float = 30.0
+    connect_timeout: float = CONNECT_TIMEOUT
+    read_timeout: float = READ_TIMEOUT
+    session_timeout: float = SESSION_TIMEOUT
     max_line: int = 8 * 1024
     max_reply: int = 64 * 1024
     max_session: int = 256 * 1024
@@ -22,6 +31,11 @@ class Limits:
     probes_per_address: int = 32  # targets' scans of one address at once (each up to 256 of its ports at once)
     raw_rate: float = 10000.0  # SYNs per second in raw mode (--raw), all targets together
     max_block_addresses: int = 65536  # addresses one CIDR block or range may stand for (a /16)
+
+    def for_timeout(self, seconds: float) -> Limits:
+        """`--timeout SECONDS`: connects and each reply wait at most `seconds`, a whole dialogue
+        SESSION_FACTOR times as long."""
+        return replace(self, connect_timeout=seconds, read_timeout=seconds, session_timeout=SESSION_FACTOR * seconds)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +70,8 @@ class Config:
     scan_ports: tuple[int, ...] = ()  # `ports --ports LIST`: scan these instead of the services' ports
     servername: str | None = None  # --servername: SNI and the name certificates are judged against
     expect: Expectations | None = None  # a profile's expectations: judged with everything else
+    profile: str | None = None  # the profile's name, recorded in each report (profiles.Profile.configure)
+    baseline: Report | None = None  # an earlier report: each target's changes since become findings
 
     def port_for(self, service: Service) -> int:
         for known, port in self.ports:

@@ -11,15 +11,21 @@ API (the CLI, the library in api.py and a cluster front end use these):
     audit_stream(texts, cfg, stages, *, destinations=None) -> AsyncIterator[Report]
         the same without the positions.
     audit(texts, cfg, stages=None, command="audit") -> Report      every target, merged in input order
+    Config carries a profile's settings (profiles.Profile.configure: services, expectations, its name) and
+    a baseline (Config.baseline): each target's report is judged against both before it is emitted.
     audit_target(text, cfg, stages, scheduler=None) -> Report      one target (on its own scheduler if none)
     `destinations`: a scheduler.DestinationLimits (per-address caps as async context managers), e.g. one
         shared by a whole cluster; by default each process counts its own.
+    `progress`: a mailprobe.progress.Progress to record what is in flight (each target's stage, each
+        session's wait), for a status line; None records nothing.
 
 How a target goes: its DNS starts when it is admitted (ahead of the probes of earlier targets); its port
 probes enter the run's Scheduler, which interleaves them with every other target's under the global,
 per-address and descriptor limits; a handshake starts the moment its port is seen open, and SRV-announced
-services once the DNS picture has them; reverse DNS, TLSA, blocklists and the MTA-STS fetch finish beside the
-probes. When the last of these ends the report is judged (`judged`) and emitted.
+services once the DNS picture has them (a port with no registered service is first asked which it offers:
+probing.py, probes/identify.py); reverse DNS, TLSA, blocklists and the MTA-STS fetch finish beside the
+probes. When the last of these ends the report is judged (`judged`, then a baseline's drift: `with_drift`)
+and emitted. Addresses and localhost are never looked up in DNS.
 
 This and the scheduler are the only places with a broad `except`: anything a stage did not expect becomes a
 result with status `error` (or a per-target error line), so one bad target never stops a run or loses output.
@@ -45,19 +51,19 @@ from mailprobe.errors import UnsafeTargetError, UsageError
 from mailprobe.model import (
     DomainDns,
     ErrorKind,
-    HandshakeResult,
     MxHost,
     MxStatus,
     PortResult,
-    PortState,
     Report,
     RunContext,
     RunError,
     Service,
     Target,
 )
+from mailprobe.probing import Probing, SessionTarget, Unidentified
+from mailprobe.progress import Progress
 from mailprobe.scheduler import DestinationLimits, Scheduler
-from mailprobe.targets import Spec, parse_target
+from mailprobe.targets import Spec, loopback, parse_target
 
 Texts = Iterable[str] | AsyncIterable[str]
 
@@ -67,6 +73,12 @@ class Stages:
     dns: bool = True
     ports: bool = True
     handshake: bool = True
+
+    @classmethod
+    def named(cls, names: Iterable[str]) -> Stages:
+        """From stage names ("dns", "ports", "handshake"), as profiles list them."""
+        chosen = set(names)
+        return cls(dns="dns" in chosen, ports="ports" in chosen, handshake="handshake" in chosen)
 
 
 _COLLECT_EVERY = 32  # targets with sessions between forced garbage collections in a batch
@@ -86,26 +98,28 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def services_for(cfg: Config, spec: Spec) -> list[tuple[Service, int]]:
-    """The services to try: one when the user named a port, else every configured service."""
+def services_for(cfg: Config, spec: Spec) -> list[tuple[Service | None, int]]:
+    """The services to try: the one `/SERVICE` names; the one a given port is registered for (or --port
+    SERVICE=PORT names), None when it has none (its greeting will tell: probes/identify.py); else every
+    configured service."""
+    if spec.service is not None:
+        return [(spec.service, spec.port if spec.port is not None else cfg.port_for(spec.service))]
     if spec.port is not None:
-        service = cfg.service_for_port(spec.port)
-        if service is None:
-            raise UsageError(
-                f"{spec.text}: port {spec.port} is not a mail port; name its service with --port SERVICE={spec.port}"
-            )
-        return [(service, spec.port)]
+        return [(cfg.service_for_port(spec.port), spec.port)]
     return [(service, cfg.port_for(service)) for service in cfg.services]
 
 
 async def _hosts_for(spec: Spec, cfg: Config, stages: Stages, scheduler: Scheduler) -> _Hosts:
     hosts = _Hosts()
-    if spec.is_address:
-        hosts.entries.append((spec.host, spec.host, "user"))
+    if spec.addresses:  # an address literal, or localhost: never asked of DNS
+        if stages.dns and not stages.ports and not stages.handshake:
+            what = "localhost is this machine" if spec.local else f"{spec.host} is an address"
+            hosts.errors.append(RunError(spec.text, ErrorKind.BAD_TARGET, f"{what}: it has no MX; give a mail domain"))
+        hosts.entries.extend((spec.host, address, "user") for address in loopback(spec.addresses))
         return hosts
     from mailprobe import dns  # not before: an address needs no DNS, and importing it costs 0.1 s
 
-    if stages.dns and spec.port is None:
+    if stages.dns and spec.port is None and spec.service is None:
         hosts.picture, status, mx = await _start_picture(spec.host, cfg, scheduler)
         origin = "implicit-mx" if status is MxStatus.IMPLICIT else "mx"
         for host in mx:
@@ -146,34 +160,6 @@ async def _start_picture(
     return picture, domain.status, domain.mx
 
 
-class _Probing:
-    """One target's probes in flight: port results, and a session per service started as its port opens."""
-
-    def __init__(self, scheduler: Scheduler) -> None:
-        self.scheduler = scheduler
-        self.ports: list[PortResult] = []
-        self.sessions: dict[Target, asyncio.Future[HandshakeResult]] = {}
-
-    def start(self, targets: Iterable[Target], *, seen_open: bool = False) -> None:
-        for target in targets:
-            if target not in self.sessions:
-                self.sessions[target] = asyncio.ensure_future(self.scheduler.handshake(target, seen_open=seen_open))
-
-    async def scan_then_start(
-        self, pairs: Sequence[tuple[str, str]], ports: Sequence[int], waiting: dict[tuple[str, int], list[Target]]
-    ) -> None:
-        async for result in self.scheduler.scan(pairs, ports):
-            self.ports.append(result)
-            if result.state is PortState.OPEN:
-                self.start(waiting.pop((result.address, result.port), []), seen_open=True)
-
-    def cancel(self) -> list[asyncio.Future[HandshakeResult]]:
-        running = list(self.sessions.values())
-        for task in running:
-            task.cancel()
-        return running
-
-
 async def audit_target(text: str, cfg: Config, stages: Stages, scheduler: Scheduler | None = None) -> Report:
     """Everything mailprobe learns about one target, as a Report of its own."""
     if scheduler is None:
@@ -182,13 +168,17 @@ async def audit_target(text: str, cfg: Config, stages: Stages, scheduler: Schedu
     started, started_at = time.monotonic(), _now()
     dns_results: list[DomainDns] = []
     errors: list[RunError] = []
-    probing = _Probing(scheduler)
+    probing = Probing(scheduler, cfg)
     picture: asyncio.Future[DomainDns] | None = None
     pairs: list[tuple[str, str]] = []
     scan_ports: list[int] = []
+    progress = scheduler.progress
+    step = progress.begin(text, text, "starting") if progress is not None else None
     try:
         spec = parse_target(text)
         services = services_for(cfg, spec)
+        if step is not None and not spec.addresses:
+            step.now("resolving")
         hosts = await _hosts_for(spec, cfg, stages, scheduler)
         picture = hosts.picture
         errors.extend(hosts.errors)
@@ -197,14 +187,18 @@ async def audit_target(text: str, cfg: Config, stages: Stages, scheduler: Schedu
             for host, address, origin in hosts.entries
             if (cfg.ipv6 or ":" not in address) and (cfg.ipv4 or ":" in address)
         ]
-        targets = [
+        targets: list[SessionTarget] = [
             Target(host, address, port, service, origin)
+            if service is not None
+            else Unidentified(host, address, port, origin)
             for host, address, origin in entries
             for service, port in services
             if stages.handshake
         ]
         if stages.ports and entries:
-            waiting: dict[tuple[str, int], list[Target]] = {}
+            if step is not None:
+                step.now("probing ports")
+            waiting: dict[tuple[str, int], list[SessionTarget]] = {}
             for target in targets:
                 waiting.setdefault((target.address, target.port), []).append(target)
             pairs = list(dict.fromkeys((host, address) for host, address, _ in entries))
@@ -213,11 +207,15 @@ async def audit_target(text: str, cfg: Config, stages: Stages, scheduler: Schedu
         elif stages.handshake:
             probing.start(targets)
         if picture is not None:
+            if step is not None:
+                step.now("resolving policy records")
             domain = await picture
             dns_results.append(domain)
             if stages.handshake:
                 known = {(t.address, t.port) for t in targets}
                 probing.start(await scheduler.with_dns(_srv_targets(domain, cfg, known)))
+        if step is not None:
+            step.now("waiting for its sessions")
         await asyncio.gather(*probing.sessions.values())
     except UnsafeTargetError as exc:
         errors.append(RunError(text, ErrorKind.REFUSED, str(exc)))
@@ -226,10 +224,13 @@ async def audit_target(text: str, cfg: Config, stages: Stages, scheduler: Schedu
     except Exception as exc:  # the engine boundary: keep going, say what happened
         errors.append(RunError(text, ErrorKind.INTERNAL, f"internal error: {exc!r}"))
     finally:
+        if step is not None and progress is not None:
+            progress.end(step)
         running: list[asyncio.Future[Any]] = probing.cancel() + ([picture] if picture is not None else [])
         for task in running:
             task.cancel()  # a no-op for the finished ones
         await asyncio.gather(*running, return_exceptions=True)
+    handshakes, unidentified = probing.outcomes()
     report = Report(
         command="audit",
         targets=(text,),
@@ -237,12 +238,27 @@ async def audit_target(text: str, cfg: Config, stages: Stages, scheduler: Schedu
         elapsed_ms=round((time.monotonic() - started) * 1000, 1),
         dns=tuple(dns_results),
         ports=tuple(_in_scan_order(probing.ports, pairs, scan_ports)),
-        handshakes=tuple(_finished(probing.sessions)),
-        errors=tuple(errors),
+        handshakes=tuple(handshakes),
+        errors=(*errors, *unidentified),
         context=context_of(cfg),
+        profile=cfg.profile,
         tool_version=__version__,
     )
-    return judged(report)
+    return with_drift(judged(report), cfg.baseline)
+
+
+def with_drift(report: Report, baseline: Report | None) -> Report:
+    """With a baseline (Config.baseline): every change of this report's targets since then, as findings."""
+    if baseline is None:
+        return report
+    try:
+        from mailprobe.checks.baseline import compare
+
+        drift = tuple(compare(baseline, report))
+    except Exception as exc:  # the engine boundary
+        failure = RunError(report.targets[0] if report.targets else "", ErrorKind.CHECK, f"baseline: {exc!r}")
+        return replace(report, errors=(*report.errors, failure))
+    return replace(report, findings=(*report.findings, *drift))
 
 
 def context_of(cfg: Config) -> RunContext:
@@ -268,12 +284,6 @@ def _in_scan_order(found: list[PortResult], pairs: Sequence[tuple[str, str]], po
     pair_rank = {pair: index for index, pair in enumerate(pairs)}
     port_rank = {port: index for index, port in enumerate(ports)}
     return sorted(found, key=lambda r: (pair_rank.get((r.host, r.address), 0), port_rank.get(r.port, 0)))
-
-
-def _finished(sessions: dict[Target, asyncio.Future[HandshakeResult]]) -> list[HandshakeResult]:
-    """Handshakes in the order their targets were listed (the futures' insertion order)."""
-    done = [task for task in sessions.values() if task.done() and not task.cancelled()]
-    return [task.result() for task in done if task.exception() is None]
 
 
 async def _srv_targets(domain: DomainDns, cfg: Config, known: set[tuple[str, int]]) -> list[Target]:
@@ -337,14 +347,19 @@ def admission_window(cfg: Config, stages: Stages) -> int:
 
 
 async def indexed_stream(
-    texts: Texts, cfg: Config, stages: Stages, *, destinations: DestinationLimits | None = None
+    texts: Texts,
+    cfg: Config,
+    stages: Stages,
+    *,
+    destinations: DestinationLimits | None = None,
+    progress: Progress | None = None,
 ) -> AsyncIterator[tuple[int, Report]]:
     """(position, report) for every target as it completes; see the module docstring."""
     import_meanwhile("mailprobe.checks.run")
     window = admission_window(cfg, stages)
     finished: asyncio.Queue[tuple[int, Report]] = asyncio.Queue()
     running: set[asyncio.Future[None]] = set()
-    async with Scheduler(cfg, destinations) as scheduler:
+    async with Scheduler(cfg, destinations, progress) as scheduler:
 
         async def one(index: int, text: str) -> None:
             try:
@@ -390,10 +405,15 @@ async def indexed_stream(
 
 
 async def audit_stream(
-    texts: Texts, cfg: Config, stages: Stages, *, destinations: DestinationLimits | None = None
+    texts: Texts,
+    cfg: Config,
+    stages: Stages,
+    *,
+    destinations: DestinationLimits | None = None,
+    progress: Progress | None = None,
 ) -> AsyncIterator[Report]:
     """Each target's report as it completes (completion order); see the module docstring."""
-    async for _index, report in indexed_stream(texts, cfg, stages, destinations=destinations):
+    async for _index, report in indexed_stream(texts, cfg, stages, destinations=destinations, progress=progress):
         yield report
 
 
@@ -427,5 +447,5 @@ async def audit(texts: Sequence[str], cfg: Config, stages: Stages | None = None,
     stages = stages or Stages()
     started = time.monotonic()
     done = sorted([item async for item in indexed_stream(texts, cfg, stages)], key=lambda item: item[0])
-    merged = merge([report for _, report in done], command)
+    merged = merge([report for _, report in done], command, cfg.profile)
     return replace(merged, elapsed_ms=round((time.monotonic() - started) * 1000, 1))

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mailprobe.config import Config
 from mailprobe.errors import ProfileError
 from mailprobe.model import Expectations, Service, Severity
 
@@ -44,6 +45,51 @@ class Profile:
     egress_starttls: tuple[str, ...] = ()  # egress targets known to offer STARTTLS on 25
     control_ports: tuple[int, ...] = (587, 465, 443)
     expect: Expectations = field(default_factory=Expectations)
+
+    def configure(self, cfg: Config) -> Config:
+        """`cfg` with what the profile sets for a run: its services, the TLS 1.0/1.1 probes, its expectations
+        (judged with everything else), non-public addresses, its timeout, its name (recorded in reports).
+        The library (`mailprobe.audit(..., profile=...)`) and the CLI both run a profile through here."""
+        return replace(
+            cfg,
+            services=self.services,
+            check_legacy_tls=self.legacy_tls,
+            expect=self.expect,
+            profile=self.name,
+            allow_nonpublic=cfg.allow_nonpublic or self.allow_nonpublic,
+            limits=cfg.limits.for_timeout(self.timeout) if self.timeout is not None else cfg.limits,
+        )
+
+    def summary(self) -> list[str]:
+        """What the profile sets, in words, one line each (`mailprobe profiles --check`)."""
+        e = self.expect
+        lines = [
+            f"name: {self.name}" + (f" ({self.description})" if self.description else ""),
+            f"stages: {', '.join(self.stages)}",
+            f"services: {', '.join(s.value for s in self.services)}",
+            f"TLS 1.0/1.1 probes: {'yes' if self.legacy_tls else 'no'}",
+            f"timeout: {f'{self.timeout:g} s' if self.timeout is not None else 'the default'}",
+            f"fails (exit 1) on: {f'{self.fail_on.value} findings and worse' if self.fail_on else 'nothing'}",
+        ]
+        if self.allow_nonpublic:
+            lines.append("non-public addresses from DNS: probed")
+        if self.targets:
+            lines.append(f"targets: {', '.join(self.targets)}")
+        if self.egress_targets:
+            lines.append(f"egress targets: {', '.join(self.egress_targets)}")
+            lines.append(f"egress control ports: {', '.join(str(p) for p in self.control_ports)}")
+        expected = [
+            f"ports open: {', '.join(map(str, e.open_ports))}" if e.open_ports else "",
+            f"ports blocked: {', '.join(map(str, e.blocked_ports))}" if e.blocked_ports else "",
+            "STARTTLS required" if e.starttls_required else "",
+            f"{e.min_tls_version} or newer" if e.min_tls_version else "",
+            f"certificates valid for {e.cert_min_days} more days" if e.cert_min_days is not None else "",
+            *(f"{service} offers {', '.join(words)}" for service, words in e.capabilities),
+            *(f"{service} greeting matches {pattern!r}" for service, pattern in e.banner_patterns),
+        ]
+        expected = [line for line in expected if line]
+        lines.append("expects: " + ("; ".join(expected) if expected else "nothing beyond the findings"))
+        return lines
 
 
 # key → (expected type description, validator/converter)

@@ -28,7 +28,7 @@ import asyncio
 import itertools
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
     import ssl
 
     from mailprobe.net.transport import Session
+    from mailprobe.probes.identify import Identified
+    from mailprobe.progress import Progress, Step
 
 T = TypeVar("T")
 DNS_FDS = 24  # descriptors a target's DNS stage may use at once (its queries go out in two or three waves)
@@ -103,8 +105,11 @@ def scan_order(targets: Sequence[tuple[str, str]], ports: Sequence[int]) -> list
 class Scheduler:
     """The run's shared probing resources; see the module docstring."""
 
-    def __init__(self, cfg: Config, destinations: DestinationLimits | None = None) -> None:
+    def __init__(
+        self, cfg: Config, destinations: DestinationLimits | None = None, progress: Progress | None = None
+    ) -> None:
         self.cfg = cfg
+        self.progress = progress  # what is in flight, for a status line (None: nothing is recorded)
         limits = cfg.limits
         raise_fd_limit()
         self.fd_budget = current_fd_budget()
@@ -146,9 +151,50 @@ class Scheduler:
     async def handshake(self, target: Target, *, seen_open: bool = False) -> HandshakeResult:
         """One session. `seen_open`: the scan just saw the port open, so its connects wait out a busy server
         instead of calling it filtered."""
+        step = None
+        if self.progress is not None:
+            step = self.progress.begin(
+                target.host, f"{target.host} {target.port}", "waiting for a session slot", session=True
+            )
+        try:
+            return await self._handshake(target, seen_open, step)
+        finally:
+            if step is not None and self.progress is not None:
+                self.progress.end(step)
+
+    @asynccontextmanager
+    async def _session_slot(self, address: str) -> AsyncIterator[None]:
+        """What a session holds while it runs: its address's and its path's slots, a run-wide one, descriptors."""
+        async with (
+            self.destinations.session(address),
+            self.windows.slot(address),
+            self._sessions.hold(),
+            self.fds.hold(self.session_fds),
+        ):
+            yield
+
+    async def identify(
+        self, host: str, address: str, port: int, server_hostname: str | None, *, seen_open: bool = False
+    ) -> Identified:
+        """Which service a port with no registered number offers, from its greeting (probes/identify.py)."""
+        from mailprobe.probes.identify import identify
+
+        step = None
+        if self.progress is not None:
+            step = self.progress.begin(
+                host, f"{host} {port} (which service?)", "waiting for a session slot", session=True
+            )
+        try:
+            async with self._session_slot(address):
+                return await identify(address, port, self.cfg.limits, _Opener(self, seen_open, step), server_hostname)
+        finally:
+            if step is not None and self.progress is not None:
+                self.progress.end(step)
+
+    async def _handshake(self, target: Target, seen_open: bool, step: Step | None) -> HandshakeResult:
         from mailprobe.probes.registry import handshake
 
-        opener = _Opener(self, seen_open)
+        opener = _Opener(self, seen_open, step)
         address = target.address
         async with self.destinations.session(address), self.windows.slot(address):
             async with self._sessions.hold(), self.fds.hold(self.session_fds):
@@ -258,12 +304,12 @@ class Scheduler:
         return self._services[port]
 
 
-
 class _Opener:
     """How a session of this run connects: like a probe (net/connect.py session_socket), paced by the gate."""
 
-    def __init__(self, scheduler: Scheduler, patient: bool) -> None:
+    def __init__(self, scheduler: Scheduler, patient: bool, step: Step | None = None) -> None:
         self.scheduler, self.patient = scheduler, patient
+        self.step = step  # given to the first session only: the dialogue itself, not its side sessions
 
     async def __call__(
         self,
@@ -281,8 +327,9 @@ class _Opener:
         async def connect() -> socket.socket:
             return await session_socket(address, port, scheduler.timing, scheduler.gate, patient=self.patient)
 
+        step, self.step = self.step, None
         return await Session.open(
-            address, port, limits, tls_context=tls_context, server_hostname=server_hostname, connect=connect
+            address, port, limits, tls_context=tls_context, server_hostname=server_hostname, connect=connect, step=step
         )
 
 

@@ -1,21 +1,28 @@
 """What the user typed, parsed: a domain, a host name or an address, with an optional port; or a block.
 
 Accepted forms: `example.org`, `mx.example.org:2525`, `198.51.100.7`, `198.51.100.7:25`, `2001:db8::1`,
-`[2001:db8::1]:25`. Anything else is a UsageError with one clear line.
+`[2001:db8::1]:25`, each with an optional `/SERVICE` that says what the port speaks (`mx.example.org:2525/smtp`,
+`198.51.100.7:10993/imaps`; without a port, the service's own port or its --port). Anything else is a
+UsageError with one clear line. `localhost` (and names under it, RFC 6761) stands for 127.0.0.1 and ::1:
+like an address literal it is never looked up in DNS.
 
 Blocks (`ports` and `handshake` only, expanded lazily by `expand_blocks` into one target per address, at most
 Limits.max_block_addresses each): CIDR `198.51.100.0/24`, `2001:db8::/120`; ranges `198.51.100.10-20` (the
 last octet) and `198.51.100.10-198.51.100.20`, `2001:db8::1-2001:db8::ff`; a port as for addresses,
-`198.51.100.0/28:25`, `[2001:db8::/124]:25`.
+`198.51.100.0/28:25`, `[2001:db8::/124]:25`, and a service as for single targets, `198.51.100.0/28:2525/smtp`.
 """
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from mailprobe.errors import UsageError
+from mailprobe.model import Service
+
+LOOPBACK = ("127.0.0.1", "::1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +31,53 @@ class Spec:
     host: str  # a normalised name or an address
     port: int | None
     is_address: bool
+    service: Service | None = None  # `/SERVICE`: what the port speaks, whatever its number
+    local: bool = False  # `localhost`: this machine, never looked up
+
+    @property
+    def addresses(self) -> tuple[str, ...]:
+        """The addresses known without DNS: an address literal's own, localhost's loopback; else none."""
+        if self.is_address:
+            return (self.host,)
+        return LOOPBACK if self.local else ()
+
+
+def is_localhost(name: str) -> bool:
+    """`localhost` and names under it (RFC 6761 6.3): the loopback addresses, without asking DNS."""
+    text = name.strip().rstrip(".").lower()
+    return text == "localhost" or text.endswith(".localhost")
+
+
+def loopback(addresses: tuple[str, ...]) -> tuple[str, ...]:
+    """Addresses to probe for a Spec's `addresses`: as given, without ::1 when this machine has no IPv6
+    loopback (localhost's pair)."""
+    if "::1" not in addresses or len(addresses) == 1 or _has_ipv6_loopback():
+        return addresses
+    return tuple(a for a in addresses if a != "::1")
+
+
+@functools.lru_cache(maxsize=1)
+def _has_ipv6_loopback() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def split_service(raw: str) -> tuple[str, Service | None]:
+    """`TARGET/SERVICE` -> (TARGET, Service); a text without one (or a CIDR mask) comes back as it is."""
+    head, sep, tail = raw.rpartition("/")
+    if not sep or not tail or tail.isdigit() or not tail.isalnum():
+        return raw, None
+    try:
+        return head, Service(tail.lower())
+    except ValueError:
+        names = ", ".join(s.value for s in Service)
+        raise UsageError(f"bad target {raw!r}: unknown service {tail!r} (one of {names})") from None
 
 
 def parse_port(text: str, what: str = "port") -> int:
@@ -43,9 +97,12 @@ def _address(text: str) -> str | None:
 
 
 def parse_target(text: str) -> Spec:
-    raw = text.strip()
-    if not raw:
+    typed = text.strip()
+    if not typed:
         raise UsageError("empty target")
+    raw, service = split_service(typed)
+    if not raw:
+        raise UsageError(f"bad target {typed!r}: no host before /{service.value if service else ''}")
     if parse_block(raw) is not None:
         raise UsageError(f"{raw}: an address block; only `mailprobe ports` and `mailprobe handshake` take blocks")
     port: int | None = None
@@ -64,10 +121,11 @@ def parse_target(text: str) -> Spec:
         port = parse_port(port_text)
     address = _address(host)
     if address is not None:
-        return Spec(raw, address, port, True)
+        return Spec(typed, address, port, True, service)
     from mailprobe.dns.names import validate_domain  # names are the DNS stage's business
 
-    return Spec(raw, validate_domain(host), port, False)
+    name = validate_domain(host)
+    return Spec(typed, name, port, False, service, local=is_localhost(name))
 
 
 def read_target_lines(lines: Iterable[str]) -> Iterator[str]:
@@ -89,6 +147,7 @@ class Block:
     first: Address
     last: Address
     port: int | None
+    service: Service | None = None
 
     @property
     def size(self) -> int:
@@ -97,12 +156,14 @@ class Block:
     def targets(self) -> Iterator[str]:
         """One target text per address, in order, with the block's port."""
         kind = type(self.first)
+        suffix = f"/{self.service.value}" if self.service is not None else ""
         for value in range(int(self.first), int(self.last) + 1):
             address = str(kind(value))
             if self.port is None:
-                yield address
+                yield address + suffix
             else:
-                yield f"[{address}]:{self.port}" if kind is ipaddress.IPv6Address else f"{address}:{self.port}"
+                bracketed = f"[{address}]" if kind is ipaddress.IPv6Address else address
+                yield f"{bracketed}:{self.port}{suffix}"
 
 
 def _split_port(raw: str) -> tuple[str, int | None] | None:
@@ -121,7 +182,7 @@ def _split_port(raw: str) -> tuple[str, int | None] | None:
 def parse_block(text: str) -> Block | None:
     """The block `text` names, None when it is not a block (a name, an address); UsageError when it is a
     malformed one (a range backwards, a mask out of range)."""
-    raw = text.strip()
+    raw, service = split_service(text.strip())
     if "/" not in raw and "-" not in raw:
         return None
     split = _split_port(raw)
@@ -133,7 +194,7 @@ def parse_block(text: str) -> Block | None:
             network = ipaddress.ip_network(body, strict=False)
         except ValueError as exc:
             raise UsageError(f"bad block {raw!r}: {exc}") from None
-        return Block(raw, network[0], network[-1], port)
+        return Block(text.strip(), network[0], network[-1], port, service)
     left, _, right = body.partition("-")
     first = _address(left)
     if first is None:
@@ -150,7 +211,7 @@ def parse_block(text: str) -> Block | None:
         last = ipaddress.ip_address(end)
     if int(last) < int(start):
         raise UsageError(f"bad range {raw!r}: it ends before it starts")
-    return Block(raw, start, last, port)
+    return Block(text.strip(), start, last, port, service)
 
 
 def checked_block(text: str, cap: int) -> Block | None:

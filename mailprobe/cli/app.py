@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: usage errors (typer's and ours) become one line on stderr and exit code 2 (with --format
     nagios: an UNKNOWN status line on stdout and exit code 3)."""
     words = list(sys.argv[1:] if argv is None else argv)
+    from mailprobe.cli.common import EXIT_INTERRUPTED, say_interrupted
+
     named = command_named(words)
     cli = build_app((named,)) if named is not None else build_app()
     try:
@@ -133,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     except UsageError as exc:
         code = _usage_error(str(exc), words)
     except (typer.Abort, KeyboardInterrupt):
-        typer.echo("mailprobe: interrupted", err=True)
-        code = 130
+        code = EXIT_INTERRUPTED
+    if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into exit code 130 silently: say it, once
+        say_interrupted()
     sys.exit(code if isinstance(code, int) else 0)

@@ -1,4 +1,4 @@
-"""Options every probing command shares, and the one way a command ends: render, write, exit code.
+"""The one way a command ends: render, write to stdout or --output and --report, and the exit code.
 
 Exit codes: 0 healthy · 1 findings at or above --fail-on · 2 the probe could not run (bad input, no network,
 a target or part of one that could not be probed) · 130 interrupted (Ctrl-C). The nagios format uses the
@@ -12,16 +12,15 @@ import os
 import sys
 import tempfile
 from collections.abc import Coroutine
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
-from mailprobe.config import Config, Resolver
+from mailprobe.cli.options import FORMATS
 from mailprobe.errors import UsageError
-from mailprobe.model import Report, Service, Severity
-from mailprobe.targets import parse_port
+from mailprobe.model import Report, Severity
 
 if TYPE_CHECKING:
     from mailprobe.report.nagios import Thresholds
@@ -30,95 +29,7 @@ T = TypeVar("T")
 
 EXIT_OK, EXIT_FINDINGS, EXIT_CANNOT_RUN = 0, 1, 2
 EXIT_NAGIOS_UNKNOWN = 3
-FORMATS = ("table", "json", "jsonl", "junit", "markdown", "html", "nagios")
-
-# -- option types (Annotated, so each command lists only what it uses) ------------------------------------------------
-
-ResolverOpt = Annotated[
-    str | None, typer.Option("--resolver", help="DNS server to ask, IP[:PORT] or [IPv6]:PORT (default: the system's).")
-]
-TimeoutOpt = Annotated[
-    float | None, typer.Option("--timeout", help="Upper bound in seconds for connects and each read (default 5/10).")
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Shorthand for --format json.")]
-FormatOpt = Annotated[str, typer.Option("--format", "-f", help=f"Output format: {', '.join(FORMATS)}.")]
-OutputOpt = Annotated[Path | None, typer.Option("--output", "-o", help="Write the output to FILE instead of stdout.")]
-PortOpt = Annotated[
-    list[str] | None,
-    typer.Option("--port", help="SERVICE=PORT for a server on a non-standard port, e.g. smtp=2525 (repeatable)."),
-]
-CaFileOpt = Annotated[Path | None, typer.Option("--ca-file", help="Extra trust anchor(s), PEM.")]
-EhloOpt = Annotated[str, typer.Option("--ehlo-name", help="Name to introduce ourselves with in EHLO.")]
-ServernameOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--servername",
-        help="The name mail clients use for the server: sent as SNI, certificates are judged against it "
-        "(for probing by address).",
-    ),
-]
-NonPublicOpt = Annotated[
-    bool, typer.Option("--allow-nonpublic", help="Also probe private/loopback/documentation addresses found in DNS.")
-]
-FailOnOpt = Annotated[str, typer.Option("--fail-on", help="Exit 1 for findings at or above: info..critical, or never.")]
-WarningOnOpt = Annotated[
-    str,
-    typer.Option("--warning-on", help="--format nagios: WARNING for findings at or above SEVERITY (default medium)."),
-]
-CriticalOnOpt = Annotated[
-    str,
-    typer.Option(
-        "--critical-on", help="--format nagios: CRITICAL for findings at or above SEVERITY (default --fail-on, high)."
-    ),
-]
-TranscriptOpt = Annotated[bool, typer.Option("--transcript", help="Show each dialogue, annotated.")]
-InputOpt = Annotated[
-    Path | None, typer.Option("--input", "-i", help="Read targets from FILE ('-' for stdin), one per line, # comments.")
-]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Profile name or path (see `mailprobe profiles`).")]
-ReportOpt = Annotated[
-    Path | None, typer.Option("--report", help="Also write JSON + Markdown + HTML into DIR (e.g. reports/).")
-]
-BaselineOpt = Annotated[
-    Path | None, typer.Option("--baseline", help="An earlier JSON report: every change becomes a finding.")
-]
-ShardOpt = Annotated[str | None, typer.Option("--shard", help="I/N: take a deterministic share of the targets.")]
-Ipv4Opt = Annotated[bool, typer.Option("-4", help="IPv4 only.")]
-Ipv6Opt = Annotated[bool, typer.Option("-6", help="IPv6 only.")]
-
-
-def parse_resolver(text: str) -> Resolver:
-    text = text.strip()
-    from mailprobe.targets import _address
-
-    if text.startswith("["):
-        inside, _, rest = text[1:].partition("]")
-        port = parse_port(rest[1:], "resolver port") if rest.startswith(":") else 53
-        host = inside
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-        port = parse_port(port_text, "resolver port")
-    else:
-        host, port = text, 53
-    address = _address(host)
-    if address is None:
-        raise UsageError(f"bad --resolver {text!r}: give an IP address, IP:PORT or [IPv6]:PORT")
-    return Resolver(address, port)
-
-
-def parse_port_overrides(items: list[str] | None) -> tuple[tuple[Service, int], ...]:
-    overrides: list[tuple[Service, int]] = []
-    for item in items or []:
-        name, sep, port_text = item.partition("=")
-        if not sep:
-            raise UsageError(f"bad --port {item!r}: use SERVICE=PORT, e.g. smtp=2525")
-        try:
-            service = Service(name.strip().lower())
-        except ValueError:
-            names = ", ".join(s.value for s in Service)
-            raise UsageError(f"bad --port {item!r}: unknown service {name!r} (one of {names})") from None
-        overrides.append((service, parse_port(port_text.strip())))
-    return tuple(overrides)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 
 
 def parse_severity(text: str, option: str = "--fail-on") -> Severity | None:
@@ -226,57 +137,6 @@ def _try_writing(directory: Path, where: str) -> None:
         raise UsageError(f"{where}: not writable ({exc.strerror or exc})") from None
 
 
-def build_config(
-    *,
-    resolver: str | None = None,
-    timeout: float | None = None,
-    ports: list[str] | None = None,
-    ca_file: Path | None = None,
-    ehlo_name: str | None = None,
-    allow_nonpublic: bool = False,
-    ipv4_only: bool = False,
-    ipv6_only: bool = False,
-    base: Config | None = None,
-    **overrides: Any,
-) -> Config:
-    cfg = base or Config()
-    if timeout is not None:
-        if not 0 < timeout <= 600:
-            raise UsageError(f"bad --timeout {timeout:g}: must be more than 0 and at most 600 seconds")
-        limits = replace(
-            cfg.limits,
-            connect_timeout=timeout,
-            read_timeout=timeout,
-            session_timeout=max(cfg.limits.session_timeout, timeout * 3),
-        )
-        cfg = replace(cfg, limits=limits)
-    if ca_file is not None and not ca_file.is_file():
-        raise UsageError(f"--ca-file {ca_file}: no such file")
-    if ipv4_only and ipv6_only:
-        raise UsageError("-4 and -6 exclude each other")
-    changes: dict[str, Any] = dict(overrides)
-    if resolver:
-        changes["resolver"] = parse_resolver(resolver)
-    if ports:
-        changes["ports"] = parse_port_overrides(ports)
-    if ca_file is not None:
-        changes["ca_file"] = str(ca_file)
-    if ehlo_name:
-        changes["ehlo_name"] = ehlo_name
-    servername = changes.get("servername")
-    if servername:
-        from mailprobe.dns.names import validate_domain
-
-        changes["servername"] = validate_domain(str(servername))
-    if allow_nonpublic:
-        changes["allow_nonpublic"] = True
-    if ipv4_only:
-        changes["ipv6"] = False
-    if ipv6_only:
-        changes["ipv4"] = False
-    return replace(cfg, **changes)
-
-
 def terminal_text(value: str) -> str:
     """Input echoed in a message (a file name, a target, a server's words): escaped as on stdout."""
     from mailprobe.report.escape import terminal_safe
@@ -292,6 +152,17 @@ def report_errors(report: Report, origin: str = "") -> None:
     prefix = f"{origin}: " if origin else ""
     for line in error_lines(could_not_probe(report)):
         sys.stderr.write(f"mailprobe: error: {prefix}{terminal_text(line)}\n")
+
+
+_interruption_said = False
+
+
+def say_interrupted(detail: str = "") -> None:
+    """The one line on stderr an interrupted run ends with (said once, whoever noticed the Ctrl-C)."""
+    global _interruption_said
+    if not _interruption_said:
+        _interruption_said = True
+        sys.stderr.write("mailprobe: interrupted" + (f": {detail}" if detail else "") + "\n")
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
@@ -317,8 +188,7 @@ def color_wanted(out: Output) -> bool:
 def emit(report: Report, out: Output) -> int:
     """Render, write to stdout or --output, write --report DIR, and return the exit code."""
     from mailprobe import report as renderers
-    from mailprobe.report.escape import terminal_safe
-    from mailprobe.report.files import write_atomic, write_report_dir
+    from mailprobe.report.files import write_atomic
 
     if out.fmt == "nagios":
         code, text = renderers.nagios_status(report, out.thresholds())
@@ -335,14 +205,24 @@ def emit(report: Report, out: Output) -> int:
             raise UsageError(f"--output {out.path}: {exc.strerror or exc}") from None
     else:
         sys.stdout.write(text)
+    write_report_dir(report, out)
+    return code
+
+
+def write_report_dir(report: Report, out: Output) -> int:
+    """--report DIR: the JSON, Markdown and HTML files and the index, each path named on stderr; the exit code
+    (for runs that wrote their main output as they went: JSONL)."""
+    from mailprobe.report import files
+    from mailprobe.report.escape import terminal_safe
+
     if out.report_dir is not None:
         try:
-            written = write_report_dir(report, out.report_dir)
+            written = files.write_report_dir(report, out.report_dir)
         except OSError as exc:
             raise UsageError(f"--report {out.report_dir}: {exc.strerror or exc}") from None
         for path in written:
             typer.echo(f"report: {terminal_safe(str(path))}", err=True)
-    return code
+    return exit_code(report, out.fail_on)
 
 
 def output_width(out: Output) -> int:

@@ -5,32 +5,18 @@ from __future__ import annotations
 import typer
 
 from mailprobe.cli import common as c
+from mailprobe.cli import options as o
 
 
 def register(app: typer.Typer) -> None:
-    app.command("demo")(demo)
+    o.command(app, "demo", o.DEMO, summary="Audit a complete mail system started on 127.0.0.1; nothing leaves.")(demo)
 
 
-def demo(
-    json_flag: c.JsonOpt = False,
-    fmt: c.FormatOpt = "table",
-    output: c.OutputOpt = None,
-    transcript: c.TranscriptOpt = False,
-    warning_on: c.WarningOnOpt = "",
-    critical_on: c.CriticalOnOpt = "",
-) -> None:
+def demo(opts: o.Options) -> None:
     """Start SMTP/POP3/IMAP servers (plain and TLS), a DNS server and a throwaway CA on 127.0.0.1, audit them."""
+    from mailprobe.cli.status import showing
     from mailprobe.demo.run import run_demo
 
-    out = c.output_options(
-        fmt,
-        json_flag,
-        output,
-        "never",
-        transcript,
-        warning_on=warning_on,
-        critical_on=critical_on,
-        fail_on_chosen=False,
-    )
-    report = c.run(run_demo(transcript=True))
+    out = opts.output(fail_on_default="never")
+    report = c.run(showing(run_demo(transcript=True), "demo.mailprobe.test", "auditing the loopback lab"))
     raise typer.Exit(c.emit(report, out))

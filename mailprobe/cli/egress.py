@@ -1,27 +1,43 @@
 """`mailprobe egress`: does this network block (or intercept) outbound port 25? One verdict, with evidence.
 
+Without --target it contacts the public destinations of the `isp-check` profile (or --profile's);
+`--list-targets` prints them, and the ports, without sending anything.
+
 Exit codes: 0 open · 1 blocked-drop / blocked-reset / blocked-icmp / intercepted / all-blocked ·
-2 bad input · 3 inconclusive. With --format nagios the code is the status word's (OK 0 ... UNKNOWN 3).
+2 bad input · 3 inconclusive · 130 interrupted. With --format nagios the code is the status word's (OK 0 ...
+UNKNOWN 3).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mailprobe import __version__
 from mailprobe.cli import common as c
+from mailprobe.cli import options as o
 from mailprobe.errors import UsageError
 from mailprobe.targets import parse_port, parse_target
 
+if TYPE_CHECKING:
+    from mailprobe.config import Config
+    from mailprobe.profiles import Profile
+
 DEFAULT_PROFILE = "isp-check"
+SMTP_PORT = 25
 
 
 def register(app: typer.Typer) -> None:
-    app.command("egress")(egress)
+    o.command(
+        app,
+        "egress",
+        o.EGRESS,
+        summary="Does this network let port 25 out? Open, blocked or intercepted, with the evidence.",
+    )(egress)
 
 
 def parse_ports(items: list[str]) -> tuple[int, ...]:
@@ -41,57 +57,80 @@ def parse_targets(items: list[str]) -> tuple[str, ...]:
     for item in items:
         for part in item.split(","):
             spec = parse_target(part)
-            if spec.port is not None:
+            if spec.port is not None or spec.service is not None:
                 raise UsageError(f"bad --target {part!r}: give a name or address without a port")
             found.append(spec.host)
     return tuple(dict.fromkeys(found))
 
 
 def egress(
+    opts: o.Options,
     target: Annotated[
         list[str] | None,
-        typer.Option("--target", "-t", help="Destination to test (name or address; repeatable). Default: profile."),
+        typer.Option(
+            "--target",
+            "-t",
+            metavar="HOST",
+            show_default=False,
+            help="A destination to test, a name or an address (repeatable). Default: the profile's, which are "
+            "public mail servers (--list-targets shows them).",
+        ),
     ] = None,
     control_port: Annotated[
         list[str] | None,
-        typer.Option("--control-port", help="Port compared with 25 (repeatable or comma list). Default 587,465,443."),
+        typer.Option(
+            "--control-port",
+            metavar="PORTS",
+            show_default=False,
+            help="Ports compared with 25 (repeatable or a comma list). Default: the profile's, 587,465,443.",
+        ),
     ] = None,
-    profile: c.ProfileOpt = None,
-    resolver: c.ResolverOpt = None,
-    timeout: c.TimeoutOpt = None,
-    json_flag: c.JsonOpt = False,
-    fmt: c.FormatOpt = "table",
-    output: c.OutputOpt = None,
-    warning_on: c.WarningOnOpt = "",
-    critical_on: c.CriticalOnOpt = "",
-    ca_file: c.CaFileOpt = None,
-    ipv4_only: c.Ipv4Opt = False,
-    ipv6_only: c.Ipv6Opt = False,
-    raw: Annotated[
-        bool, typer.Option("--raw", help="SYN probes (root): tell a forged RST from the server's by its TTL.")
+    list_targets: Annotated[
+        bool,
+        typer.Option("--list-targets", help="Print the destinations and ports a run would contact, and send nothing."),
     ] = False,
 ) -> None:
-    """Compare outbound port 25 with control ports on several destinations: open, blocked, intercepted?"""
-    from mailprobe.checks.egress import exit_code
-    from mailprobe.engine import judged
-    from mailprobe.model import Report
-    from mailprobe.probes.egress import egress as run_egress
+    """Compare outbound port 25 with control ports on several destinations: open, blocked, intercepted?
+
+    Without --target it contacts the public mail servers of the isp-check profile (see --list-targets)."""
     from mailprobe.profiles import load_profile
 
-    out = c.output_options(
-        fmt, json_flag, output, "never", False, warning_on=warning_on, critical_on=critical_on, fail_on_chosen=False
-    )
-    prof = load_profile(profile or DEFAULT_PROFILE) if (profile or not target or not control_port) else None
+    out = opts.output(fail_on_default="never")
+    prof = load_profile(opts.profile or DEFAULT_PROFILE) if (opts.profile or not target or not control_port) else None
     targets = parse_targets(target) if target else (prof.egress_targets if prof else ())
     if not targets:
         raise UsageError("no egress targets: give --target or a profile with [egress] targets")
     ports = parse_ports(control_port) if control_port else (prof.control_ports if prof else (587, 465, 443))
-    if 25 in ports:
+    if SMTP_PORT in ports:
         raise UsageError("bad --control-port 25: the control ports are compared with 25, they cannot include it")
-    cfg = c.build_config(
-        resolver=resolver, timeout=timeout, ca_file=ca_file, ipv4_only=ipv4_only, ipv6_only=ipv6_only, raw=raw
-    )
-    if raw:
+    if list_targets:
+        _list(targets, ports, prof if not target else None, as_json=out.fmt == "json")
+        return
+    cfg = opts.config()
+    raise typer.Exit(_run(cfg, targets, ports, out, prof if not target else None))
+
+
+def _list(targets: tuple[str, ...], ports: tuple[int, ...], prof: Profile | None, *, as_json: bool) -> None:
+    """What a run would contact; nothing is sent (not even a DNS query)."""
+    if as_json:
+        data = {"profile": prof.name if prof else None, "port": SMTP_PORT, "control_ports": list(ports)}
+        typer.echo(json.dumps({**data, "targets": list(targets)}, indent=2))
+        return
+    source = f"profile {prof.name}" if prof is not None else "--target"
+    typer.echo(f"mailprobe egress would compare port {SMTP_PORT} with {', '.join(map(str, ports))} on ({source}):")
+    for name in targets:
+        typer.echo(f"  {c.terminal_text(name)}")
+    typer.echo("Nothing was sent. Give --target HOST (repeatable) to test other destinations.")
+
+
+def _run(cfg: Config, targets: tuple[str, ...], ports: tuple[int, ...], out: c.Output, prof: Profile | None) -> int:
+    from mailprobe.checks.egress import exit_code
+    from mailprobe.cli.status import showing
+    from mailprobe.engine import judged
+    from mailprobe.model import Report
+    from mailprobe.probes.egress import egress as run_egress
+
+    if cfg.raw:
         from mailprobe.net.raw import raw_unavailable_reason
 
         why_not = raw_unavailable_reason()
@@ -99,8 +138,10 @@ def egress(
             typer.echo(f"mailprobe: --raw: {why_not}; using connect mode instead", err=True)
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     clock = time.monotonic()
-    known = prof.egress_starttls if prof is not None and not target else ()
-    result = c.run(run_egress(cfg, targets, ports, raw, starttls_known=known))
+    known = prof.egress_starttls if prof is not None else ()
+    doing = f"comparing port {SMTP_PORT} with {', '.join(map(str, ports))} on {len(targets)} destinations"
+    work = run_egress(cfg, targets, ports, cfg.raw, starttls_known=known)
+    result = c.run(showing(work, "egress", doing))
     report = judged(
         Report(
             command="egress",
@@ -108,9 +149,9 @@ def egress(
             started_at=started,
             elapsed_ms=round((time.monotonic() - clock) * 1000, 1),
             egress=result,
-            profile=prof.name if prof is not None and not target else None,
+            profile=prof.name if prof is not None else None,
             tool_version=__version__,
         )
     )
     code = c.emit(report, out)  # nagios: the status word's code; the other formats: the verdict's, below
-    raise typer.Exit(code if out.fmt == "nagios" else exit_code(result.verdict))
+    return code if out.fmt == "nagios" else exit_code(result.verdict)

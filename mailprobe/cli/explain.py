@@ -6,14 +6,19 @@ from typing import Annotated
 
 import typer
 
+from mailprobe.cli.options import PlainCommand
 from mailprobe.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
-    app.command("explain")(explain)
+    app.command("explain", cls=PlainCommand, short_help="What one finding means, why it matters, how to fix it.")(
+        explain
+    )
 
 
-def explain(code: Annotated[str, typer.Argument(help="A finding code, e.g. AUTH-BEFORE-TLS.")]) -> None:
+def explain(
+    code: Annotated[str, typer.Argument(metavar="CODE", help="A finding code, e.g. AUTH-BEFORE-TLS.")],
+) -> None:
     """Explain one finding code."""
     from mailprobe.checks.defs import all_codes
     from mailprobe.cli.terminal import terminal_width

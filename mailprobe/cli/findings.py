@@ -7,9 +7,13 @@ from typing import Annotated
 
 import typer
 
+from mailprobe.cli.options import PlainCommand
+
 
 def register(app: typer.Typer) -> None:
-    app.command("findings")(findings)
+    app.command("findings", cls=PlainCommand, short_help="Every finding code mailprobe can report, with its severity.")(
+        findings
+    )
 
 
 def findings(json_flag: Annotated[bool, typer.Option("--json", help="Machine-readable catalogue.")] = False) -> None:

@@ -10,10 +10,13 @@ one line and exit 2).
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import os
 import sys
+import threading
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TypeVar
@@ -74,7 +77,7 @@ class TargetInput:
         if self.input_file is None:
             return
         if str(self.input_file) == "-":
-            yield from self._read(getattr(sys.stdin, "buffer", None) or _encoded(sys.stdin))
+            yield from self._read(_stdin_lines())
             return
         try:
             with self.input_file.open("rb") as handle:
@@ -137,6 +140,24 @@ class TargetInput:
             yield text
 
 
+def _stdin_lines() -> Iterator[bytes]:
+    """Standard input's lines, read from its descriptor without Python's buffered reader: a thread blocked
+    here holds no lock that the interpreter needs to exit (cli/inputs.read_in_thread). Stand-ins without a
+    descriptor (tests) are read as they are."""
+    try:
+        descriptor = sys.stdin.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield from getattr(sys.stdin, "buffer", None) or _encoded(sys.stdin)
+        return
+    pending = b""
+    while chunk := os.read(descriptor, 65536):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        yield from (line + b"\n" for line in lines)
+    if pending:
+        yield pending
+
+
 def _encoded(stream: Iterable[str]) -> Iterator[bytes]:
     """A text stream without a byte buffer (tests' stand-ins), as bytes."""
     for line in stream:
@@ -149,3 +170,34 @@ def _valid(text: str) -> bool:
     except UsageError:
         return False
     return True
+
+
+READ_AHEAD = 256  # targets a reader thread reads ahead of the run, at most
+
+
+async def read_in_thread(texts: Iterator[str]) -> AsyncIterator[str]:
+    """`texts` read by a daemon thread: a read that blocks (standard input, a terminal) never blocks the event
+    loop, so Ctrl-C is seen at once, and the process can end while the thread still waits for a line.
+    What reading raises (a binary line: UsageError) is raised here, in order."""
+    loop = asyncio.get_running_loop()
+    arrived: asyncio.Queue[tuple[str | None, BaseException | None]] = asyncio.Queue()
+    room = threading.Semaphore(READ_AHEAD)
+
+    def read() -> None:
+        try:
+            for text in texts:
+                room.acquire()
+                loop.call_soon_threadsafe(arrived.put_nowait, (text, None))
+            loop.call_soon_threadsafe(arrived.put_nowait, (None, None))
+        except BaseException as exc:  # handed to the reader, raised there
+            loop.call_soon_threadsafe(arrived.put_nowait, (None, exc))
+
+    threading.Thread(target=read, name="mailprobe-input", daemon=True).start()
+    while True:
+        text, error = await arrived.get()
+        if error is not None:
+            raise error
+        if text is None:
+            return
+        room.release()
+        yield text

@@ -8,11 +8,18 @@ from typing import Annotated
 import typer
 
 from mailprobe.cli import common as c
+from mailprobe.cli import options as o
 from mailprobe.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
-    app.command("merge")(merge)
+    o.command(
+        app,
+        "merge",
+        o.MERGE,
+        summary="Combine the JSONL files of --shard I/N runs into one report.",
+        defaults={"fmt": "json"},
+    )(merge)
 
 
 def _index(report: object) -> int:
@@ -23,13 +30,11 @@ def _index(report: object) -> int:
 
 
 def merge(
-    files: Annotated[list[Path], typer.Argument(help="JSONL files written by `--format jsonl` runs ('-' for stdin).")],
-    json_flag: c.JsonOpt = False,
-    fmt: c.FormatOpt = "json",
-    output: c.OutputOpt = None,
-    fail_on: c.FailOnOpt = "high",
-    warning_on: c.WarningOnOpt = "",
-    critical_on: c.CriticalOnOpt = "",
+    opts: o.Options,
+    files: Annotated[
+        list[Path],
+        typer.Argument(metavar="FILE", help="JSONL files written by `--format jsonl` runs ('-' for stdin)."),
+    ],
 ) -> None:
     """Merge JSONL shards (`--shard I/N` runs) into one report, as if it had been one run."""
     import sys
@@ -38,7 +43,7 @@ def merge(
     from mailprobe.engine import merge as merge_reports
     from mailprobe.report.jsonl import read_jsonl
 
-    out = c.output_options(fmt, json_flag, output, fail_on, False, warning_on=warning_on, critical_on=critical_on)
+    out = opts.output()
     reports = []
     for path in files:
         try:

@@ -6,13 +6,22 @@ from typing import Annotated
 
 import typer
 
+from mailprobe.cli.options import PlainCommand
+
 
 def register(app: typer.Typer) -> None:
-    app.command("profiles")(profiles)
+    app.command(
+        "profiles", cls=PlainCommand, short_help="The shipped profiles; --check FILE validates one of your own."
+    )(profiles)
 
 
 def profiles(
-    check: Annotated[str | None, typer.Option("--check", help="Validate a profile file and say what it sets.")] = None,
+    check: Annotated[
+        str | None,
+        typer.Option(
+            "--check", metavar="NAME|FILE", show_default=False, help="Validate a profile and say what it sets."
+        ),
+    ] = None,
 ) -> None:
     """List the shipped profiles (use one with --profile NAME, or --profile PATH for your own)."""
     from mailprobe.cli.terminal import terminal_width
@@ -20,10 +29,12 @@ def profiles(
     from mailprobe.report.layout import table
 
     if check is not None:
+        from mailprobe.report.escape import terminal_safe
+
         prof = load_profile(check)
-        typer.echo(f"{prof.path}: ok")
-        typer.echo(f"  stages: {', '.join(prof.stages)}; services: {', '.join(s.value for s in prof.services)}")
-        typer.echo(f"  fail on: {prof.fail_on.value if prof.fail_on else 'never'}; expectations: {prof.expect}")
+        typer.echo(f"{terminal_safe(prof.path)}: ok")
+        for line in prof.summary():
+            typer.echo(f"  {terminal_safe(line)}")
         return
     rows = []
     for name, path in shipped().items():

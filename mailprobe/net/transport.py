@@ -16,12 +16,15 @@ import time
 import warnings
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from mailprobe.config import Limits
 from mailprobe.errors import LimitExceeded, TransportError
 from mailprobe.model import Direction, ProbeStatus, TranscriptEntry
 from mailprobe.net import guard
+
+if TYPE_CHECKING:
+    from mailprobe.progress import Step
 
 T = TypeVar("T")
 Parser = Callable[[bytes], "tuple[T, int] | None"]
@@ -86,6 +89,7 @@ class Session:
         self._awaiting = True  # the greeting answers the connection itself
         self._receiver: _Receiver | None = None
         self._transport: asyncio.Transport | None = None
+        self.step: Step | None = None  # a run's status line: what this session waits for (mailprobe.progress)
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
@@ -99,10 +103,15 @@ class Session:
         tls_context: ssl.SSLContext | None = None,
         server_hostname: str | None = None,
         connect: Callable[[], Awaitable[socket.socket]] | None = None,
+        step: Step | None = None,
     ) -> Session:
-        """Connect (with `connect` when given: a connected socket, or a TransportError), then TLS if asked."""
+        """Connect (with `connect` when given: a connected socket, or a TransportError), then TLS if asked.
+        `step`: where the session says what it waits for (a run's status line)."""
         guard.check(address)
         session = cls(limits, time.monotonic())
+        session.step = step
+        if step is not None:
+            step.now("connecting")
         loop = asyncio.get_running_loop()
         receiver = _Receiver(limits.max_reply + limits.max_line)
         try:
@@ -129,6 +138,8 @@ class Session:
         session._receiver, session._transport = receiver, transport
         session.round_trips += 1
         session.note(f"connected to {address} port {port}")
+        if step is not None and tls_context is None:
+            step.now("waiting for greeting")
         if tls_context is not None:
             try:
                 await session.start_tls(tls_context, server_hostname)
@@ -175,6 +186,10 @@ class Session:
         self._record(Direction.CLIENT, data, note)
         self._awaiting = True
         transport.write(data)
+        if self.step is not None:
+            from mailprobe.progress import command_word
+
+            self.step.now(f"waiting for the reply to {command_word(data)}")
 
     async def read(self, parse: Callable[[bytes], tuple[T, int] | None], note: str = "") -> T:
         """Wait until `parse` finds a complete reply at the front of the buffer; consume and return it."""
@@ -223,6 +238,8 @@ class Session:
             self.injected += len(receiver.buffer)
             self._record(Direction.NOTE, bytes(receiver.buffer), "bytes sent before TLS: discarded, never trusted")
             receiver.buffer.clear()
+        if self.step is not None:
+            self.step.now("in the TLS handshake")
         loop = asyncio.get_running_loop()
         try:
             new_transport = await loop.start_tls(
@@ -247,6 +264,8 @@ class Session:
         self.round_trips += 1 if self.tls.version == "TLSv1.3" else 2
         cipher = self.tls.cipher[0] if self.tls.cipher else ""
         self._record(Direction.TLS, b"", f"TLS established: {self.tls.version} {cipher}")
+        if self.step is not None and all(entry.direction is not Direction.CLIENT for entry in self.transcript):
+            self.step.now("waiting for greeting")  # implicit TLS: the greeting comes now
         return self.tls
 
 

@@ -235,9 +235,21 @@ def run_line(report: Report) -> str:
     return ", ".join(parts)
 
 
+UNFINISHED_SHOWN = 20  # unfinished targets listed by the formats people read (JSON and JUnit list them all)
+
+
+def unfinished_lines(report: Report) -> list[str]:
+    """An interrupted run's unfinished targets for people: the first UNFINISHED_SHOWN, then how many more."""
+    shown = list(report.unfinished[:UNFINISHED_SHOWN])
+    more = len(report.unfinished) - len(shown)
+    return shown + ([f"... and {more} more (the JSON report lists every one)"] if more > 0 else [])
+
+
 def summary_line(report: Report) -> str:
     s = summarize(report)
     parts = [s.severity_phrase() if s.findings else "no findings"]
+    if report.interrupted:
+        parts.insert(0, f"INTERRUPTED, {len(report.unfinished)} did not finish")
     if s.worst is not None:
         parts[0] += f" (worst: {s.worst.value})"
     if s.places > s.findings:  # one problem, several places: say both

@@ -174,6 +174,14 @@ def errors(lines: Sequence[str]) -> list[str]:
     return [f'<section id="errors"><h2>Could not probe ({len(lines)})</h2><ul>{items}</ul></section>']
 
 
+def interrupted(report: Report) -> list[str]:
+    if not report.interrupted:
+        return []
+    items = "".join(f"<li>{text(line)}</li>" for line in describe.unfinished_lines(report))
+    count = len(report.unfinished)
+    return [f'<section id="interrupted"><h2>Interrupted: did not finish ({count})</h2><ul>{items}</ul></section>']
+
+
 def details(page: Page) -> list[str]:
     """Per target group: DNS, ports and handshakes with their transcripts; then egress."""
     out = ['<section id="details"><h2>Details</h2>']

@@ -113,6 +113,10 @@ def _suites(report: Report, transcript: bool) -> list[_Suite]:
         if seen[name] > 1:
             name = f"{name} #{seen[name]}"
         errors.cases.append(_Case(name, "mailprobe.errors", 0.0, "error", str(error), error.kind.value, str(error)))
+    for target in report.unfinished:  # an interrupted run: each target that did not finish is an error
+        why = f"{target}: did not finish, the run was interrupted"
+        kind = ErrorKind.INTERRUPTED.value
+        errors.cases.append(_Case(f"{kind} {target}", "mailprobe.errors", 0.0, "error", why, kind, why))
     return [suite for suite in [*suites.values(), errors] if suite.cases]
 
 

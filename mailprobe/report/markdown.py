@@ -149,6 +149,10 @@ def render(report: Report, *, transcript: bool = False) -> str:
         out += [f"### Could not probe ({s.errors})", ""]
         out += [f"- {markdown_cell(line)}" for line in errors]
         out.append("")
+    if report.interrupted:
+        out += [f"### Interrupted: did not finish ({len(report.unfinished)})", ""]
+        out += [f"- {markdown_cell(line)}" for line in describe.unfinished_lines(report)]
+        out.append("")
     passed = [c for c in report.checks if c.status is CheckStatus.PASSED]
     if passed:
         rows = [(_LABEL.get(c.category, c.category.value), c.check, c.subject) for c in passed]

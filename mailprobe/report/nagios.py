@@ -119,7 +119,7 @@ def _status(report: Report, thresholds: Thresholds) -> int:
     if not s.has_results:
         return UNKNOWN
     state = thresholds.state(s.worst)
-    if state == OK and s.errors:
+    if state == OK and (s.errors or report.interrupted):
         return UNKNOWN
     return state
 

@@ -44,6 +44,9 @@ def render(report: Report, *, color: bool = False, transcript: bool = False, wid
     if errors:
         out.append(_rule("could not probe", color, width))
         out.extend(fill(terminal_safe(line), width, "  ") for line in errors)
+    if report.interrupted:
+        out.append(_rule(f"interrupted: {len(report.unfinished)} did not finish", color, width))
+        out.extend(fill(terminal_safe(line), width, "  ") for line in describe.unfinished_lines(report))
     out.append("")
     out.append(fill("Summary: " + terminal_safe(describe.summary_line(report)), width))
     return "\n".join(out) + "\n"

@@ -62,7 +62,13 @@ def delayed_lab(lab: Lab) -> Iterator[Lab]:
 
 
 @pytest.fixture(autouse=True)
-def _lab_policy_open(request: pytest.FixtureRequest) -> None:
-    for name in ("lab", "delayed_lab"):
-        if name in request.fixturenames:
-            request.getfixturevalue(name).set_policy("open")
+def _lab_policy_open(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test starts with the router open, and leaves it open: the next module's module-scoped fixtures
+    (they run before this fixture does for that module's first test) must not inherit a test's policy."""
+    labs = [request.getfixturevalue(name) for name in ("lab", "delayed_lab") if name in request.fixturenames]
+    for lab in labs:
+        lab.set_policy("open")
+    yield
+    for lab in labs:
+        if lab.policy != "open":
+            lab.set_policy("open")

@@ -1,0 +1,239 @@
+"""A batch run through the engine: each target's report as it completes, and what finished when interrupted.
+
+JSONL is written as each target completes (memory stays flat); the other formats are merged at the end in
+input order. Errors go to stderr as they happen, named FILE:LINE when the target came from --input. On a
+terminal a status line says what the run waits for (cli/status.py).
+
+Ctrl-C (SIGINT) stops the run, and what finished is rendered and written as usual, in every format, to
+--output and --report DIR: the report is marked `interrupted`, and `unfinished` lists the targets that did
+not finish (those in flight, then those not yet started, at most UNFINISHED_LISTED; standard input is not
+read further). JSONL gets a last report of its own saying so. One line on stderr, exit code 130. A second
+Ctrl-C ends the process at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import signal
+import sys
+from collections.abc import Coroutine, Iterator
+from dataclasses import replace
+from types import TracebackType
+from typing import Any, TextIO
+
+from mailprobe.cli import common as c
+from mailprobe.cli.batch import Run
+from mailprobe.cli.inputs import read_in_thread
+from mailprobe.cli.status import StatusLine, above, wanted
+from mailprobe.errors import UsageError
+from mailprobe.model import Report
+
+UNFINISHED_LISTED = 10_000  # targets an interrupted report lists as unfinished, at most
+
+
+async def checked_stream(run: Run, any_valid: bool) -> int:
+    """Check the resolver (an unusable --resolver is bad input, not a finding per target), then stream."""
+    with Interrupt() as interrupt:
+        if run.cfg.resolver is not None and any_valid:
+            from mailprobe.dns import check_resolver
+
+            await check_resolver(run.cfg)
+        return await _stream(run, interrupt.event)
+
+
+class Interrupt:
+    """SIGINT during a run: the first sets `event` (the run stops and writes what finished), a second raises
+    KeyboardInterrupt at once. Outside the main thread (no signal handlers there) Ctrl-C is Python's."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __enter__(self) -> Interrupt:
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_signal_handler(signal.SIGINT, self._signalled)
+        except (ValueError, RuntimeError, NotImplementedError):
+            return self
+        self._loop = loop
+        return self
+
+    def _signalled(self) -> None:
+        if self.event.is_set():
+            self._release()
+            raise KeyboardInterrupt
+        self.event.set()
+
+    def _release(self) -> None:
+        if self._loop is not None:
+            self._loop.remove_signal_handler(signal.SIGINT)
+            self._loop = None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._release()
+
+
+class Pending:
+    """The targets as the engine reads them (position = order read), each kept until its report is out.
+    Standard input is read by a thread (cli/inputs.read_in_thread): a blocked read never delays Ctrl-C."""
+
+    def __init__(self, texts: Iterator[str], *, threaded: bool) -> None:
+        self._texts = texts
+        self._threaded = read_in_thread(texts) if threaded else None
+        self._taken: dict[int, str] = {}
+        self._read = 0
+
+    def __aiter__(self) -> Pending:
+        return self
+
+    async def __anext__(self) -> str:
+        if self._threaded is not None:
+            text = await self._threaded.__anext__()
+        else:
+            try:
+                text = next(self._texts)
+            except StopIteration:
+                raise StopAsyncIteration from None
+        self._taken[self._read] = text
+        self._read += 1
+        return text
+
+    def done(self, index: int) -> None:
+        self._taken.pop(index, None)
+
+    def unfinished(self) -> tuple[str, ...]:
+        """Those in flight (in input order), then those never started (never for standard input: it is not
+        read further)."""
+        found = [self._taken[index] for index in sorted(self._taken)][:UNFINISHED_LISTED]
+        if self._threaded is None:
+            with contextlib.suppress(UsageError):  # a bad line further on: the list ends there
+                for text in self._texts:
+                    if len(found) >= UNFINISHED_LISTED:
+                        break
+                    found.append(text)
+        return tuple(found)
+
+
+class JsonlSink:
+    """JSONL to stdout, or to a file beside --output renamed over it at the end (a reader never sees half)."""
+
+    def __init__(self, out: c.Output) -> None:
+        self.path = out.path
+        self.partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp") if self.path else None
+        self.stream: TextIO = sys.stdout
+        if self.partial is not None:
+            try:
+                self.stream = self.partial.open("w", encoding="utf-8")
+            except OSError as exc:
+                raise UsageError(f"--output {self.path}: {exc.strerror or exc}") from None
+
+    def write(self, report: Report) -> None:
+        from mailprobe.report.jsonl import jsonl_lines
+
+        for line in jsonl_lines(report):
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.partial is None or self.path is None:
+            return
+        self.stream.close()
+        try:  # what was streamed (whole reports only) replaces the file, also when interrupted
+            os.replace(self.partial, self.path)
+        except OSError as exc:
+            raise UsageError(f"--output {self.path}: {exc.strerror or exc}") from None
+
+
+async def _stream(run: Run, stop: asyncio.Event) -> int:
+    from mailprobe.engine import Stages, import_meanwhile, indexed_stream, merge
+
+    out = run.out
+    import_meanwhile("mailprobe.report.jsonl" if out.fmt == "jsonl" else "mailprobe.report")
+    # Everything imported so far lives as long as the process: keep it out of every later collection.
+    gc.freeze()
+    pending = Pending(run.source.stream(), threaded=not run.source.rereadable)
+    sink = JsonlSink(out) if out.fmt == "jsonl" else None
+    keep = sink is None or out.report_dir is not None  # JSONL alone keeps nothing: memory stays flat
+    kept: list[tuple[int, Report]] = []
+    status = StatusLine(run.total) if wanted() else None
+    worst = c.EXIT_OK
+    finished = 0
+
+    async def consume() -> None:
+        nonlocal worst, finished
+        progress = status.progress if status is not None else None
+        async for index, report in indexed_stream(pending, run.cfg, Stages.named(run.stages), progress=progress):
+            pending.done(index)
+            report = _finish(report, run, index)
+            with above(status):
+                c.report_errors(report, run.source.origin(index))  # never silent, FILE:LINE named
+                if sink is not None:
+                    sink.write(report)
+            worst = max(worst, c.exit_code(report, out.fail_on))
+            finished += 1
+            if status is not None:
+                status.done = finished
+            if keep:
+                kept.append((index, report))
+
+    if status is not None:
+        status.start()
+    try:
+        interrupted = await _until(consume(), stop)
+    except BaseException:
+        if sink is not None:
+            sink.close()
+        raise
+    finally:
+        if status is not None:
+            status.stop()
+    unfinished = pending.unfinished() if interrupted else ()
+    code = worst
+    if sink is not None:
+        if interrupted:
+            sink.write(_interruption(run, unfinished))
+        sink.close()
+    if keep:
+        kept.sort(key=lambda item: item[0])
+        merged = merge([report for _, report in kept], run.command, run.cfg.profile)
+        if interrupted:
+            merged = replace(merged, interrupted=True, unfinished=unfinished)
+        code = c.emit(merged, out) if sink is None else c.write_report_dir(merged, out)
+    if not interrupted:
+        return code
+    done = f"{finished} of {run.total} targets finished" if run.total is not None else f"{finished} finished"
+    more = " (or more)" if len(unfinished) >= UNFINISHED_LISTED else ""
+    c.say_interrupted(f"{done}; {len(unfinished)}{more} did not (listed in the report)")
+    return c.EXIT_INTERRUPTED
+
+
+async def _until(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run `work` until it ends (False) or `stop` is set first (True: `work` is cancelled)."""
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    if task.cancelled() or (stop.is_set() and task.exception() is not None):
+        return True  # a failure that came with the Ctrl-C (the input closed with it) is the interruption's
+    task.result()  # what went wrong in the run (bad input on stdin, an unwritable file) is raised here
+    return False
+
+
+def _interruption(run: Run, unfinished: tuple[str, ...]) -> Report:
+    """JSONL's last report when interrupted: no results, `interrupted`, and the targets that did not finish."""
+    from mailprobe.engine import context_of, merge
+
+    empty = merge([], run.command, run.cfg.profile)
+    return replace(empty, context=context_of(run.cfg), interrupted=True, unfinished=unfinished)
+
+
+def _finish(report: Report, run: Run, index: int) -> Report:
+    return replace(report, command=run.command, meta=(*report.meta, ("index", str(index))))
