@@ -50,16 +50,18 @@ def finding(
     severity: Severity | None = None,
     title: str | None = None,
     category: Category | None = None,
+    fix: str | None = None,
 ) -> Finding:
     """A finding of a catalogued kind. Severity, title and category may be sharpened for the case (AUTH
-    before TLS is high on 587; a failed handshake belongs to its protocol's category)."""
+    before TLS is high on 587; a failed handshake belongs to its protocol's category), and the fix when advice
+    depends on what was measured (egress names only ports seen working)."""
     return Finding(
         code=kind.code,
         severity=severity or kind.severity,
         target=target,
         title=title or kind.title,
         evidence=evidence,
-        fix=kind.fix,
+        fix=fix or kind.fix,
         places=places,
         category=category or kind.category,
     )

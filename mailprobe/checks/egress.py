@@ -53,6 +53,7 @@ from mailprobe.protocols.ttl import hop_distance
 
 SMTP_PORT = 25
 SUBMISSION_PORTS = (587, 465)
+IMPLICIT_TLS_PORT = 465
 
 
 def exit_code(verdict: EgressVerdict) -> int:
@@ -323,10 +324,24 @@ def _verdict(report: Report, result: EgressResult) -> Iterator[Finding]:
         named = list(result.basis) or list(result.evidence[:6])
         if named:
             evidence += " Evidence: " + " | ".join(named)
-        yield finding(kind, "outbound port 25", evidence, title=f"{kind.title} ({result.verdict.value})")
+        advice = _advice(_controls(result)) if kind in (e.PORT25_BLOCKED, e.PORT25_INTERCEPTED) else None
+        title = f"{kind.title} ({result.verdict.value})"
+        yield finding(kind, "outbound port 25", evidence, title=title, fix=advice)
     strip = next((s for s in result.signs if s.kind is EgressSignKind.STARTTLS_STRIPPED), None)
     if strip is not None:
-        yield finding(e.STARTTLS_STRIPPED, "outbound port 25", strip.text, places=strip.places)
+        implicit = any(c.port == IMPLICIT_TLS_PORT and c.state is PortState.OPEN for c in _controls(result))
+        fix = (
+            "Send through an authenticated submission server over implicit TLS (465 worked from here), and ask the "
+            "network's operator to stop rewriting SMTP (ESMTP inspection, a transparent proxy)."
+            if implicit
+            else "Ask the network's operator to stop rewriting SMTP (ESMTP inspection, a transparent proxy); until "
+            "then no mail from here is safe from reading on the way."
+        )
+        yield finding(e.STARTTLS_STRIPPED, "outbound port 25", strip.text, places=strip.places, fix=fix)
+
+
+def _controls(result: EgressResult) -> list[PortResult]:
+    return [r for r in result.ports if r.port != SMTP_PORT and r.state is not PortState.BLOCKED]
 
 
 CHECKS: tuple[Check[EgressResult], ...] = (Check("egress", Category.EGRESS, egress_subjects, _label, _verdict),)

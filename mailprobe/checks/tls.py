@@ -108,10 +108,17 @@ def context_of(report: Report, h: HandshakeResult) -> Context:
             return Context(Verifier.STS_ENFORCE, where)
         if mode == "testing":
             return Context(Verifier.STS_TESTING, where)
+        looked_up = any(mx.name.rstrip(".").lower() == h.target.host.rstrip(".").lower()
+                        for d in report.dns for mx in d.mx)  # fmt: skip
+        policies = (
+            "no DANE or MTA-STS policy covers this host"
+            if looked_up
+            else "DANE and MTA-STS were not looked up (no DNS stage for this host; `mailprobe audit DOMAIN` does)"
+        )
         return Context(
             Verifier.OPPORTUNISTIC,
-            "no DANE or MTA-STS policy covers this host: senders use TLS opportunistically and deliver anyway; "
-            "only senders configured to verify this host would refuse",
+            f"{policies}: without them senders use TLS opportunistically and deliver anyway; only senders "
+            "configured to verify this host would refuse",
         )
     if report.context.servername:
         return Context(Verifier.CLIENT, f"clients connect as {report.context.servername} (--servername)")

@@ -170,3 +170,15 @@ def test_srv_found_servers_are_judged_by_rfc_7817() -> None:
     assert judged(("imap.host.test",), authenticated=False) == {"TLS-HOSTNAME-MISMATCH": Severity.HIGH}
     assert judged(("imap.host.test",), authenticated=True) == {}
     assert judged(("other.test",), authenticated=True) == {"TLS-HOSTNAME-MISMATCH": Severity.HIGH}
+
+
+def test_the_evidence_says_whether_dane_and_mta_sts_were_looked_up() -> None:
+    without_dns = [
+        f for f in findings(handshakes=(session(MX, tls_facts=tls(MX, WRONG)),)) if f.code == "TLS-HOSTNAME-MISMATCH"
+    ]
+    assert "DANE and MTA-STS were not looked up" in without_dns[0].evidence
+    with_dns = [
+        f for f in findings(dns=(domain("example.test", MX),), handshakes=(session(MX, tls_facts=tls(MX, WRONG)),))
+        if f.code == "TLS-HOSTNAME-MISMATCH"
+    ]  # fmt: skip
+    assert "no DANE or MTA-STS policy covers this host" in with_dns[0].evidence

@@ -456,3 +456,17 @@ def test_a_retried_control_scan_still_compares_when_sampled_again() -> None:
     assert judge_egress(ports, shakes).verdict is V.OPEN  # nothing clean to compare with
     sampled = [ConnectTime("203.0.113.25", 25, 0.9, 3), ConnectTime("203.0.113.25", 587, 50.2, 3)]
     assert judge_egress(ports, shakes, connect_times=sampled).verdict is V.INTERCEPTED
+
+
+def test_the_findings_fix_names_only_ports_seen_working() -> None:
+    blocked_everything = [
+        port(MX1, 25, FILTERED),
+        port(MX1, 587, FILTERED),
+        port(MX1, 465, FILTERED),
+        port(MX1, 443, OPEN),
+    ]
+    [finding] = findings(egress=judge_egress(blocked_everything, []))
+    assert "587" not in finding.fix.replace("465 and 587 did not connect", "") and "worked" not in finding.fix
+    submission_works = [port(MX1, 25, FILTERED), *controls(MX1)]
+    [finding] = findings(egress=judge_egress(submission_works, []))
+    assert "465 and 587 worked from here" in finding.fix
