@@ -3,14 +3,21 @@
 import asyncio, mailprobe
 from mailprobe.config import Config, Resolver
 report = asyncio.run(mailprobe.audit(["example.org"], Config(resolver=Resolver("198.51.100.53"))))
+
+Many targets, each report as it completes, in this process or on a Dask cluster (pip install 'mailprobe[cluster]'):
+async for position, report in mailprobe.audit_many(targets, cfg, client=distributed.Client("tcp://HOST:8786")): ...
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from mailprobe.config import Config
 from mailprobe.model import DomainDns, HandshakeResult, Report, Target
+
+if TYPE_CHECKING:
+    from mailprobe.engine import Stages
 
 
 async def audit(targets: Sequence[str], cfg: Config | None = None) -> Report:
@@ -18,6 +25,38 @@ async def audit(targets: Sequence[str], cfg: Config | None = None) -> Report:
     from mailprobe.engine import audit as run
 
     return await run(targets, cfg or Config())
+
+
+async def audit_many(
+    targets: Iterable[str] | AsyncIterable[str],
+    cfg: Config | None = None,
+    *,
+    client: Any = None,
+    stages: Stages | None = None,
+    per_destination: int | None = None,
+    rate: float = 0.0,
+    chunk: int = 0,
+) -> AsyncIterator[tuple[int, Report]]:
+    """(position in `targets`, Report) for each target as it completes, each position once.
+
+    `targets` is read lazily. With `client` (a distributed.Client, asynchronous or not) the targets run on its
+    workers in chunks of `chunk` (0: chosen), at most `per_destination` connections to one address at once
+    across the cluster (default 16) and, when `rate` is set, that many connection attempts per second; a
+    report run again after its worker died lists its target in `retried`. Without a client, in this process.
+    """
+    from mailprobe.engine import Stages, indexed_stream
+
+    chosen = stages or Stages()
+    if client is None:
+        async for item in indexed_stream(targets, cfg or Config(), chosen):
+            yield item
+        return
+    from mailprobe.cluster.options import DEFAULT_PER_DESTINATION, ClusterOptions
+    from mailprobe.cluster.run import stream_on
+
+    options = ClusterOptions(per_destination=per_destination or DEFAULT_PER_DESTINATION, rate=rate, chunk=chunk)
+    async for item in stream_on(client, targets, cfg or Config(), chosen, options):
+        yield item
 
 
 async def resolve(domain: str, cfg: Config | None = None) -> DomainDns:

@@ -43,6 +43,7 @@ def audit(
     baseline: c.BaselineOpt = None,
     report_dir: c.ReportOpt = None,
     shard: c.ShardOpt = None,
+    cluster: c.ClusterOpt = None,
 ) -> None:
     """Resolve, reach, handshake and judge: everything mailprobe knows about a mail domain or host."""
     from mailprobe.cli.batch import run_batch
@@ -54,6 +55,7 @@ def audit(
             input_file=input_file,
             profile=profile,
             shard=shard,
+            cluster=cluster,
             baseline=baseline,
             report_dir=report_dir,
             fmt=fmt,

@@ -53,8 +53,11 @@ def run_batch(
     baseline: Path | None = None,
     report_dir: Path | None = None,
     stages: tuple[str, ...] | None = None,
+    cluster: str | None = None,
 ) -> int:
     from mailprobe.profiles import Profile, load_profile
+
+    on_cluster = _cluster_options(cluster)
 
     prof: Profile | None = load_profile(profile) if profile else None
     out = c.output_options(
@@ -79,8 +82,19 @@ def run_batch(
     total, any_valid = source.check()
     chosen = stages or (prof.stages if prof else ("dns", "ports", "handshake"))
     prior = _load_baseline(baseline) if baseline else None
-    run = Run(command, cfg, chosen, out, prof, prior, total, source)
+    run = Run(command, cfg, chosen, out, prof, prior, total, source, on_cluster)
     return c.run(_checked_stream(run, source.stream(), any_valid))
+
+
+def _cluster_options(cluster: str | None) -> Any:
+    """--cluster parsed (mailprobe.cluster.ClusterOptions), and Dask known to be installed; None without it."""
+    if not cluster:
+        return None
+    from mailprobe.cluster.options import parse_cluster, require_dask
+
+    options = parse_cluster(cluster)
+    require_dask()
+    return options
 
 
 @dataclass(frozen=True)
@@ -95,6 +109,7 @@ class Run:
     prior: Report | None
     total: int | None  # targets to expect (None: reading standard input)
     source: TargetInput  # where each target came from, for error messages
+    cluster: Any = None  # --cluster: mailprobe.cluster.ClusterOptions (targets run on Dask workers)
 
 
 async def _checked_stream(run: Run, texts: Iterator[str], any_valid: bool) -> int:
@@ -154,7 +169,13 @@ async def _stream(run: Run, texts: Iterator[str]) -> int:
         sink = sys.stdout
     try:
         done = 0
-        async for index, report in indexed_stream(texts, run.cfg, chosen):
+        if run.cluster is not None:
+            from mailprobe.cluster.run import cluster_stream
+
+            stream = cluster_stream(texts, run.cfg, chosen, run.cluster, total=run.total)
+        else:
+            stream = indexed_stream(texts, run.cfg, chosen)
+        async for index, report in stream:
             report = _finish(report, run, index)
             c.report_errors(report, run.source.origin(index))  # on stderr too: never silent, FILE:LINE named
             done += 1

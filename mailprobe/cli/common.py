@@ -81,6 +81,16 @@ BaselineOpt = Annotated[
     Path | None, typer.Option("--baseline", help="An earlier JSON report: every change becomes a finding.")
 ]
 ShardOpt = Annotated[str | None, typer.Option("--shard", help="I/N: take a deterministic share of the targets.")]
+ClusterOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        help="Run on a Dask cluster: tcp://SCHEDULER:8786, or local:N worker processes here; "
+        "settings after commas: per-destination=N (connections to one address at once, all workers; default 16), "
+        "rate=R (connection attempts per second, all workers), chunk=N (targets per task). "
+        "Needs pip install 'mailprobe[cluster]'.",
+    ),
+]
 Ipv4Opt = Annotated[bool, typer.Option("-4", help="IPv4 only.")]
 Ipv6Opt = Annotated[bool, typer.Option("-6", help="IPv6 only.")]
 

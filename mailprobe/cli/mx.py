@@ -27,6 +27,7 @@ def mx(
     report_dir: c.ReportOpt = None,
     baseline: c.BaselineOpt = None,
     shard: c.ShardOpt = None,
+    cluster: c.ClusterOpt = None,
     ca_file: c.CaFileOpt = None,
     allow_nonpublic: c.NonPublicOpt = False,
     dkim_selector: Annotated[
@@ -54,6 +55,7 @@ def mx(
             targets=domains,
             input_file=input_file,
             shard=shard,
+            cluster=cluster,
             fmt=fmt,
             json_flag=json_flag,
             output_path=output,
