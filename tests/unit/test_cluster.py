@@ -82,7 +82,9 @@ def smtp_cfg(port: int) -> Config:
     )
 
 
-async def run_on(client: Any, texts: list[str], cfg: Config, stages: Stages, **options: Any) -> list[tuple[int, Report]]:
+async def run_on(
+    client: Any, texts: list[str], cfg: Config, stages: Stages, **options: Any
+) -> list[tuple[int, Report]]:
     return [item async for item in audit_many(texts, cfg, client=client, stages=stages, **options)]
 
 
@@ -194,7 +196,8 @@ async def test_the_per_destination_limit_holds_across_workers(cluster: tuple[Any
         server = CountingSmtp(hold=0.3)
         port = await server.start()
         try:
-            found = await run_on(client, ["127.0.0.1"] * 16, smtp_cfg(port), HANDSHAKE_ONLY, chunk=4, per_destination=limit)
+            texts = ["127.0.0.1"] * 16
+            found = await run_on(client, texts, smtp_cfg(port), HANDSHAKE_ONLY, chunk=4, per_destination=limit)
         finally:
             await server.stop()
         assert positions(found) == list(range(16))
@@ -204,7 +207,9 @@ async def test_the_per_destination_limit_holds_across_workers(cluster: tuple[Any
     assert peaks[16] > 2  # without the cluster-wide cap both workers go further: this test can fail
 
 
-async def test_the_clients_guard_travels_to_the_workers(cluster: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_clients_guard_travels_to_the_workers(
+    cluster: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, client = cluster
     server = CountingSmtp()
     port = await server.start()
