@@ -13,7 +13,8 @@ Handlers (called by worker.py and run.py):
         Wait until `units` more connections to `destination` fit under `limit` (first come, first served),
         then, when `rate` > 0, until the run's pace allows `units` more attempts. False when the lease was
         given up meanwhile (mailprobe_release came first) or the worker is gone.
-    mailprobe_release(lease)           frees a held lease, or gives up a waiting one
+    mailprobe_release(lease)           frees a held lease, or gives up a waiting one (also a stream handler:
+                                       workers send it on their batched stream to the scheduler)
     mailprobe_started(run, chunk) -> int   how many times this chunk has started (2 and more: a retry)
     mailprobe_forget(run)              drops the run's pace and start counts
     mailprobe_state() -> dict          leases held and destinations tracked (tests, diagnostics)
@@ -87,6 +88,9 @@ class Coordinator(SchedulerPlugin):
                 "mailprobe_state": self.state,
             }
         )
+        # Releases come over each worker's batched stream: no round trip, and no connection from the worker's
+        # pool, which the acquires waiting for those very releases may hold.
+        scheduler.stream_handlers["mailprobe_release"] = self.release_from_stream
 
     async def acquire(
         self, lease: str, worker: str, destination: str, units: int, limit: int, rate: float = 0.0, run: str = ""
@@ -127,12 +131,16 @@ class Coordinator(SchedulerPlugin):
         if waiting is not None:
             destination, waiter = waiting
             self.budgets[destination].waiting.remove(waiter)
-            waiter.granted.set_result(False)
+            if not waiter.granted.done():
+                waiter.granted.set_result(False)
             self._wake(destination)
             return
         self.abandoned[lease] = None
         while len(self.abandoned) > _ABANDONED_KEPT:
             self.abandoned.pop(next(iter(self.abandoned)))
+
+    def release_from_stream(self, lease: str, **_: Any) -> None:
+        self.release(lease)
 
     def _free(self, destination: str, units: int) -> None:
         budget = self.budgets[destination]

@@ -34,6 +34,7 @@ _ONE_ENGINE = threading.Lock()  # one chunk at a time per worker process, whatev
 _LEASE_IDS = itertools.count()
 _PROCESS = uuid.uuid4().hex[:12]
 STARTED_TIMEOUT = 60.0  # seconds to wait for the scheduler's answer before a chunk starts
+ACQUIRES_AT_ONCE = 256  # lease requests open at once per worker, below its connection pool's 512
 
 
 class LeaseRefused(RuntimeError):
@@ -61,6 +62,7 @@ class Link:
     def __init__(self, worker: Any) -> None:
         self.address: str = worker.address
         self._rpc = worker.scheduler
+        self._stream = worker.batched_stream
         self._loop: asyncio.AbstractEventLoop = worker.loop.asyncio_loop
 
     async def _call(self, op: str, kwargs: dict[str, Any]) -> Any:
@@ -73,8 +75,8 @@ class Link:
         return await asyncio.wrap_future(self._submit(op, kwargs))
 
     def send(self, op: str, **kwargs: Any) -> None:
-        """Without waiting for the answer (a release)."""
-        self._submit(op, kwargs)
+        """On the worker's batched stream to the scheduler: no answer, no connection from the pool."""
+        self._loop.call_soon_threadsafe(self._stream.send, {"op": op, **kwargs})
 
     def call_blocking(self, op: str, timeout: float, **kwargs: Any) -> Any:
         return self._submit(op, kwargs).result(timeout)
@@ -86,6 +88,7 @@ class ClusterDestinations:
     def __init__(self, link: Link, chunk: Chunk) -> None:
         self.link, self.chunk = link, chunk
         self.local = LocalDestinationLimits(chunk.cfg.limits)
+        self.asking = asyncio.Semaphore(ACQUIRES_AT_ONCE)
         cfg = chunk.cfg
         # A target's scan of an address probes its ports at most SCAN_AHEAD at once: that many connections.
         self.scan_units = min(SCAN_AHEAD, len(cfg.scan_ports) or len(cfg.services) or 1)
@@ -101,16 +104,17 @@ class ClusterDestinations:
         async with local:  # waiting here costs nothing: only what this process could start asks the scheduler
             lease = f"{_PROCESS}-{next(_LEASE_IDS)}"
             try:
-                granted = await self.link.call(
-                    "mailprobe_acquire",
-                    lease=lease,
-                    worker=self.link.address,
-                    destination=address,
-                    units=units,
-                    limit=self.chunk.per_destination,
-                    rate=self.chunk.rate,
-                    run=self.chunk.run,
-                )
+                async with self.asking:
+                    granted = await self.link.call(
+                        "mailprobe_acquire",
+                        lease=lease,
+                        worker=self.link.address,
+                        destination=address,
+                        units=units,
+                        limit=self.chunk.per_destination,
+                        rate=self.chunk.rate,
+                        run=self.chunk.run,
+                    )
             except BaseException:
                 self.link.send("mailprobe_release", lease=lease)  # cancelled while waiting: give the place up
                 raise
