@@ -138,10 +138,11 @@ def run_once(
                 run.peak_kb[pid] = max(run.peak_kb.get(pid, 0), hwm)
                 run.roles.setdefault(pid, _role(pid, root))
                 cpu_seen[pid] = proc_cpu(pid, children=False)
-        if kill and run.killed is None and _count_done(out) >= total // 2:
+        partial = out.with_name(f".{out.name}.{root}.tmp")  # JSONL is written here, renamed over out at the end
+        if kill and run.killed is None and _count_done(partial) >= total // 2:
             workers = [pid for pid, role in run.roles.items() if role == "worker" and Path(f"/proc/{pid}").exists()]
             if workers:
-                run.killed, run.killed_at = workers[0], _count_done(out)
+                run.killed, run.killed_at = workers[0], _count_done(partial)
                 os.kill(workers[0], signal.SIGKILL)
         time.sleep(0.1)
     run.wall = time.monotonic() - started
@@ -211,7 +212,9 @@ def main() -> int:
     parser.add_argument("--rtt-ms", type=float, default=50.0)
     parser.add_argument("--targets", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("--runs", default="single,cluster,killed", help="which of single,cluster,killed to run")
     args = parser.parse_args()
+    chosen_runs = {name.strip() for name in args.runs.split(",")}
     from labnet import Lab, LabUnavailable
 
     try:
@@ -232,13 +235,17 @@ def main() -> int:
             files = (target_file, work / "out.jsonl")
             print(f"lab up in {lab.start_seconds:.1f} s; rtt {args.rtt_ms:g} ms; {len(chosen)} targets "
                   f"({V4_RANGE} and {V6_RANGE}) DNATed to mx1")  # fmt: skip
-            runs = [
-                run_once(lab, "one process", files, args.timeout),
-                run_once(lab, "--cluster local:2", files, args.timeout, "local:2"),
-                run_once(lab, "--cluster local:2, one worker killed halfway", files, args.timeout, "local:2", True),
+            plans = [
+                ("single", "one process", "", False),
+                ("cluster", "--cluster local:2", "local:2", False),
+                ("killed", "--cluster local:2, one worker killed halfway", "local:2", True),
             ]
-            for run in runs:
-                problems += report(run, len(chosen))
+            runs = []
+            for key, name, cluster, kill in plans:
+                if key in chosen_runs:
+                    runs.append(run_once(lab, name, files, args.timeout, cluster, kill))
+                    problems += report(runs[-1], len(chosen))
+                    sys.stdout.flush()
             print("summary:")
             for run in runs:
                 biggest = max(run.peak_kb.values(), default=0) / 1024

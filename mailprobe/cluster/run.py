@@ -10,6 +10,7 @@ position exactly once. See the package docstring for faults and limits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import math
 import os
@@ -23,21 +24,19 @@ from mailprobe.cluster.options import ClusterOptions, require_dask
 from mailprobe.cluster.worker import Chunk, run_chunk
 from mailprobe.config import Config
 from mailprobe.engine import Stages, Texts, admission_window, context_of
+from mailprobe.errors import UsageError
 from mailprobe.model import ErrorKind, Report, RunError
 from mailprobe.net.guard import ENV
 
+FORGET_TIMEOUT = 5.0  # seconds to tell the scheduler a run is over, at most
 CHUNKS_PER_THREAD = 2  # chunks submitted ahead per worker thread: one running, one ready to start
 
 
 def dask_settings() -> dict[str, Any]:
-    """What mailprobe sets in Dask's config for its clusters: nothing listens beyond loopback for local:N,
-    nothing is fetched, no GPU probing, and quiet logs (mailprobe reports what happened itself)."""
-    return {
-        "distributed.diagnostics.nvml": False,
-        "distributed.admin.system-monitor.gil.enabled": False,
-        "distributed.worker.daemon": True,
-        "distributed.logging.distributed": "error",
-    }
+    """What mailprobe sets in Dask's config for the clusters it starts and joins: no GPU probing (NVML) in the
+    client and the scheduler. local:N also listens on 127.0.0.1 only, its dashboard included (see
+    `connected`); Dask itself fetches nothing from anywhere."""
+    return {"distributed.diagnostics.nvml": False}
 
 
 @asynccontextmanager
@@ -49,7 +48,11 @@ async def connected(options: ClusterOptions) -> AsyncIterator[Any]:
 
     with dask.config.set(dask_settings()):
         if options.address:
-            async with Client(options.address, asynchronous=True) as client:  # type: ignore[no-untyped-call]
+            try:
+                client = await Client(options.address, asynchronous=True)  # type: ignore[no-untyped-call]
+            except (OSError, asyncio.TimeoutError) as exc:
+                raise UsageError(f"--cluster: cannot reach the Dask scheduler at {options.address}: {exc}") from None
+            async with client:
                 yield client
             return
         async with (
@@ -150,7 +153,13 @@ async def stream_on(
 
     from mailprobe.cluster.coordinator import Coordinator
 
-    await _client_call(client, client.register_plugin, Coordinator())
+    try:
+        await _client_call(client, client.register_plugin, Coordinator())
+    except Exception as exc:  # the cluster boundary: a scheduler that cannot load mailprobe's plugin
+        raise UsageError(
+            f"--cluster: the scheduler cannot run mailprobe's plugin ({exc!r}); install the same "
+            "mailprobe[cluster] on the scheduler and the workers"
+        ) from None
     threads = sum((await _client_call(client, client.nthreads)).values()) or 1
     size = chunk_size(cfg, stages, total, threads, options.chunk)
     run = uuid.uuid4().hex[:16]
@@ -209,7 +218,8 @@ async def stream_on(
     finally:
         for future in in_flight:
             future.release()  # what is not running yet is dropped; a running chunk ends on its own
-        await _scheduler_call(client, "mailprobe_forget", run=run)
+        with contextlib.suppress(Exception):  # best effort: the run is over (or interrupted) either way
+            await asyncio.wait_for(_scheduler_call(client, "mailprobe_forget", run=run), FORGET_TIMEOUT)
 
 
 def _killed(exc: BaseException) -> str:

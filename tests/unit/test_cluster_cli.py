@@ -125,3 +125,14 @@ def test_a_run_without_cluster_never_imports_dask() -> None:
     env = dict(os.environ, **{ENV: LOOPBACK})
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert result.stderr.strip().endswith("[]"), result.stderr
+
+
+def test_an_unreachable_scheduler_is_one_clear_error(tmp_path: Path) -> None:
+    env = dict(os.environ, **{ENV: LOOPBACK, "DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "1s"})
+    done = subprocess.run(
+        [sys.executable, "-m", "mailprobe", "ports", "127.0.0.1", "--cluster", "tcp://127.0.0.1:9"],
+        capture_output=True, text=True, env=env, timeout=60, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in done.stderr
+    assert "Traceback" not in done.stderr
