@@ -56,6 +56,7 @@ class Run:
     machine_busy: float = 0.0
     machine_cpu: float = 0.0
     mailprobe_cpu: float = 0.0
+    cpu: dict[int, float] = field(default_factory=dict)  # pid -> CPU seconds (last seen)
     servers_cpu: float = 0.0
     wire_cpu: float = 0.0
     stderr_tail: str = ""
@@ -75,11 +76,13 @@ def _descendants(pid: int) -> list[int]:
     found, todo = [], [pid]
     while todo:
         current = todo.pop()
-        try:
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        for child in map(int, children):
+        children: list[int] = []
+        for task in Path(f"/proc/{current}/task").glob("*"):  # every thread: a nanny starts its worker from one
+            try:
+                children += map(int, (task / "children").read_text().split())
+            except OSError:
+                continue
+        for child in children:
             found.append(child)
             todo.append(child)
     return found
@@ -107,7 +110,8 @@ def _count_done(path: Path) -> int:
 
 
 def run_once(
-    lab: Any, name: str, files: tuple[Path, Path], timeout: float, cluster: str = "", kill: bool = False
+    lab: Any, name: str, files: tuple[Path, Path], timeout: float, cluster: str = "", kill: bool = False,
+    limit: float = 1200.0,
 ) -> Run:
     from labnet import SAFE_NETWORKS
 
@@ -137,13 +141,17 @@ def run_once(
             if hwm:
                 run.peak_kb[pid] = max(run.peak_kb.get(pid, 0), hwm)
                 run.roles.setdefault(pid, _role(pid, root))
-                cpu_seen[pid] = proc_cpu(pid, children=False)
+                seconds = proc_cpu(pid, children=False)
+                cpu_seen[pid] = max(cpu_seen.get(pid, 0.0), seconds)
         partial = out.with_name(f".{out.name}.{root}.tmp")  # JSONL is written here, renamed over out at the end
         if kill and run.killed is None and _count_done(partial) >= total // 2:
             workers = [pid for pid, role in run.roles.items() if role == "worker" and Path(f"/proc/{pid}").exists()]
             if workers:
                 run.killed, run.killed_at = workers[0], _count_done(partial)
                 os.kill(workers[0], signal.SIGKILL)
+        if time.monotonic() - started > limit and proc.returncode is None:
+            proc.send_signal(signal.SIGINT)  # a run that does not end is a finding, not a hung bench
+            limit = float("inf")
         time.sleep(0.1)
     run.wall = time.monotonic() - started
     run.stderr_tail = (proc.stderr.read() if proc.stderr else "")[-3000:]
@@ -152,6 +160,7 @@ def run_once(
     run.machine_cpu = (busy1 - busy0) / os.sysconf("SC_CLK_TCK")
     run.servers_cpu = namespace_cpu(lab.servers_ns) - servers0
     run.wire_cpu = (proc_cpu(wire_pid) - wire0) if wire_pid else 0.0
+    run.cpu = cpu_seen
     run.mailprobe_cpu = sum(cpu_seen.values())  # as last seen (the killed worker's until its death)
     run.exit_code = proc.returncode
     read_results(out, run)
@@ -190,10 +199,12 @@ def report(run: Run, size: int) -> int:
         mark = " (killed)" if pid == run.killed else ""
         print(f"  peak RSS {kb / 1024:7.1f} MiB  pid {pid:>7}  {run.roles.get(pid, '?')}{mark}")
     cores = os.cpu_count() or 1
-    print(f"  CPU: machine busy {run.machine_busy:.0%} of {cores} cores ({run.machine_cpu:.0f} s), mailprobe's "
+    others = run.machine_cpu - run.mailprobe_cpu - run.servers_cpu - run.wire_cpu
+    print(f"  CPU: machine busy {run.machine_busy:.0%} of {cores} cores ({run.machine_cpu:.0f} s): mailprobe's "
           f"processes {run.mailprobe_cpu:.0f} s, Postfix+Dovecot {run.servers_cpu:.0f} s, the delay wire "
-          f"{run.wire_cpu:.0f} s; the machine's bound {run.machine_cpu / cores:.1f} s "
-          f"of the {run.wall:.1f} s")  # fmt: skip
+          f"{run.wire_cpu:.0f} s, everything else on the machine {others:.0f} s")  # fmt: skip
+    for pid, seconds in sorted(run.cpu.items()):
+        print(f"    CPU {seconds:6.1f} s  pid {pid:>7}  {run.roles.get(pid, '?')}")
     print(f"  sessions: {dict(run.sessions)}")
     if lost or twice:
         problems += 1
