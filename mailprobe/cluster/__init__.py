@@ -21,7 +21,8 @@ Limits (coordinator.py, a SchedulerPlugin with handlers on the scheduler, as Das
 per destination address, at most `per-destination` connections at once across the whole cluster (a session
 holds 1, a target's port scan of the address as many as it probes at once), leased on the scheduler; and,
 when `rate` is set, connection attempts per second across the cluster, paced on the scheduler in the same
-round trip. Leases belong to a worker: the scheduler frees a dead worker's leases the moment it removes it.
+round trip; a release goes one way on the worker's batched stream. Leases belong to a worker: the scheduler
+frees a dead worker's leases the moment it removes it.
 
 The guard: the client's MAILPROBE_ALLOW_ONLY goes with every chunk and is applied in the worker before the
 engine starts (narrowed with the worker's own, if it has one), so a remote worker obeys the same networks.

@@ -25,11 +25,6 @@ class ClusterOptions:
     rate: float = 0.0  # connection attempts per second, cluster-wide (0: not paced)
     chunk: int = 0  # targets per Dask task (0: chosen from the engine's admission window)
 
-    def describe(self) -> str:
-        where = f"local:{self.local_workers}" if not self.address else self.address
-        rate = f", {self.rate:g} connections/s" if self.rate else ""
-        return f"{where} ({self.per_destination} connections per destination{rate})"
-
 
 def parse_cluster(text: str) -> ClusterOptions:
     """`local:2`, `tcp://10.0.0.5:8786,per-destination=4,rate=200`; a UsageError for anything else."""
