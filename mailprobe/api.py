@@ -41,8 +41,9 @@ async def audit_many(
 
     `targets` is read lazily. With `client` (a distributed.Client, asynchronous or not) the targets run on its
     workers in chunks of `chunk` (0: chosen), at most `per_destination` connections to one address at once
-    across the cluster (default 16) and, when `rate` is set, that many connection attempts per second; a
-    report run again after its worker died lists its target in `retried`. Without a client, in this process.
+    across the cluster (default 16; 0: each worker's own caps only) and, when `rate` is set, that many
+    connection attempts per second; a report run again after its worker died lists its target in `retried`.
+    Without a client, in this process.
     """
     from mailprobe.engine import Stages, indexed_stream
 
@@ -54,7 +55,8 @@ async def audit_many(
     from mailprobe.cluster.options import DEFAULT_PER_DESTINATION, ClusterOptions
     from mailprobe.cluster.run import stream_on
 
-    options = ClusterOptions(per_destination=per_destination or DEFAULT_PER_DESTINATION, rate=rate, chunk=chunk)
+    cap = DEFAULT_PER_DESTINATION if per_destination is None else per_destination
+    options = ClusterOptions(per_destination=cap, rate=rate, chunk=chunk)
     async for item in stream_on(client, targets, cfg or Config(), chosen, options):
         yield item
 

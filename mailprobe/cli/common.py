@@ -86,7 +86,8 @@ ClusterOpt = Annotated[
     typer.Option(
         "--cluster",
         help="Run on a Dask cluster: tcp://SCHEDULER:8786, or local:N worker processes here; "
-        "settings after commas: per-destination=N (connections to one address at once, all workers; default 16), "
+        "settings after commas: per-destination=N (connections to one address at once, all workers; default 16; "
+        "0: each worker's own caps only), "
         "rate=R (connection attempts per second, all workers), chunk=N (targets per task). "
         "Needs pip install 'mailprobe[cluster]'.",
     ),

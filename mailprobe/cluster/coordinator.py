@@ -98,7 +98,7 @@ class Coordinator(SchedulerPlugin):
         if lease in self.abandoned:
             del self.abandoned[lease]
             return False
-        limit = max(1, limit)
+        limit = limit if limit > 0 else 1 << 30  # 0: no cap on the destination (only the pace, if any)
         units = max(1, min(units, limit))
         budget = self.budgets.setdefault(destination, _Budget())
         if budget.waiting or budget.used + units > limit:

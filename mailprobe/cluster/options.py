@@ -21,7 +21,7 @@ DEFAULT_PER_DESTINATION = 16  # connections to one address at once, all workers 
 class ClusterOptions:
     address: str = ""  # a Dask scheduler's address; "" for a local cluster
     local_workers: int = 0  # local:N
-    per_destination: int = DEFAULT_PER_DESTINATION  # connections to one address at once, cluster-wide
+    per_destination: int = DEFAULT_PER_DESTINATION  # connections to one address at once, cluster-wide (0: none)
     rate: float = 0.0  # connection attempts per second, cluster-wide (0: not paced)
     chunk: int = 0  # targets per Dask task (0: chosen from the engine's admission window)
 
@@ -39,7 +39,8 @@ def parse_cluster(text: str) -> ClusterOptions:
             number = float(value)
         except ValueError:
             raise UsageError(f"bad --cluster {text!r}: {key} must be a number") from None
-        if number < 0 or (key != "rate" and (number < 1 or number != int(number))):
+        least = 0 if key != "chunk" else 1  # per-destination=0: no cluster-wide cap (each worker's own only)
+        if number < 0 or (key != "rate" and (number < least or number != int(number))):
             kind = "number" if key == "rate" else "integer"
             raise UsageError(f"bad --cluster {text!r}: {key} must be a positive {kind}")
         values[key] = number

@@ -101,6 +101,10 @@ class ClusterDestinations:
 
     @asynccontextmanager
     async def _held(self, local: AbstractAsyncContextManager[Any], address: str, units: int) -> AsyncIterator[None]:
+        if not self.chunk.per_destination and not self.chunk.rate:  # nothing cluster-wide to hold
+            async with local:
+                yield
+            return
         async with local:  # waiting here costs nothing: only what this process could start asks the scheduler
             lease = f"{_PROCESS}-{next(_LEASE_IDS)}"
             try:

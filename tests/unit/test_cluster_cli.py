@@ -107,7 +107,10 @@ def test_without_dask_cluster_says_how_to_install_it(
     assert INSTALL_HINT in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("value", ["bogus", "local:0", "http://h:1", "local:2,rate=x", "local:2,per-destination=0"])
+BAD_VALUES = ["bogus", "local:0", "http://h:1", "local:2,rate=x", "local:2,per-destination=-1", "local:2,chunk=0"]
+
+
+@pytest.mark.parametrize("value", BAD_VALUES)
 def test_a_bad_cluster_value_is_bad_input(value: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert exit_of(["audit", "127.0.0.1", "--cluster", value]) == 2
     assert "bad --cluster" in capsys.readouterr().err

@@ -132,3 +132,4 @@ def test_cluster_options() -> None:
     spec = parse_cluster("tcp://10.1.2.3:8786, per-destination=4, rate=2.5, chunk=64")
     assert spec == ClusterOptions(address="tcp://10.1.2.3:8786", per_destination=4, rate=2.5, chunk=64)
     assert parse_cluster("local").local_workers >= 1
+    assert parse_cluster("local:1,per-destination=0").per_destination == 0  # no cluster-wide cap
