@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from labnet import Lab
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
 from golden_run import normalise
 
+from mailprobe.model import Report
 from mailprobe.report.jsonl import read_jsonl
 from mailprobe.report.serialize import to_jsonable
 
@@ -36,7 +38,17 @@ def run(lab: Lab, targets: Path, *extra: str) -> list[Any]:
     assert done.returncode in (0, 2), done.stderr[-3000:]
     reports = sorted(read_jsonl(done.stdout.splitlines()), key=lambda r: int(dict(r.meta)["index"]))
     assert [r.targets for r in reports] == [(d,) for d in DOMAINS], done.stderr[-3000:]
-    return [to_jsonable(normalise(r, {})) for r in reports]
+    return [to_jsonable(in_stable_order(normalise(r, {}))) for r in reports]
+
+
+def in_stable_order(report: Report) -> Report:
+    """Sessions start as their ports are seen open, IPv4 or IPv6 first as the answers come (in one process as
+    much as on a cluster): compare them, and what follows their order, sorted."""
+    return replace(
+        report,
+        handshakes=tuple(sorted(report.handshakes, key=lambda h: (h.target.address, h.target.port))),
+        findings=tuple(sorted(report.findings, key=lambda f: (f.code, f.target, f.places))),
+    )
 
 
 def differences(a: Any, b: Any, path: str = "") -> list[str]:
