@@ -1,6 +1,6 @@
 """mailprobe: what stands between you and a mail server, and what that server does wrong.
 
-The library API (`audit`, `resolve`, `ports`, `handshake`) lives in `mailprobe.api` and is reachable here
+The library API (`audit`, `audit_many`, `resolve`, `ports`, `handshake`) lives in `mailprobe.api` and is reachable here
 lazily, so `import mailprobe` stays cheap and never imports scapy.
 """
 
@@ -10,11 +10,11 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "audit", "handshake", "ports", "resolve"]
+__all__ = ["__version__", "audit", "audit_many", "handshake", "ports", "resolve"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in ("audit", "handshake", "ports", "resolve"):
+    if name in ("audit", "audit_many", "handshake", "ports", "resolve"):
         from mailprobe import api
 
         return getattr(api, name)

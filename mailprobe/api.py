@@ -4,21 +4,25 @@ import asyncio, mailprobe
 from mailprobe.config import Config, Resolver
 report = asyncio.run(mailprobe.audit(["example.org"], Config(resolver=Resolver("198.51.100.53"))))
 report = asyncio.run(mailprobe.audit(["example.org"], profile="ci-health", baseline="last-week.json"))
+
+Many targets, each report as it completes, in this process or on a Dask cluster (pip install 'mailprobe[cluster]'):
+async for position, report in mailprobe.audit_many(targets, cfg, client=distributed.Client("tcp://HOST:8786")): ...
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mailprobe.config import Config
 from mailprobe.errors import UsageError
 from mailprobe.model import DomainDns, HandshakeResult, Report, Target
 
 if TYPE_CHECKING:
+    from mailprobe.engine import Stages
     from mailprobe.profiles import Profile
 
 
@@ -61,6 +65,40 @@ def read_report(path: Path) -> Report:
         return report_from_jsonable(data)
     except UsageError as exc:
         raise UsageError(f"{path}: {exc}") from None
+
+
+async def audit_many(
+    targets: Iterable[str] | AsyncIterable[str],
+    cfg: Config | None = None,
+    *,
+    client: Any = None,
+    stages: Stages | None = None,
+    per_destination: int | None = None,
+    rate: float = 0.0,
+    chunk: int = 0,
+) -> AsyncIterator[tuple[int, Report]]:
+    """(position in `targets`, Report) for each target as it completes, each position once.
+
+    `targets` is read lazily. With `client` (a distributed.Client, asynchronous or not) the targets run on its
+    workers in chunks of `chunk` (0: chosen), at most `per_destination` connections to one address at once
+    across the cluster (default 16; 0: each worker's own caps only) and, when `rate` is set, that many
+    connection attempts per second; a report run again after its worker died lists its target in `retried`.
+    Without a client, in this process.
+    """
+    from mailprobe.engine import Stages, indexed_stream
+
+    chosen = stages or Stages()
+    if client is None:
+        async for item in indexed_stream(targets, cfg or Config(), chosen):
+            yield item
+        return
+    from mailprobe.cluster.options import DEFAULT_PER_DESTINATION, ClusterOptions
+    from mailprobe.cluster.run import stream_on
+
+    cap = DEFAULT_PER_DESTINATION if per_destination is None else per_destination
+    options = ClusterOptions(per_destination=cap, rate=rate, chunk=chunk)
+    async for item in stream_on(client, targets, cfg or Config(), chosen, options):
+        yield item
 
 
 async def resolve(domain: str, cfg: Config | None = None) -> DomainDns:

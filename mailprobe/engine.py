@@ -438,6 +438,7 @@ def merge(reports: Sequence[Report], command: str, profile: str | None = None) -
         interrupted=any(r.interrupted for r in reports),
         unfinished=tuple(u for r in reports for u in r.unfinished),
         profile=profile,
+        retried=tuple(t for r in reports for t in r.retried),
         tool_version=__version__,
     )
 

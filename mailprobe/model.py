@@ -156,6 +156,7 @@ class ErrorKind(str, Enum):
     INTERNAL = "internal"  # a bug, caught at the engine boundary
     CHECK = "check"  # a check crashed while judging one subject
     INTERRUPTED = "interrupted"  # Ctrl-C before the target finished
+    WORKER_LOST = "worker-lost"  # --cluster: every worker process that ran it died (it kept killing them)
 
 
 class Direction(str, Enum):
@@ -696,6 +697,7 @@ class Report:
     tool_version: str = ""
     schema_version: int = SCHEMA_VERSION
     meta: tuple[tuple[str, str], ...] = field(default=())
+    retried: tuple[str, ...] = ()  # --cluster: targets run again because the worker running them died
 
     def worst(self) -> Severity | None:
         if not self.findings:

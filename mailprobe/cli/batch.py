@@ -7,6 +7,11 @@ a lazy stream (cli/inputs.py). `ports` and `handshake` expand CIDR blocks and ra
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mailprobe.cluster.options import ClusterOptions
+
 from dataclasses import dataclass, replace
 
 from mailprobe.cli import common as c
@@ -34,6 +39,7 @@ class Run:
     out: c.Output
     total: int | None  # targets to expect (None: reading standard input)
     source: TargetInput  # the targets, and where each came from (for error messages)
+    cluster: ClusterOptions | None = None  # --cluster: the targets run on Dask workers
 
 
 def run_batch(command: str, opts: Options, stages: tuple[str, ...] | None = None) -> int:
@@ -56,9 +62,21 @@ def run_batch(command: str, opts: Options, stages: tuple[str, ...] | None = None
     source = TargetInput(given, opts.input_file, blocks, cfg.limits.max_block_addresses, parse_shard(opts.shard))
     total, any_valid = source.check()
     chosen = stages or (prof.stages if prof is not None else ALL_STAGES)
+    on_cluster = _cluster_options(opts.cluster)
     from mailprobe.cli.stream import checked_stream
 
-    return c.run(checked_stream(Run(command, cfg, chosen, out, total, source), any_valid))
+    return c.run(checked_stream(Run(command, cfg, chosen, out, total, source, on_cluster), any_valid))
+
+
+def _cluster_options(cluster: str | None) -> ClusterOptions | None:
+    """--cluster parsed (mailprobe.cluster.options.ClusterOptions), Dask known to be installed; None without."""
+    if not cluster:
+        return None
+    from mailprobe.cluster.options import parse_cluster, require_dask
+
+    options = parse_cluster(cluster)
+    require_dask()
+    return options
 
 
 def load_baseline(opts: Options) -> Report:

@@ -177,6 +177,17 @@ class Options:
         bool,
         _option("--raw", help="SYN probes instead of connects (root): TTLs, IP IDs and who sent an ICMP error."),
     ] = False
+    cluster: Annotated[
+        str | None,
+        _option(
+            "--cluster",
+            metavar="ADDRESS",
+            help="Run on a Dask cluster: tcp://HOST:PORT (a scheduler), or local:N (N worker processes here); "
+            "settings after commas: per-destination=N (connections to one address at once across all workers, default 16; 0: "
+            "each worker's own caps only), rate=R (connection attempts per second, all workers), chunk=N "
+            "(targets per task). Needs pip install 'mailprobe[cluster]'.",
+        ),
+    ] = None
 
     # -- what the run needs ----------------------------------------------------------------------------------------
 
@@ -206,7 +217,9 @@ OPTION_NAMES = tuple(f.name for f in fields(Options) if f.name != "targets")
 
 # Which shared options each command takes (the README's table is checked against these).
 OUTPUT = ("json_flag", "fmt", "output_file", "warning_on", "critical_on")
-_BATCH = ("input_file", "shard", "report_dir", "baseline", "profile", "fail_on", *OUTPUT, "resolver", "timeout")
+_BATCH = (
+    "input_file", "shard", "report_dir", "baseline", "profile", "fail_on", *OUTPUT, "resolver", "timeout", "cluster",
+)  # fmt: skip
 AUDIT = (*_BATCH, "port", "ca_file", "ehlo_name", "servername", "allow_nonpublic", "transcript",
          "ipv4_only", "ipv6_only", "relay_test", "dkim_selector")  # fmt: skip
 MX = (*_BATCH, "ca_file", "allow_nonpublic", "dkim_selector", "dnsbl")

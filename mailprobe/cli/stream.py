@@ -165,7 +165,14 @@ async def _stream(run: Run, stop: asyncio.Event) -> int:
     async def consume() -> None:
         nonlocal worst, finished
         progress = status.progress if status is not None else None
-        async for index, report in indexed_stream(pending, run.cfg, Stages.named(run.stages), progress=progress):
+        stages = Stages.named(run.stages)
+        if run.cluster is not None:  # the same reports, run on Dask workers (mailprobe.cluster)
+            from mailprobe.cluster.run import cluster_stream
+
+            stream = cluster_stream(pending, run.cfg, stages, run.cluster, total=run.total)
+        else:
+            stream = indexed_stream(pending, run.cfg, stages, progress=progress)
+        async for index, report in stream:
             pending.done(index)
             report = _finish(report, run, index)
             with above(status):

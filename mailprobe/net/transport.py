@@ -238,16 +238,20 @@ class Session:
             self.injected += len(receiver.buffer)
             self._record(Direction.NOTE, bytes(receiver.buffer), "bytes sent before TLS: discarded, never trusted")
             receiver.buffer.clear()
+        if transport.is_closing():  # the server hung up right after agreeing (asyncio would wait for ever)
+            raise TransportError(ProbeStatus.TLS_HANDSHAKE_ERROR.value, "TLS handshake failed: connection closed")
         if self.step is not None:
             self.step.now("in the TLS handshake")
         loop = asyncio.get_running_loop()
+        timeout = max(0.1, min(self.limits.read_timeout, self.remaining()))
         try:
-            new_transport = await loop.start_tls(
-                transport,
-                receiver,
-                context,
-                server_hostname=server_hostname,
-                ssl_handshake_timeout=max(0.1, min(self.limits.read_timeout, self.remaining())),
+            # Bounded here too: when the peer resets the connection as the handshake starts, asyncio's own
+            # ssl_handshake_timeout aborts a transport that is already closed and start_tls never returns.
+            new_transport = await asyncio.wait_for(
+                loop.start_tls(
+                    transport, receiver, context, server_hostname=server_hostname, ssl_handshake_timeout=timeout
+                ),
+                timeout + 1.0,
             )
         except (ssl.SSLError, ConnectionError, OSError, asyncio.TimeoutError) as exc:
             reason = str(exc) or type(exc).__name__

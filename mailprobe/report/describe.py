@@ -262,4 +262,6 @@ def summary_line(report: Report) -> str:
         parts.append(f"egress {s.egress_verdict}")
     if s.errors:
         parts.append(f"{s.errors} could not be probed" if s.errors > 1 else "1 could not be probed")
+    if s.retried:
+        parts.append(f"{s.retried} retried after a worker died")
     return "; ".join(parts)

@@ -6,8 +6,8 @@ Line types, in order (every line has a "type"):
 - "target": one per target group (a domain or a host, see grouping.py): "target" (the group key), "dns",
   "ports", "handshakes", "findings" (arrays of the objects the JSON format uses).
 - "egress": the egress result, when the run had one: "egress".
-- "summary": the last line: elapsed_ms, errors, checks (every check that ran), interrupted, unfinished, and the
-  derived "summary" object of the JSON format.
+- "summary": the last line: elapsed_ms, errors, checks (every check that ran), interrupted, unfinished, retried
+  (--cluster: targets run again after a worker died), and the derived "summary" object of the JSON format.
 Values are encoded exactly as in the JSON format (serialize.py), so `read_jsonl` is lossless up to the order
 of results, which are regrouped per target.
 """
@@ -25,7 +25,7 @@ from mailprobe.report.serialize import report_from_jsonable, to_jsonable
 
 RUN_KEYS = ("schema_version", "tool_version", "command", "targets", "started_at", "profile", "meta", "context")
 GROUP_KEYS = ("dns", "ports", "handshakes", "findings")
-END_KEYS = ("elapsed_ms", "errors", "checks", "interrupted", "unfinished", "summary")
+END_KEYS = ("elapsed_ms", "errors", "checks", "interrupted", "unfinished", "retried", "summary")
 
 
 def _line(obj: dict[str, Any]) -> str:

@@ -62,6 +62,7 @@ _SUMMARY = {
         "handshakes": _COUNTS,
         "egress_verdict": {"anyOf": [{"type": "string"}, {"type": "null"}]},
         "interrupted": {"type": "boolean"},
+        "retried": {"type": "integer", "description": "--cluster: targets run again because their worker died"},
     },
     "required": ["worst", "findings", "by_severity", "errors", "domains", "ports", "handshakes", "egress_verdict"],
     "additionalProperties": False,

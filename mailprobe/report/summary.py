@@ -40,6 +40,7 @@ class Summary:
     interrupted: bool = False
     measured: int = 0  # DNS answers, ports and handshakes that gave a result (not `error`), an egress verdict
     could_not_probe: tuple[RunError, ...] = ()  # what `errors` counts, one entry each
+    retried: int = 0  # --cluster: targets run again because the worker running them died
 
     @property
     def has_results(self) -> bool:
@@ -83,6 +84,7 @@ class Summary:
             "handshakes": {s.value: n for s, n in self.handshakes},
             "egress_verdict": self.egress_verdict,
             "interrupted": self.interrupted,
+            "retried": self.retried,
         }
 
 
@@ -170,4 +172,5 @@ def _summarize(report: Report) -> Summary:
         interrupted=report.interrupted,
         measured=_measured(report),
         could_not_probe=errors,
+        retried=len(report.retried),
     )
