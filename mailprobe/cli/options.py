@@ -184,8 +184,8 @@ class Options:
             metavar="ADDRESS",
             help="Run on a Dask cluster: tcp://HOST:PORT (a scheduler), or local:N (N worker processes here); "
             "settings after commas: per-destination=N (connections to one address at once across all workers, "
-            "default 16; 0: each worker's own caps only), rate=R (connection attempts per second, all workers), chunk=N "
-            "(targets per task). Needs pip install 'mailprobe[cluster]'.",
+            "default 16; 0: each worker's own caps only), rate=R (connection attempts per second, all workers), "
+            "chunk=N (targets per task). Needs pip install 'mailprobe[cluster]'.",
         ),
     ] = None
 
