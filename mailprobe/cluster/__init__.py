@@ -13,9 +13,11 @@ Faults: a worker that dies mid-chunk is Dask's to handle: the scheduler runs the
 (`distributed.scheduler.allowed-failures` times). Each execution of a chunk tells the scheduler it started
 (coordinator.py counts), so a second start marks the chunk's reports `retried`. A chunk that killed every
 worker it ran on comes back as KilledWorker: its targets are run again one per task, and one that still
-kills every worker ends as that target's RunError of kind `worker-lost`. The client yields each position
-once (a chunk's result is taken once, and a position seen twice is dropped), so every target is reported
-exactly once.
+kills every worker ends as that target's RunError of kind `worker-lost`. Dask also counts a death against
+the tasks merely queued on that worker: a one-target chunk that had started fewer times than its workers died
+(the coordinator counts starts) was a bystander, and runs again (up to 3 times) rather than being blamed.
+The client yields each position once (a chunk's result is taken once, and a position seen twice is
+dropped), so every target is reported exactly once.
 
 Limits (coordinator.py, a SchedulerPlugin with handlers on the scheduler, as Dask's own Semaphore is built):
 per destination address, at most `per-destination` connections at once across the whole cluster (a session

@@ -16,6 +16,7 @@ Handlers (called by worker.py and run.py):
     mailprobe_release(lease)           frees a held lease, or gives up a waiting one (also a stream handler:
                                        workers send it on their batched stream to the scheduler)
     mailprobe_started(run, chunk) -> int   how many times this chunk has started (2 and more: a retry)
+    mailprobe_starts(run, chunk) -> int    the same count, read only (run.py: did a killed chunk ever run?)
     mailprobe_forget(run)              drops the run's pace and start counts
     mailprobe_state() -> dict          leases held and destinations tracked (tests, diagnostics)
 """
@@ -84,6 +85,7 @@ class Coordinator(SchedulerPlugin):
                 "mailprobe_acquire": self.acquire,
                 "mailprobe_release": self.release,
                 "mailprobe_started": self.started,
+                "mailprobe_starts": self.starts_of,
                 "mailprobe_forget": self.forget,
                 "mailprobe_state": self.state,
             }
@@ -166,6 +168,9 @@ class Coordinator(SchedulerPlugin):
         counts = self.starts.setdefault(run, Counter())
         counts[chunk] += 1
         return counts[chunk]
+
+    def starts_of(self, run: str, chunk: str) -> int:
+        return self.starts.get(run, Counter())[chunk]
 
     def forget(self, run: str) -> None:
         self.paces.pop(run, None)

@@ -30,6 +30,7 @@ from mailprobe.net.guard import ENV
 
 FORGET_TIMEOUT = 5.0  # seconds to tell the scheduler a run is over, at most
 CHUNKS_PER_THREAD = 2  # chunks submitted ahead per worker thread: one running, one ready to start
+BYSTANDER_RETRIES = 3  # times a target is run again after dying only in a queue behind the one that killed
 
 
 def dask_settings() -> dict[str, Any]:
@@ -170,6 +171,7 @@ async def stream_on(
     numbered = _numbered(texts).__aiter__()
     exhausted = False
     keys = (f"mailprobe-{run}-{n}" for n in range(1 << 62))
+    requeued: dict[int, int] = {}  # position -> times run again as a bystander
 
     def submit(items: tuple[tuple[int, str], ...], retried: bool = False) -> None:
         key = next(keys)
@@ -206,6 +208,10 @@ async def stream_on(
                     for item in chunk.items:
                         submit((item,), retried=True)
                     continue
+                started = await _bystander_starts(client, run, chunk, exc, requeued)
+                if started is not None:  # `retried` only when it did run before (it had been in a chunk, or started)
+                    submit(chunk.items, retried=chunk.retried or started > 0)
+                    continue
                 found = [(p, lost_report(t, cfg, ErrorKind.WORKER_LOST, _killed(exc))) for p, t in chunk.items]
             except Exception as exc:  # the cluster boundary: a chunk that failed is each target's error
                 message = f"cluster: the task failed: {exc!r}"
@@ -220,6 +226,27 @@ async def stream_on(
             future.release()  # what is not running yet is dropped; a running chunk ends on its own
         with contextlib.suppress(Exception):  # best effort: the run is over (or interrupted) either way
             await asyncio.wait_for(_scheduler_call(client, "mailprobe_forget", run=run), FORGET_TIMEOUT)
+
+
+async def _bystander_starts(
+    client: Any, run: str, chunk: Chunk, exc: BaseException, requeued: dict[int, int]
+) -> int | None:
+    """How often a killed one-target chunk had started when it died only as a bystander (it may run again);
+    None when the deaths are its own. Dask counts a death against every task assigned to the worker, the ones
+    queued behind the running chunk too; a chunk that started (told the coordinator) fewer times than its
+    workers died was not running at least once, so it did not kill them all."""
+    (position, _text), *_ = chunk.items
+    tries = getattr(exc, "allowed_failures", None)
+    if not isinstance(tries, int) or requeued.get(position, 0) >= BYSTANDER_RETRIES:
+        return None
+    try:
+        starts = await _scheduler_call(client, "mailprobe_starts", run=run, chunk=chunk.key)
+    except Exception:  # the cluster boundary: without the count, the death is the target's, as Dask reports it
+        return None
+    if not isinstance(starts, int) or starts > tries:
+        return None
+    requeued[position] = requeued.get(position, 0) + 1
+    return starts
 
 
 def _killed(exc: BaseException) -> str:

@@ -189,6 +189,62 @@ async def test_a_target_that_keeps_killing_workers_ends_as_its_error(cluster: tu
         assert found[position].retried == (texts[position],)  # its chunk died: it was run again
 
 
+def test_a_target_queued_behind_the_killer_is_run_again_not_blamed() -> None:
+    """Dask counts a worker's death against every task assigned to it, queued ones too. One worker that takes
+    two tasks at a time (worker-saturation 2): the poison target runs, the good one waits behind it, the
+    worker dies twice. The good one never started, so it is run again and succeeds; the poison is the one lost.
+    (Without the start count the good one is reported lost too: this test fails on the code before the fix.)"""
+    deaths: list[int] = []
+
+    def kill_the_prober(peer: int) -> None:
+        owner = owner_of(peer)
+        if owner is not None:
+            deaths.append(owner.pid)
+            kill(owner)
+
+    settings = dask_settings() | {
+        "distributed.scheduler.worker-saturation": 2.0,
+        "distributed.scheduler.allowed-failures": 1,
+    }
+    with dask.config.set(settings):
+        local = LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address="127.0.0.1:0",
+            silence_logs=logging.CRITICAL,
+        )
+        client = Client(local)
+
+    async def scenario() -> dict[int, Report]:
+        good, poison = CountingSmtp(), CountingSmtp(on_accept=kill_the_prober)
+        good_port, poison_port = await good.start(), await poison.start()
+        cfg = Config(
+            limits=Limits(connect_timeout=2, read_timeout=3, session_timeout=8),
+            services=(Service.SMTP, Service.SUBMISSION),
+            ports=((Service.SMTP, good_port), (Service.SUBMISSION, poison_port)),
+            allow_nonpublic=True,
+        )
+        try:
+            texts = [f"127.0.0.1:{poison_port}", f"127.0.0.1:{good_port}"]
+            return dict(await run_on(client, texts, cfg, HANDSHAKE_ONLY, chunk=1))
+        finally:
+            await good.stop()
+            await poison.stop()
+
+    try:
+        found = asyncio.run(scenario())
+    finally:
+        client.close()
+        local.close()
+    assert len(deaths) == 2
+    assert [e.kind for e in found[0].errors] == [ErrorKind.WORKER_LOST]
+    assert not found[1].errors
+    assert found[1].handshakes[0].status is ProbeStatus.SUCCESS
+    assert found[1].retried == ()  # queued, never started: it ran once, and says so
+
+
 async def test_the_per_destination_limit_holds_across_workers(cluster: tuple[Any, Any]) -> None:
     _, client = cluster
     peaks = {}
