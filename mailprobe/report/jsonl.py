@@ -98,4 +98,6 @@ def _parse(raw: str, number: int) -> dict[str, Any]:
         raise UsageError(f"line {number}: not JSON ({exc})") from None
     if not isinstance(obj, dict):
         raise UsageError(f"line {number}: not a JSON object")
+    if "type" not in obj:  # e.g. a --format json report, which is one object without line types
+        raise UsageError(f"line {number}: no \"type\": not a line of mailprobe's JSONL (--format jsonl)")
     return obj

@@ -295,6 +295,7 @@ def test_jsonl_file_with_several_runs_and_blank_lines() -> None:
         (['{"type": "target"}'], "line 1: 'target' line before any run line"),
         (["not json"], "line 1: not JSON"),
         (["[1]"], "line 1: not a JSON object"),
+        (['{"schema_version": 2, "command": "audit"}'], 'line 1: no "type": not a line of mailprobe\'s JSONL'),
         (['{"type": "run", "schema_version": 1}', '{"type": "other"}'], "line 2: unknown line type"),
         (['{"type": "run", "schema_version": 1}'], "no summary line"),
         (['{"type": "run", "schema_version": 1}', '{"type": "run"}'], "line 2: a new run starts"),
