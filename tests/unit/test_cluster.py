@@ -19,6 +19,7 @@ import asyncio
 import logging
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -48,11 +49,12 @@ LOOPBACK = "127.0.0.0/8,::1/128"
 HANDSHAKE_ONLY = Stages(dns=False, ports=False, handshake=True)
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[tuple[Any, Any]]:
-    with dask.config.set(dask_settings()):
+@contextmanager
+def local_cluster(workers: int, **settings: Any) -> Iterator[tuple[Any, Any]]:
+    """A LocalCluster of `workers` processes of one thread on 127.0.0.1, with Dask `settings`, and its Client."""
+    with dask.config.set(dask_settings() | settings):
         local = LocalCluster(
-            n_workers=2,
+            n_workers=workers,
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
@@ -65,6 +67,12 @@ def cluster() -> Iterator[tuple[Any, Any]]:
     finally:
         client.close()
         local.close()
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[tuple[Any, Any]]:
+    with local_cluster(2) as both:
+        yield both
 
 
 @pytest.fixture(autouse=True)
@@ -202,22 +210,7 @@ def test_a_target_queued_behind_the_killer_is_run_again_not_blamed() -> None:
             deaths.append(owner.pid)
             kill(owner)
 
-    settings = dask_settings() | {
-        "distributed.scheduler.worker-saturation": 2.0,
-        "distributed.scheduler.allowed-failures": 1,
-    }
-    with dask.config.set(settings):
-        local = LocalCluster(
-            n_workers=1,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address="127.0.0.1:0",
-            silence_logs=logging.CRITICAL,
-        )
-        client = Client(local)
-
-    async def scenario() -> dict[int, Report]:
+    async def scenario(client: Any) -> dict[int, Report]:
         good, poison = CountingSmtp(), CountingSmtp(on_accept=kill_the_prober)
         good_port, poison_port = await good.start(), await poison.start()
         cfg = Config(
@@ -233,11 +226,9 @@ def test_a_target_queued_behind_the_killer_is_run_again_not_blamed() -> None:
             await good.stop()
             await poison.stop()
 
-    try:
-        found = asyncio.run(scenario())
-    finally:
-        client.close()
-        local.close()
+    settings = {"distributed.scheduler.worker-saturation": 2.0, "distributed.scheduler.allowed-failures": 1}
+    with local_cluster(1, **settings) as (_, client):
+        found = asyncio.run(scenario(client))
     assert len(deaths) == 2
     assert [e.kind for e in found[0].errors] == [ErrorKind.WORKER_LOST]
     assert not found[1].errors

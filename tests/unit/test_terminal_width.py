@@ -3,19 +3,14 @@ COLUMNS, or 100 when piped, and never splits a word or a finding code."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-import pty
 import re
-import select
-import struct
 import subprocess
 import sys
-import termios
-import time
 from pathlib import Path
 
+import ptyrun
 import pytest
 
 from mailprobe.checks.defs import all_codes
@@ -28,37 +23,9 @@ WIDTHS = (60, 80, 120)
 def run_in_pty(columns: int, *args: str, timeout: float = 60, ci: bool = True) -> str:
     """`python -m mailprobe ARGS` on a terminal `columns` wide (COLUMNS unset); what it printed, colours removed.
     `ci=False` unsets CI, so the progress line shows."""
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES") and (ci or k != "CI")}
-    env["NO_COLOR"] = "1"
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mailprobe", *args], stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True
-    )
-    os.close(slave)
-    chunks: list[bytes] = []
-    deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([master], [], [], 0.5)
-            if ready:
-                try:
-                    data = os.read(master, 65536)
-                except OSError:  # EIO: the child closed the terminal
-                    break
-                if not data:
-                    break
-                chunks.append(data)
-            elif process.poll() is not None:
-                break
-        assert process.wait(timeout=max(1.0, deadline - time.monotonic())) in (0, 1, 2), b"".join(chunks)[-2000:]
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        os.close(master)
-    text = b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
-    return ANSI.sub("", text)
+    ran = ptyrun.run_in_pty(*args, columns=columns, env=ptyrun.environment(ci=ci), timeout=timeout)
+    assert ran.code in (0, 1, 2), ran.output[-2000:]
+    return ANSI.sub("", ran.output)
 
 
 def widest(text: str) -> int:
