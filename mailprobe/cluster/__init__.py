@@ -10,10 +10,13 @@ returns the chunk's per-target Reports, which come back straight from the worker
 through the scheduler) and go to the same finishing, rendering and JSONL streaming as a single-process run.
 
 Faults: a worker that dies mid-chunk is Dask's to handle: the scheduler runs the chunk again elsewhere
-(`distributed.scheduler.allowed-failures` times). Each execution of a chunk tells the scheduler it started
-(coordinator.py counts), so a second start marks the chunk's reports `retried`. A chunk that killed every
-worker it ran on comes back as KilledWorker: its targets are run again one per task, and one that still
-kills every worker ends as that target's RunError of kind `worker-lost`. Dask also counts a death against
+(`distributed.scheduler.allowed-failures` times). Each target's report goes to the scheduler as soon as it is
+finished (one way, on the worker's batched stream; kept there until its chunk returns), and each execution of
+a chunk tells the scheduler it started (coordinator.py counts): a second start takes the reports the earlier
+runs finished and runs only the unfinished targets, whose reports are marked `retried`. A chunk that killed
+every worker it ran on comes back as KilledWorker: its finished reports are taken from the scheduler, its
+unfinished targets run again one per task, and one that still kills every worker ends as that target's
+RunError of kind `worker-lost`. Dask also counts a death against
 the tasks merely queued on that worker: a one-target chunk that had started fewer times than its workers died
 (the coordinator counts starts) was a bystander, and runs again (up to 3 times) rather than being blamed.
 The client yields each position once (a chunk's result is taken once, and a position seen twice is

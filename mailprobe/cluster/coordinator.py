@@ -1,4 +1,5 @@
-"""The scheduler's side of a cluster run: destination leases, the global pace, and how often a chunk started.
+"""The scheduler's side of a cluster run: destination leases, the global pace, how often a chunk started, and
+the reports a running chunk has finished so far (so that a chunk whose worker died runs only what it had not).
 
 A SchedulerPlugin that adds handlers to the scheduler, the way Dask's own Semaphore, Lock and Queue are built,
 so every worker reaches it in one round trip and it lives as long as the scheduler (not on a worker that may
@@ -17,7 +18,13 @@ Handlers (called by worker.py and run.py):
                                        workers send it on their batched stream to the scheduler)
     mailprobe_started(run, chunk) -> int   how many times this chunk has started (2 and more: a retry)
     mailprobe_starts(run, chunk) -> int    the same count, read only (run.py: did a killed chunk ever run?)
-    mailprobe_forget(run)              drops the run's pace and start counts
+    mailprobe_finished(run, chunk, position, report)   (stream handler) a target of a running chunk is done:
+                                       its pickled Report is kept until the chunk ends
+    mailprobe_chunk_done(run, chunk)   (stream handler) the chunk returned its result: drop what was kept
+    mailprobe_resume(run, chunk, drop=False) -> [[position, report], ...]   what the chunk's earlier runs
+                                       finished (a retry skips those targets; run.py takes them from a chunk
+                                       that kept killing its workers)
+    mailprobe_forget(run)              drops the run's pace, start counts and kept reports
     mailprobe_state() -> dict          leases held and destinations tracked (tests, diagnostics)
 """
 
@@ -77,6 +84,9 @@ class Coordinator(SchedulerPlugin):
         self.abandoned: dict[str, None] = {}  # given up before their acquire arrived (insertion ordered)
         self.paces: dict[str, _Pace] = {}
         self.starts: dict[str, Counter[str]] = {}
+        # run -> chunk -> position -> pickled Report: what running chunks have finished. Bounded by the
+        # chunks in flight (a few per worker thread) times their size; dropped as each chunk returns.
+        self.kept: dict[str, dict[str, dict[int, bytes]]] = {}
 
     async def start(self, scheduler: Any) -> None:
         self.scheduler = scheduler
@@ -86,6 +96,7 @@ class Coordinator(SchedulerPlugin):
                 "mailprobe_release": self.release,
                 "mailprobe_started": self.started,
                 "mailprobe_starts": self.starts_of,
+                "mailprobe_resume": self.resume,
                 "mailprobe_forget": self.forget,
                 "mailprobe_state": self.state,
             }
@@ -93,6 +104,8 @@ class Coordinator(SchedulerPlugin):
         # Releases come over each worker's batched stream: no round trip, and no connection from the worker's
         # pool, which the acquires waiting for those very releases may hold.
         scheduler.stream_handlers["mailprobe_release"] = self.release_from_stream
+        scheduler.stream_handlers["mailprobe_finished"] = self.finished
+        scheduler.stream_handlers["mailprobe_chunk_done"] = self.chunk_done
 
     async def acquire(
         self, lease: str, worker: str, destination: str, units: int, limit: int, rate: float = 0.0, run: str = ""
@@ -172,9 +185,24 @@ class Coordinator(SchedulerPlugin):
     def starts_of(self, run: str, chunk: str) -> int:
         return self.starts.get(run, Counter())[chunk]
 
+    def finished(self, run: str, chunk: str, position: int, report: bytes, **_: Any) -> None:
+        if run in self.starts:  # a message that arrives after the run was forgotten is dropped, not kept
+            self.kept.setdefault(run, {}).setdefault(chunk, {})[position] = report
+
+    def chunk_done(self, run: str, chunk: str, **_: Any) -> None:
+        chunks = self.kept.get(run)
+        if chunks is not None:
+            chunks.pop(chunk, None)
+
+    def resume(self, run: str, chunk: str, drop: bool = False) -> list[list[Any]]:
+        chunks = self.kept.get(run, {})
+        done = chunks.pop(chunk, {}) if drop else chunks.get(chunk, {})
+        return [[position, report] for position, report in done.items()]
+
     def forget(self, run: str) -> None:
         self.paces.pop(run, None)
         self.starts.pop(run, None)
+        self.kept.pop(run, None)
 
     def state(self) -> dict[str, Any]:
         return {
@@ -182,4 +210,5 @@ class Coordinator(SchedulerPlugin):
             "waiting": len(self.pending),
             "destinations": len(self.budgets),
             "runs": len(self.starts),
+            "kept": sum(len(done) for chunks in self.kept.values() for done in chunks.values()),
         }

@@ -14,6 +14,7 @@ import contextlib
 import datetime as dt
 import math
 import os
+import pickle
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -204,15 +205,18 @@ async def stream_on(
             try:
                 found = await _client_call(client, client.gather, future)
             except KilledWorker as exc:
-                if len(chunk.items) > 1:  # find the one that kills workers: each target on its own
-                    for item in chunk.items:
+                found = await _kept(client, run, chunk)  # what its runs finished before its workers died
+                done = {position for position, _ in found}
+                rest = tuple(item for item in chunk.items if item[0] not in done)
+                if len(chunk.items) > 1:  # find the one that kills workers: each target left on its own
+                    for item in rest:
                         submit((item,), retried=True)
-                    continue
-                started = await _bystander_starts(client, run, chunk, exc, requeued)
-                if started is not None:  # `retried` only when it did run before (it had been in a chunk, or started)
-                    submit(chunk.items, retried=chunk.retried or started > 0)
-                    continue
-                found = [(p, lost_report(t, cfg, ErrorKind.WORKER_LOST, _killed(exc))) for p, t in chunk.items]
+                elif rest:
+                    started = await _bystander_starts(client, run, chunk, rest[0], exc, requeued)
+                    if started is not None:  # `retried` only if it ran before (it was in a chunk, or started)
+                        submit(rest, retried=chunk.retried or started > 0)
+                    else:
+                        found += [(p, lost_report(t, cfg, ErrorKind.WORKER_LOST, _killed(exc))) for p, t in rest]
             except Exception as exc:  # the cluster boundary: a chunk that failed is each target's error
                 message = f"cluster: the task failed: {exc!r}"
                 found = [(p, lost_report(t, cfg, ErrorKind.INTERNAL, message)) for p, t in chunk.items]
@@ -228,14 +232,23 @@ async def stream_on(
             await asyncio.wait_for(_scheduler_call(client, "mailprobe_forget", run=run), FORGET_TIMEOUT)
 
 
+async def _kept(client: Any, run: str, chunk: Chunk) -> list[tuple[int, Report]]:
+    """The reports a killed chunk's runs finished, as the workers sent them to the scheduler (dropped there)."""
+    try:
+        done = await _scheduler_call(client, "mailprobe_resume", run=run, chunk=chunk.key, drop=True)
+    except Exception:  # the cluster boundary: without them, those targets are run again
+        return []
+    return [(int(position), pickle.loads(report)) for position, report in done]
+
+
 async def _bystander_starts(
-    client: Any, run: str, chunk: Chunk, exc: BaseException, requeued: dict[int, int]
+    client: Any, run: str, chunk: Chunk, item: tuple[int, str], exc: BaseException, requeued: dict[int, int]
 ) -> int | None:
-    """How often a killed one-target chunk had started when it died only as a bystander (it may run again);
-    None when the deaths are its own. Dask counts a death against every task assigned to the worker, the ones
-    queued behind the running chunk too; a chunk that started (told the coordinator) fewer times than its
-    workers died was not running at least once, so it did not kill them all."""
-    (position, _text), *_ = chunk.items
+    """How often a killed chunk had started when its last target (`item`) died only as a bystander (it may run
+    again); None when the deaths are its own. Dask counts a death against every task assigned to the worker,
+    the ones queued behind the running chunk too; a chunk that started (told the coordinator) fewer times than
+    its workers died was not running at least once, so it did not kill them all."""
+    position = item[0]
     tries = getattr(exc, "allowed_failures", None)
     if not isinstance(tries, int) or requeued.get(position, 0) >= BYSTANDER_RETRIES:
         return None

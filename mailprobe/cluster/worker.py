@@ -3,11 +3,13 @@
 `run_chunk` is the Dask task. It runs in a thread of the worker, one chunk at a time per worker process (the
 engine sizes itself to the process: descriptors, sessions, windows), and:
 1. applies the client's guard (MAILPROBE_ALLOW_ONLY, narrowed with the worker's own) before anything is sent;
-2. tells the scheduler it started (the second start of a chunk is a retry after a worker died);
+2. tells the scheduler it started (the second start of a chunk is a retry after a worker died); a retry takes
+   from the scheduler the reports the chunk's earlier runs finished, and runs only the other targets;
 3. runs engine.indexed_stream over the chunk on an event loop of its own, with ClusterDestinations as the
    per-destination limits: the local per-address caps first, then a lease from the scheduler (coordinator.py)
-   reached through the worker's own connection on the worker's event loop;
-4. returns [(position, Report)], each marked `retried` when this run of the chunk is not its first.
+   reached through the worker's own connection on the worker's event loop; each finished report goes to the
+   scheduler at once (one way, on the worker's batched stream), kept there until the chunk returns;
+4. returns [(position, Report)], those it ran on a retry marked `retried`.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import asyncio
 import ipaddress
 import itertools
 import os
+import pickle
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -161,12 +164,15 @@ def guarded(client: str | None) -> Iterator[None]:
             os.environ[ENV] = own
 
 
-async def _audit(chunk: Chunk, link: Link) -> list[tuple[int, Report]]:
-    texts = [text for _, text in chunk.items]
+async def _audit(chunk: Chunk, link: Link, done: set[int]) -> list[tuple[int, Report]]:
+    todo = [(position, text) for position, text in chunk.items if position not in done]
     found = []
     destinations = ClusterDestinations(link, chunk)
-    async for index, report in indexed_stream(texts, chunk.cfg, chunk.stages, destinations=destinations):
-        found.append((chunk.items[index][0], report))
+    async for index, report in indexed_stream([t for _, t in todo], chunk.cfg, chunk.stages, destinations=destinations):
+        position = todo[index][0]
+        # Kept on the scheduler until the chunk returns: if this worker dies, a retry does not run it again.
+        link.send("mailprobe_finished", run=chunk.run, chunk=chunk.key, position=position, report=pickle.dumps(report))
+        found.append((position, report))
     return found
 
 
@@ -177,7 +183,12 @@ def run_chunk(chunk: Chunk) -> list[tuple[int, Report]]:
     link = Link(get_worker())
     with _ONE_ENGINE, guarded(chunk.guard):
         starts = link.call_blocking("mailprobe_started", STARTED_TIMEOUT, run=chunk.run, chunk=chunk.key)
-        found = asyncio.run(_audit(chunk, link))
+        kept: list[tuple[int, Report]] = []
+        if starts > 1:  # a worker died running this chunk: what it finished is on the scheduler
+            earlier = link.call_blocking("mailprobe_resume", STARTED_TIMEOUT, run=chunk.run, chunk=chunk.key)
+            kept = [(int(position), pickle.loads(report)) for position, report in earlier]
+        found = asyncio.run(_audit(chunk, link, {position for position, _ in kept}))
+    link.send("mailprobe_chunk_done", run=chunk.run, chunk=chunk.key)
     if starts > 1 or chunk.retried:
         found = [(position, replace(report, retried=report.targets)) for position, report in found]
-    return found
+    return kept + found

@@ -161,6 +161,52 @@ async def test_a_worker_killed_mid_chunk_loses_nothing_and_duplicates_nothing(cl
     assert leases(client)["leases"] == 0  # the dead worker's leases were freed with it
 
 
+def state(client: Any) -> dict[str, int]:
+    found: dict[str, int] = client.sync(client.scheduler.mailprobe_state)
+    return found
+
+
+async def test_what_a_dead_worker_finished_is_kept_and_only_the_rest_runs_again(cluster: tuple[Any, Any]) -> None:
+    """One chunk: two quick targets and a slow one. The worker is killed while the slow session is open, after
+    the quick ones' reports reached the scheduler: the retry runs the slow one only (the quick server sees no
+    new connection), and only its report says `retried`."""
+    _, client = cluster
+    quick, slow = CountingSmtp(), CountingSmtp(hold=1.5)
+    quick_port, slow_port = await quick.start(), await slow.start()
+    cfg = Config(
+        limits=Limits(connect_timeout=2, read_timeout=3, session_timeout=8),
+        services=(Service.SMTP, Service.SUBMISSION),
+        ports=((Service.SMTP, quick_port), (Service.SUBMISSION, slow_port)),
+        allow_nonpublic=True,
+    )
+    texts = [f"127.0.0.1:{quick_port}", f"127.0.0.1:{quick_port}", f"127.0.0.1:{slow_port}"]
+    quick_seen: list[int] = []
+
+    async def kill_once_the_quick_ones_are_kept() -> None:
+        while True:
+            if slow.open_now and state(client)["kept"] >= 2:
+                quick_seen.append(quick.total)
+                owner = owner_of(next(iter(slow.open_now)))
+                assert owner is not None
+                kill(owner)
+                return
+            await asyncio.sleep(0.02)
+
+    try:
+        killer = asyncio.ensure_future(kill_once_the_quick_ones_are_kept())
+        found = dict(await run_on(client, texts, cfg, HANDSHAKE_ONLY, chunk=3))
+        await asyncio.wait_for(killer, 1)
+    finally:
+        await quick.stop()
+        await slow.stop()
+    assert sorted(found) == [0, 1, 2]
+    assert all(r.handshakes and r.handshakes[0].status is ProbeStatus.SUCCESS for r in found.values())
+    assert quick_seen == [quick.total]  # nothing of the quick targets ran again after the kill
+    assert slow.total == 2  # the slow one ran twice: once on the dead worker, once on the other
+    assert [found[p].retried for p in (0, 1, 2)] == [(), (), (texts[2],)]
+    assert state(client)["kept"] == 0 and state(client)["leases"] == 0
+
+
 async def test_a_target_that_keeps_killing_workers_ends_as_its_error(cluster: tuple[Any, Any]) -> None:
     local, client = cluster
     local.scheduler.allowed_failures = 1  # a chunk is given up after its second worker died
@@ -194,7 +240,8 @@ async def test_a_target_that_keeps_killing_workers_ends_as_its_error(cluster: tu
     assert len(deaths) == 4  # the chunk twice, then the target alone twice
     for position in (0, 2):
         assert found[position].handshakes[0].status is ProbeStatus.SUCCESS
-        assert found[position].retried == (texts[position],)  # its chunk died: it was run again
+        # finished before a death (kept, run once) or run again after it, and saying so
+        assert found[position].retried in ((), (texts[position],))
 
 
 def test_a_target_queued_behind_the_killer_is_run_again_not_blamed() -> None:
