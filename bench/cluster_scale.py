@@ -1,5 +1,7 @@
 """1,000 lab targets three ways: one process, `--cluster local:2`, and `--cluster local:2` with one worker
-killed (SIGKILL, by PID) when half the targets are done: wall time, peak RSS per process, targets retried.
+killed (SIGKILL, by PID) --kill-delay seconds after half the targets are done (reports come back a chunk at a
+time, so the half-way mark falls on a chunk boundary; the delay puts the kill in the middle of the chunks then
+running): wall time, peak RSS per process, targets retried.
 
 Targets and lab as bench/audit_scale.py: 1,000 distinct addresses DNATed by the lab router to mx1 (Postfix and
 Dovecot), a round trip of --rtt-ms (default 50), each a full `mailprobe audit` (port scan of the seven mail
@@ -48,7 +50,8 @@ class Run:
     peak_kb: dict[int, int] = field(default_factory=dict)  # pid -> VmHWM
     roles: dict[int, str] = field(default_factory=dict)
     killed: int | None = None  # the worker's pid
-    killed_at: int = 0  # targets done then
+    killed_at: int = 0  # targets done at the half-way mark
+    kill_delay: float = 0.0  # seconds after that mark
     positions: Counter[int] = field(default_factory=Counter)
     retried: int = 0
     errors: list[Any] = field(default_factory=list)
@@ -111,7 +114,7 @@ def _count_done(path: Path) -> int:
 
 def run_once(
     lab: Any, name: str, files: tuple[Path, Path], timeout: float, cluster: str = "", kill: bool = False,
-    limit: float = 1200.0,
+    limit: float = 1200.0, kill_delay: float = 0.0,
 ) -> Run:
     from labnet import SAFE_NETWORKS
 
@@ -122,7 +125,7 @@ def run_once(
             "--allow-nonpublic", "--fail-on", "never"] + (["--cluster", cluster] if cluster else [])  # fmt: skip
     env = dict(os.environ, MAILPROBE_ALLOW_ONLY=SAFE_NETWORKS)
     env.pop("CI", None)
-    run = Run(name)
+    run = Run(name, kill_delay=kill_delay)
     total = sum(1 for line in target_file.read_text().splitlines() if line and not line.startswith("#"))
     wire = getattr(lab, "_wire", None)
     wire_pid = wire.pid if wire is not None else 0
@@ -130,6 +133,7 @@ def run_once(
     servers0, wire0 = namespace_cpu(lab.servers_ns), proc_cpu(wire_pid) if wire_pid else 0.0
     cpu_seen: dict[int, float] = {}
     started = time.monotonic()
+    half_at: float | None = None
     proc = subprocess.Popen(
         ["ip", "netns", "exec", lab.client_ns, *argv],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=REPO, text=True,
@@ -144,7 +148,9 @@ def run_once(
                 seconds = proc_cpu(pid, children=False)
                 cpu_seen[pid] = max(cpu_seen.get(pid, 0.0), seconds)
         partial = out.with_name(f".{out.name}.{root}.tmp")  # JSONL is written here, renamed over out at the end
-        if kill and run.killed is None and _count_done(partial) >= total // 2:
+        if kill and half_at is None and _count_done(partial) >= total // 2:
+            half_at = time.monotonic()
+        if half_at is not None and run.killed is None and time.monotonic() - half_at >= kill_delay:
             workers = [pid for pid, role in run.roles.items() if role == "worker" and Path(f"/proc/{pid}").exists()]
             if workers:
                 run.killed, run.killed_at = workers[0], _count_done(partial)
@@ -194,7 +200,8 @@ def report(run: Run, size: int) -> int:
     print(f"  wall {run.wall:.1f} s, {size / run.wall:.1f} targets/s; retried {run.retried}; "
           f"reported {sum(run.positions.values())}, lost {len(lost)}, twice {len(twice)}")  # fmt: skip
     if run.killed:
-        print(f"  killed worker pid {run.killed} (SIGKILL) when {run.killed_at} targets were done")
+        after = f"{run.kill_delay:g} s after {run.killed_at} targets were done"
+        print(f"  killed worker pid {run.killed} (SIGKILL) {after}")
     for pid, kb in sorted(run.peak_kb.items(), key=lambda item: (item[1] < 20000, item[0])):
         mark = " (killed)" if pid == run.killed else ""
         print(f"  peak RSS {kb / 1024:7.1f} MiB  pid {pid:>7}  {run.roles.get(pid, '?')}{mark}")
@@ -224,6 +231,7 @@ def main() -> int:
     parser.add_argument("--targets", type=int, default=1000)
     parser.add_argument("--timeout", type=float, default=5.0)
     parser.add_argument("--runs", default="single,cluster,killed", help="which of single,cluster,killed to run")
+    parser.add_argument("--kill-delay", type=float, default=20.0, help="seconds after the half-way mark")
     args = parser.parse_args()
     chosen_runs = {name.strip() for name in args.runs.split(",")}
     from labnet import Lab, LabUnavailable
@@ -254,7 +262,7 @@ def main() -> int:
             runs = []
             for key, name, cluster, kill in plans:
                 if key in chosen_runs:
-                    runs.append(run_once(lab, name, files, args.timeout, cluster, kill))
+                    runs.append(run_once(lab, name, files, args.timeout, cluster, kill, kill_delay=args.kill_delay))
                     problems += report(runs[-1], len(chosen))
                     sys.stdout.flush()
             print("summary:")

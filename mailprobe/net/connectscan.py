@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import heapq
-import itertools
 import select
 import socket
 from collections import deque
@@ -43,6 +41,7 @@ from mailprobe.net.connect import (
 from mailprobe.net.icmp import RECVERR_OPTION, read_error_queue
 from mailprobe.net.limits import Slots
 from mailprobe.net.timing import RttEstimator
+from mailprobe.net.wakeups import Wakeups
 
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _RESET_ON_CLOSE = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # SO_LINGER 0: a RST, no TIME_WAIT left behind
@@ -82,10 +81,7 @@ class ConnectScanner:
         self._queue: deque[_Probe] = deque()
         self._pump_due = False
         self._waiting_for_fds = False
-        self._timers: list[tuple[float, int, _Probe, int]] = []
-        self._order = itertools.count()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
+        self._wakeups: Wakeups[_Probe] = Wakeups(self._loop, self._due)
         self._live: set[_Probe] = set()
         self._epoll = select.epoll()
         self._waiting: dict[int, _Probe] = {}  # fd -> the probe whose connect it waits for
@@ -104,8 +100,7 @@ class ConnectScanner:
 
     def close(self) -> None:
         self._loop.remove_reader(self._epoll.fileno())
-        if self._timer is not None:
-            self._timer.cancel()
+        self._wakeups.close()
         for probe in list(self._live):
             self._drop_socket(probe)
             probe.done.cancel()
@@ -231,32 +226,20 @@ class ConnectScanner:
         due = probe.started + self.timing.timeout(probe.address, probe.tries - 1)
         if not self.timing.settled(probe.address):
             due = min(due, now + TICK)
-        heapq.heappush(self._timers, (due, next(self._order), probe, probe.tries))
-        if self._timer is None or due < self._timer_at:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = due
-            self._timer = self._loop.call_at(due, self._expire)
+        self._wakeups.at(due, probe, probe.tries)
 
-    def _expire(self) -> None:
-        self._timer = None
-        now = self._loop.time()
-        while self._timers and self._timers[0][0] <= now:
-            _due, _order, probe, tries = heapq.heappop(self._timers)
-            if probe.sock is None or probe.tries != tries:
-                continue  # answered meanwhile
-            if probe.started + self.timing.timeout(probe.address, tries - 1) > now:
-                self._arm(probe, now)  # the estimate grew, or it was only a look while unsettled
-                continue
-            # A soft ICMP error may have been queued without aborting the connect: it still counts.
-            queued = read_error_queue(probe.sock)
-            icmp = queued.icmp_info() if queued is not None else None
-            rtt = now - probe.started
-            self._drop_socket(probe)
-            self._conclude(probe, Attempt(Answer.ICMP, rtt, 0, icmp) if icmp else Attempt(Answer.SILENT, rtt))
-        if self._timers and self._timer is None:
-            self._timer_at = self._timers[0][0]
-            self._timer = self._loop.call_at(self._timer_at, self._expire)
+    def _due(self, probe: _Probe, tries: int, now: float) -> None:
+        if probe.sock is None or probe.tries != tries:
+            return  # answered meanwhile
+        if probe.started + self.timing.timeout(probe.address, tries - 1) > now:
+            self._arm(probe, now)  # the estimate grew, or it was only a look while unsettled
+            return
+        # A soft ICMP error may have been queued without aborting the connect: it still counts.
+        queued = read_error_queue(probe.sock)
+        icmp = queued.icmp_info() if queued is not None else None
+        rtt = now - probe.started
+        self._drop_socket(probe)
+        self._conclude(probe, Attempt(Answer.ICMP, rtt, 0, icmp) if icmp else Attempt(Answer.SILENT, rtt))
 
     def _drop_socket(self, probe: _Probe) -> None:
         sock, probe.sock = probe.sock, None

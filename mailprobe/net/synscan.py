@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import heapq
 import itertools
 import random
 import socket
@@ -27,6 +26,7 @@ from mailprobe.net.connect import RETRIES, TICK, Answer, Attempt, result_from
 from mailprobe.net.packets import Answer as Reply
 from mailprobe.net.packets import Kind, parse_icmpv6, parse_ipv4, parse_ipv6_tcp, result_for, syn_segment
 from mailprobe.net.timing import RttEstimator, path_of
+from mailprobe.net.wakeups import Wakeups
 
 PORT_BASE, PORT_SPAN = 20000, 12000  # our source ports: below Linux's ephemeral range, so no real connection
 RECEIVE_BUFFER = 4 << 20
@@ -67,10 +67,7 @@ class SynScanner:
         self._queue: deque[_Probe] = deque()
         self._keys: dict[tuple[bytes, int, int], tuple[_Probe, int, int]] = {}  # key -> (probe, try, seq)
         self._outstanding = 0
-        self._timers: list[tuple[float, int, _Probe, int]] = []
-        self._order = itertools.count()
-        self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
+        self._wakeups: Wakeups[_Probe] = Wakeups(self._loop, self._due)
         self._pump_handle: asyncio.Handle | None = None
         self._tokens, self._last = 1.0, self._loop.time()
         self._sources: dict[bytes | str, bytes | str] = {}
@@ -105,9 +102,9 @@ class SynScanner:
             sock.close()
         self._tcp.clear()
         self._icmp.clear()
-        for handle in (self._timer, self._pump_handle):
-            if handle is not None:
-                handle.cancel()
+        self._wakeups.close()
+        if self._pump_handle is not None:
+            self._pump_handle.cancel()
         for probe, _try, _seq in self._keys.values():
             probe.done.cancel()
         for probe in self._queue:
@@ -219,34 +216,22 @@ class SynScanner:
         due = probe.sent[-1] + self.timing.timeout(probe.address, len(probe.sent) - 1)
         if not self.timing.settled(probe.address):
             due = min(due, now + TICK)
-        heapq.heappush(self._timers, (due, next(self._order), probe, len(probe.sent)))
-        if self._timer is None or due < self._timer_at:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = due
-            self._timer = self._loop.call_at(due, self._expire)
+        self._wakeups.at(due, probe, len(probe.sent))
 
-    def _expire(self) -> None:
-        self._timer = None
-        now = self._loop.time()
-        while self._timers and self._timers[0][0] <= now:
-            _due, _order, probe, tries = heapq.heappop(self._timers)
-            if probe.done.done() or len(probe.sent) != tries:
-                continue  # answered, cancelled, or already sent again
-            if probe.sent[-1] + self.timing.timeout(probe.address, tries - 1) > now:
-                self._arm(probe, now)  # the estimate grew, or it was only a look while unsettled
-            elif tries <= RETRIES:
-                self._queue.appendleft(probe)  # the retry goes first: its caller has waited longest
-                self._schedule_pump(0.0)
-            else:
-                result = PortResult(
-                    probe.host, probe.address, probe.port, PortState.FILTERED, "no-response",
-                    round((now - probe.sent[0]) * 1000, 1), probe.service, attempts=tries,
-                )  # fmt: skip
-                self._finish(probe, result)
-        if self._timers and self._timer is None:
-            self._timer_at = self._timers[0][0]
-            self._timer = self._loop.call_at(self._timer_at, self._expire)
+    def _due(self, probe: _Probe, tries: int, now: float) -> None:
+        if probe.done.done() or len(probe.sent) != tries:
+            return  # answered, cancelled, or already sent again
+        if probe.sent[-1] + self.timing.timeout(probe.address, tries - 1) > now:
+            self._arm(probe, now)  # the estimate grew, or it was only a look while unsettled
+        elif tries <= RETRIES:
+            self._queue.appendleft(probe)  # the retry goes first: its caller has waited longest
+            self._schedule_pump(0.0)
+        else:
+            result = PortResult(
+                probe.host, probe.address, probe.port, PortState.FILTERED, "no-response",
+                round((now - probe.sent[0]) * 1000, 1), probe.service, attempts=tries,
+            )  # fmt: skip
+            self._finish(probe, result)
 
     def _finish(self, probe: _Probe, result: PortResult) -> bool:
         """Settle a probe and forget its keys; True (the send loop goes on)."""
