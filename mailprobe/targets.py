@@ -19,6 +19,7 @@ import ipaddress
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from mailprobe.decimal_text import is_decimal
 from mailprobe.errors import UsageError
 from mailprobe.model import Service
 
@@ -71,7 +72,7 @@ def _has_ipv6_loopback() -> bool:
 def split_service(raw: str) -> tuple[str, Service | None]:
     """`TARGET/SERVICE` -> (TARGET, Service); a text without one (or a CIDR mask) comes back as it is."""
     head, sep, tail = raw.rpartition("/")
-    if not sep or not tail or tail.isdigit() or not tail.isalnum():
+    if not sep or not tail or is_decimal(tail) or not tail.isalnum():
         return raw, None
     try:
         return head, Service(tail.lower())
@@ -81,7 +82,7 @@ def split_service(raw: str) -> tuple[str, Service | None]:
 
 
 def parse_port(text: str, what: str = "port") -> int:
-    if not text.isdigit():
+    if not is_decimal(text):
         raise UsageError(f"bad {what} {text!r}: not a number")
     port = int(text)
     if not 1 <= port <= 65535:
@@ -200,7 +201,7 @@ def parse_block(text: str) -> Block | None:
     if first is None:
         return None  # a host name with a dash
     start = ipaddress.ip_address(first)
-    if right.isdigit() and start.version == 4:  # 198.51.100.10-20: the last octet
+    if is_decimal(right) and start.version == 4:  # 198.51.100.10-20: the last octet
         if int(right) > 255:
             raise UsageError(f"bad range {raw!r}: {right} is not an octet")
         last: Address = ipaddress.IPv4Address(int(start) - int(start) % 256 + int(right))

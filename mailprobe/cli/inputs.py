@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
+from mailprobe.decimal_text import is_decimal
 from mailprobe.errors import UsageError
 from mailprobe.report.escape import terminal_safe
 from mailprobe.targets import checked_block, expand_blocks, parse_target
@@ -31,7 +32,7 @@ def parse_shard(shard: str | None) -> tuple[int, int] | None:
     if not shard:
         return None
     index_text, sep, count_text = shard.partition("/")
-    if not sep or not index_text.isdigit() or not count_text.isdigit():
+    if not sep or not is_decimal(index_text) or not is_decimal(count_text):
         raise UsageError(f"bad --shard {shard!r}: use I/N, e.g. 1/4")
     index, count = int(index_text), int(count_text)
     if not 1 <= index <= count:

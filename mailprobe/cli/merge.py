@@ -9,6 +9,7 @@ import typer
 
 from mailprobe.cli import common as c
 from mailprobe.cli import options as o
+from mailprobe.decimal_text import is_decimal
 from mailprobe.errors import UsageError
 
 
@@ -24,7 +25,7 @@ def register(app: typer.Typer) -> None:
 
 def _index(report: object) -> int:
     for key, value in getattr(report, "meta", ()):
-        if key == "index" and value.isdigit():
+        if key == "index" and is_decimal(value):
             return int(value)
     return 0
 

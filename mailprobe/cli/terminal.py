@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import sys
 
+from mailprobe.decimal_text import is_decimal
+
 DEFAULT_WIDTH = 100  # piped or redirected, without COLUMNS
 MIN_WIDTH = 60  # narrower terminals get 60 columns and wrap
 
@@ -16,7 +18,7 @@ def terminal_width(*, to_terminal: bool = True) -> int:
     """COLUMNS when set to a number; else the size of the terminal standard output is, when it is one (and
     `to_terminal`, i.e. the text goes there); else DEFAULT_WIDTH. Never below MIN_WIDTH."""
     columns = os.environ.get("COLUMNS", "").strip()
-    if columns.isdigit() and int(columns) > 0:
+    if is_decimal(columns) and int(columns) > 0:
         return max(MIN_WIDTH, int(columns))
     if to_terminal:
         try:

@@ -11,6 +11,7 @@ import importlib.util
 import os
 from dataclasses import dataclass
 
+from mailprobe.decimal_text import is_decimal
 from mailprobe.errors import UsageError
 
 INSTALL_HINT = "--cluster needs Dask: pip install 'mailprobe[cluster]'"
@@ -56,7 +57,7 @@ def parse_cluster(text: str) -> ClusterOptions:
 def _where(where: str, text: str) -> ClusterOptions:
     if where == "local" or where.startswith("local:"):
         count = where.partition(":")[2] or str(os.cpu_count() or 1)
-        if not count.isdigit() or not 1 <= int(count) <= 256:
+        if not is_decimal(count) or not 1 <= int(count) <= 256:
             raise UsageError(f"bad --cluster {text!r}: local:N with N worker processes, 1-256")
         return ClusterOptions(local_workers=int(count))
     scheme, sep, rest = where.partition("://")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mailprobe.decimal_text import is_decimal
+
 
 @dataclass(frozen=True, slots=True)
 class HttpResponse:
@@ -30,7 +32,7 @@ def parse_http_response(raw: bytes) -> HttpResponse:
         raise HttpParseError("no end of headers")
     lines = head.decode("iso-8859-1").split("\r\n")
     status_line = lines[0].split(" ", 2)
-    if len(status_line) < 2 or not status_line[0].startswith("HTTP/1.") or not status_line[1].isdigit():
+    if len(status_line) < 2 or not status_line[0].startswith("HTTP/1.") or not is_decimal(status_line[1]):
         raise HttpParseError(f"not an HTTP status line: {lines[0][:60]!r}")
     headers = []
     for line in lines[1:]:
@@ -45,7 +47,7 @@ def parse_http_response(raw: bytes) -> HttpResponse:
     else:
         length = response.header("Content-Length")
         if length is not None:
-            if not length.isdigit():
+            if not is_decimal(length):
                 raise HttpParseError(f"bad Content-Length {length!r}")
             if len(rest) < int(length):
                 raise HttpParseError(f"body cut short: {len(rest)} of {length} bytes")

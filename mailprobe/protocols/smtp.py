@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mailprobe.decimal_text import is_decimal
 from mailprobe.errors import LimitExceeded, ProtocolViolation
 from mailprobe.model import Capability
 from mailprobe.protocols.lines import decode, next_line
@@ -92,7 +93,7 @@ def has(caps: tuple[Capability, ...], keyword: str) -> bool:
 
 def size_limit(caps: tuple[Capability, ...]) -> int | None:
     for cap in caps:
-        if cap.keyword == "SIZE" and cap.params and cap.params[0].isdigit():
+        if cap.keyword == "SIZE" and cap.params and is_decimal(cap.params[0]):
             return int(cap.params[0])
     return None
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mailprobe.decimal_text import is_decimal
 from mailprobe.records.tags import TagRecord
 
 POLICIES = ("none", "quarantine", "reject")
@@ -94,7 +95,7 @@ class DmarcRecord(TagRecord):
     def pct(self) -> int:
         """RFC 7489's sampling rate (100 when absent or not a number 0-100)."""
         value = self.tag("pct")
-        return int(value) if value is not None and value.isdigit() and int(value) <= 100 else 100
+        return int(value) if value is not None and is_decimal(value) and int(value) <= 100 else 100
 
     @property
     def rua(self) -> tuple[str, ...]:

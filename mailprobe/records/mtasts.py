@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from mailprobe.decimal_text import is_decimal
 from mailprobe.records.tags import TagRecord
 
 MAX_AGE_LIMIT = 31_557_600  # RFC 8461 3.2: one year
@@ -116,7 +117,7 @@ def parse_sts_policy(text: str) -> StsPolicy:
     max_age: int | None = None
     if max_age_text is None:
         errors.append("max_age is missing")
-    elif not max_age_text.isdigit() or len(max_age_text) > 10:
+    elif not is_decimal(max_age_text) or len(max_age_text) > 10:
         errors.append(f"max_age: {max_age_text} is not a number of seconds")
     else:
         max_age = int(max_age_text)

@@ -94,6 +94,9 @@ def test_removed_tags_test_mode_and_np() -> None:
     assert record.removed_tags == (("pct", "50"), ("rf", "afrf"), ("ri", "3600"))
     assert record.pct == 50 and record.testing and record.nonexistent_policy == "none"
     assert dmarc.parse_dmarc("v=DMARC1; p=none; pct=150").pct == 100  # not a valid RFC 7489 pct: ignored
+    # str.isdigit() is true for these; int() rejects the first and reads the second: neither is a pct
+    assert dmarc.parse_dmarc("v=DMARC1; p=none; pct=\u00b9\u2070").pct == 100
+    assert dmarc.parse_dmarc("v=DMARC1; p=none; pct=\u0665\u0660").pct == 100
 
 
 def test_record_selection() -> None:

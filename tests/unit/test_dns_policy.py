@@ -77,6 +77,8 @@ def test_sts_policy_good() -> None:
         (POLICY.replace("mode: enforce\r\n", ""), "mode is missing"),
         (POLICY.replace("enforce", "strict"), "mode: strict is not enforce"),
         (POLICY.replace("604800", "forever"), "max_age: forever is not a number"),
+        (POLICY.replace("604800", "86400\u00b2"), "is not a number of seconds"),  # isdigit(), yet no int
+        (POLICY.replace("604800", "\u0665\u0660"), "is not a number of seconds"),
         (POLICY.replace("604800", "31557601"), "more than one year"),
         (POLICY.replace("max_age: 604800\r\n", ""), "max_age is missing"),
         ("version: STSv1\nmode: enforce\nmax_age: 86400\n", "needs at least one mx"),
