@@ -128,17 +128,24 @@ def _dmarc(report: Report, domain: DomainDns) -> Iterator[Finding]:
     inherited = record.status is RecordStatus.INHERITED
     if inherited:  # the ancestor's subdomain (or non-existent subdomain) policy is the one that applies here
         yield finding(p.DMARC_INHERITED, domain.domain, record.detail)
-    yield from _dmarc_record(where, record.value, parsed, _applied_policy(domain, parsed, inherited), inherited)
+    yield from _dmarc_record(where, record.value, parsed, _applied_tag(domain, parsed, inherited), inherited)
 
 
-def _applied_policy(domain: DomainDns, record: DmarcRecord, inherited: bool) -> str:
+def _applied_tag(domain: DomainDns, record: DmarcRecord, inherited: bool) -> str:
+    """Which tag's policy applies to the domain: p, or for an inherited record sp (np for a domain that does not
+    exist, RFC 9989 4.10.1), each falling back to the one before when absent or invalid."""
     if not inherited:
-        return record.policy
-    # RFC 9989 4.10.1: np for an Author Domain that does not exist, sp for one that does.
-    return record.nonexistent_policy if domain.status is MxStatus.NXDOMAIN else record.subdomain_policy
+        return "p"
+    order = ("np", "sp") if domain.status is MxStatus.NXDOMAIN else ("sp",)
+    return next((tag for tag in order if record.stated_policy(tag) is not None), "p")
 
 
-def _dmarc_record(where: str, text: str, record: DmarcRecord, policy: str, inherited: bool) -> Iterator[Finding]:
+def _policy_of(record: DmarcRecord, tag: str) -> str:
+    return {"p": record.policy, "sp": record.subdomain_policy, "np": record.nonexistent_policy}[tag]
+
+
+def _dmarc_record(where: str, text: str, record: DmarcRecord, tag: str, inherited: bool) -> Iterator[Finding]:
+    policy = _policy_of(record, tag)
     fallback = bool(record.policy_faults)
     for fault in record.tag_faults():
         if fault.tag in POLICY_TAGS:
@@ -149,6 +156,8 @@ def _dmarc_record(where: str, text: str, record: DmarcRecord, policy: str, inher
             yield finding(p.DMARC_INVALID_TAG, where, f"{fault.reason}; {effect}: the record still applies")
     if record.policy_missing and not fallback:
         yield finding(p.DMARC_NO_POLICY, where, text)
+    elif policy == "none" and not fallback and tag != "p":  # the parent enforces p=, but not here
+        yield finding(p.DMARC_SUBDOMAIN_NONE, where, f"{tag}=none of the parent domain's record applies — {text}")
     elif policy == "none" and not fallback:
         yield finding(p.DMARC_POLICY_NONE, where, text)
     if not inherited and policy != "none":
@@ -191,7 +200,7 @@ def _sts_policy(record: DnsRecord) -> Iterator[Finding]:
         yield finding(p.STS_FETCH_FAILED, record.name, f"{record.status.value}: {record.detail}")
         return
     policy = fetched.policy
-    if fetched.unmatched_mx:
+    if fetched.unmatched_mx and policy.mode != "none":  # a retired policy (RFC 8461 8.3) needs no mx: lines
         severity = Severity.MEDIUM if policy.mode != "enforce" else None
         unmatched = ", ".join(fetched.unmatched_mx)
         yield finding(

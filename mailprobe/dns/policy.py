@@ -370,7 +370,9 @@ def match_sts(records: list[DnsRecord], mx_names: list[str]) -> list[DnsRecord]:
     out = []
     for record in records:
         fetched = record.parsed
-        if isinstance(fetched, StsFetch) and record.status is RecordStatus.OK and mx_names:
+        # mode none retires the policy (RFC 8461 8.3): senders apply nothing, so no MX needs to be covered
+        retired = isinstance(fetched, StsFetch) and fetched.policy.mode == "none"
+        if isinstance(fetched, StsFetch) and record.status is RecordStatus.OK and mx_names and not retired:
             unmatched = tuple(fetched.policy.unmatched(mx_names))
             if unmatched:
                 detail = f"{record.detail}; MX not in policy: {', '.join(unmatched)}"

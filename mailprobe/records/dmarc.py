@@ -67,6 +67,10 @@ class DmarcRecord(TagRecord):
             return "none"
         return _policy_value(self.tag("p")) or "none"
 
+    def stated_policy(self, tag: str) -> str | None:
+        """The policy a p=, sp= or np= tag states, lower-case; None when absent or not a policy value."""
+        return _policy_value(self.tag(tag))
+
     @property
     def subdomain_policy(self) -> str:
         """sp=, else p= (RFC 9989 4.7)."""

@@ -6,7 +6,21 @@ from build import cert, domain, session, tls, tlsa_record
 from judging import findings
 
 from mailprobe.checks.defs import lookup
-from mailprobe.model import DomainDns, Finding, MxHost, MxHostStatus, MxStatus, RunContext, Service
+from mailprobe.dns.policy import match_sts
+from mailprobe.model import (
+    DnsRecord,
+    DomainDns,
+    Finding,
+    MxHost,
+    MxHostStatus,
+    MxStatus,
+    RecordKind,
+    RecordStatus,
+    RunContext,
+    Service,
+    StsFetch,
+)
+from mailprobe.records.mtasts import parse_sts_policy
 
 MX = "mx1.example.test"
 LEAF = cert(MX, key="served")
@@ -98,3 +112,16 @@ def test_a_domain_that_does_not_exist_gets_one_finding_not_noise() -> None:
     )  # fmt: skip
     d = DomainDns("gone.test", MxStatus.NXDOMAIN, "NXDOMAIN", 1.0, records=missing, authenticated=False)
     assert [f.code for f in check_dns(d)] == ["MX-NXDOMAIN"]
+
+
+def test_a_retired_mta_sts_policy_needs_no_mx_lines() -> None:
+    """RFC 8461 8.3: `mode: none` retires MTA-STS; senders apply nothing, so an MX it does not list is fine."""
+    url = "https://mta-sts.example.test/.well-known/mta-sts.txt"
+    for body, mismatch in (
+        ("version: STSv1\r\nmode: none\r\nmax_age: 86400\r\n", False),
+        ("version: STSv1\r\nmode: testing\r\nmx: other.example.test\r\nmax_age: 86400\r\n", True),
+    ):
+        fetched = StsFetch(parse_sts_policy(body), url, "203.0.113.80")
+        [record] = match_sts([DnsRecord(RecordKind.MTA_STS_POLICY, url, body, RecordStatus.OK, "", fetched)], [MX])
+        codes = {f.code for f in findings(dns=(domain("example.test", MX, records=(record,)),))}
+        assert ("MTA-STS-MX-MISMATCH" in codes) is mismatch, body

@@ -515,7 +515,7 @@ def test_dmarc_variants(domain: str, status: str, expected: set[str]) -> None:
             "deep.sub.spfneutral.test",
             "_dmarc.spfneutral.test",
             "inherited",
-            {"DMARC-INHERITED", "DMARC-POLICY-NONE", "DMARC-OBSOLETE-TAG"},
+            {"DMARC-INHERITED", "DMARC-SUBDOMAIN-NONE", "DMARC-OBSOLETE-TAG"},  # sp=none, not p=none
         ),
         # the only ancestor's record is broken: discarded (RFC 9989), the walk finds nothing else
         ("child.spfnoall.test", "_dmarc.child.spfnoall.test", "missing", {"DMARC-MISSING"}),

@@ -233,6 +233,8 @@ def test_dmarc_evidence_says_what_receivers_do() -> None:
 def test_np_is_the_policy_of_a_subdomain_that_does_not_exist() -> None:
     gone = resolve("gone.np.test")  # NXDOMAIN: np=none applies
     assert record(gone, RecordKind.DMARC)[0] is RecordStatus.INHERITED
-    assert {f.code for f in judged(gone, "DMARC")} == {"DMARC-INHERITED", "DMARC-POLICY-NONE"}
+    assert {f.code for f in judged(gone, "DMARC")} == {"DMARC-INHERITED", "DMARC-SUBDOMAIN-NONE"}
+    [weak] = [f for f in judged(gone, "DMARC") if f.code == "DMARC-SUBDOMAIN-NONE"]
+    assert weak.evidence.startswith("np=none of the parent domain's record applies")  # its p= is not none
     there = resolve("exists.np.test")  # exists: sp (here p=reject) applies
     assert {f.code for f in judged(there, "DMARC")} == {"DMARC-INHERITED"}
