@@ -231,7 +231,8 @@ def _judge_blocked(
             basis=lines,
         )
     if resets:
-        return _judge_reset(resets, controls, raw, scope, result)
+        drops = [r for r in usable if r.state is PortState.FILTERED]
+        return _judge_reset(resets, drops, controls, raw, scope, result)
     return result(
         EgressVerdict.BLOCKED_DROP,
         f"{scope} Every connection to port 25 went unanswered: something on the way (usually the provider) "
@@ -240,7 +241,12 @@ def _judge_blocked(
 
 
 def _judge_reset(
-    resets: Sequence[PortResult], controls: Sequence[PortResult], raw: bool, scope: str, result: _Result
+    resets: Sequence[PortResult],
+    drops: Sequence[PortResult],
+    controls: Sequence[PortResult],
+    raw: bool,
+    scope: str,
+    result: _Result,
 ) -> EgressResult:
     if not raw:
         return result(
@@ -268,6 +274,14 @@ def _judge_reset(
             f"{scope} The TCP resets on port 25 are forged: they come from another distance than the server's own "
             f"SYN-ACK on the control ports, so a device on the way refuses port 25. {_advice(controls)}",
             basis=forged,
+        )
+    if genuine and drops:  # those servers refuse 25 themselves; the others' silence is still the path's
+        return result(
+            EgressVerdict.BLOCKED_DROP,
+            f"{scope} Connections to port 25 of {', '.join(sorted({r.host for r in drops}))} went unanswered: "
+            "something on the way (usually the provider) silently drops them. The others refuse port 25 "
+            f"themselves (their reset comes from as far away as their SYN-ACK), which is no block. {_advice(controls)}",
+            basis=genuine,
         )
     if genuine:
         return result(

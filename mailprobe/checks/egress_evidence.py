@@ -18,6 +18,9 @@ from mailprobe.protocols.ttl import hop_distance
 
 # Second-level labels under which registrations happen (example.co.uk): enough for "same organisation".
 _SECOND_LEVEL = {"co", "com", "net", "org", "ac", "gov", "edu", "ne", "or", "go"}
+# Names of a private network: a greeting with one says nothing about whose server it is ("localhost",
+# "EX01.corp.example.local", "mail.lan"), as a greeting word without a dot ("ESMTP") says nothing at all.
+_PRIVATE_SUFFIXES = {"local", "localdomain", "localhost", "lan", "internal", "intranet", "home", "corp", "private"}
 # Connect mode: port 25 "answers from nearer" when its handshake took less than a third of the same
 # address's control ports and at least this much less; a control over a second was likely a SYN retransmit.
 NEARER_RATIO = 3.0
@@ -26,6 +29,18 @@ RETRANSMIT_MS = 1000.0
 
 
 # --- names: whose is a greeting or a certificate? ----------------------------------------------------------
+
+
+def names_a_server(greeting: str) -> bool:
+    """Whether a greeting's first word can tell whose server answered: a dotted, public-looking host name."""
+    labels = greeting.lower().rstrip(".").split(".")
+    return (
+        len(labels) >= 2
+        and all(labels)
+        and not is_address(greeting)
+        and labels[-1].isalpha()
+        and labels[-1] not in _PRIVATE_SUFFIXES
+    )
 
 
 def organisation(name: str) -> str:
@@ -51,7 +66,8 @@ class Identity:
         if leaf is not None and not names:
             names = tuple(p[3:].lower() for p in leaf.subject.split(",") if p.startswith("CN="))
         greeting = h.smtp.greeting_host if h.smtp is not None else ""
-        return Identity(greeting, leaf.fingerprint_sha256 if leaf else "", names)
+        # Only a greeting that names a server is an identity (see names_a_server); the rest is no evidence.
+        return Identity(greeting if names_a_server(greeting) else "", leaf.fingerprint_sha256 if leaf else "", names)
 
 
 def _owners(h: HandshakeResult, reverse: dict[str, str]) -> set[str]:
@@ -158,6 +174,8 @@ def identity_differs(o: Observed) -> Iterator[EgressSign]:
         if found is None or not mine.greeting or is_address(mine.greeting):
             continue
         control, theirs = found
+        if mine.fingerprint and mine.fingerprint == theirs.fingerprint:
+            continue  # one certificate on both ports: one server, whatever each greeting says
         if organisation(mine.greeting) != organisation(theirs.greeting):
             yield EgressSign(
                 EgressSignKind.IDENTITY_DIFFERS,
@@ -244,12 +262,17 @@ def stripped(o: Observed) -> EgressSign | None:
         return None
     return EgressSign(
         EgressSignKind.STARTTLS_STRIPPED,
-        "no STARTTLS on port 25 at "
-        + ", ".join(_hswhere(h) for h in judged)
-        + ", though the same servers offer TLS on 587/465"
-        + (" (or are known to offer STARTTLS on 25)" if known else ""),
+        "no STARTTLS on port 25 at " + "; ".join(_stripped_at(h, with_tls) for h in judged),
         tuple(_hswhere(h) for h in judged),
     )
+
+
+def _stripped_at(h: HandshakeResult, with_tls: set[str]) -> str:
+    """One destination's part of the evidence: what port 25 did, and why TLS was expected there."""
+    masked = h.smtp is not None and h.smtp.starttls_masked
+    seen = "XXXXXXXA in place of STARTTLS" if masked else f"STARTTLS {h.starttls.value}"
+    expected = "its 587/465 offered TLS" if h.target.address in with_tls else "known to offer STARTTLS on port 25"
+    return f"{_hswhere(h)} ({seen}; {expected})"
 
 
 def notes(o: Observed, signs: Sequence[EgressSign]) -> Iterator[str]:

@@ -236,6 +236,25 @@ def test_port_25_greets_as_another_server_than_587_of_the_same_address() -> None
     )
 
 
+@pytest.mark.parametrize(
+    "control_greeting",
+    ["ESMTP Service ready", "localhost ESMTP", "EX01.corp.example.local Microsoft ESMTP MAIL Service", "mail.lan"],
+)
+def test_a_control_greeting_that_names_no_public_server_is_no_identity(control_greeting: str) -> None:
+    """A greeting word without a dot, or a private network's name, says nothing about whose server it is."""
+    ports = [port(MX1, 25, OPEN), *controls(MX1)]
+    p25 = hello(MX1, "mx1.example.org ESMTP Postfix")
+    p587 = hello(MX1, control_greeting, port_number=587)
+    assert judge_egress(ports, [p25], control_handshakes=[p587]).verdict is V.OPEN
+
+
+def test_one_certificate_on_25_and_587_is_one_server_whatever_the_greetings() -> None:
+    ports = [port(MX1, 25, OPEN), *controls(MX1)]
+    p25 = hello(MX1, "smtp.isp.example ESMTP", "mx1.example.org")
+    p587 = hello(MX1, "mx1.example.org ESMTP", "mx1.example.org", port_number=587)
+    assert judge_egress(ports, [p25], control_handshakes=[p587]).verdict is V.OPEN
+
+
 def test_port_25_answers_nearer_by_round_trip_without_root() -> None:
     ports = [port(MX1, 25, OPEN, ms=1.2), *controls(MX1, ms=51.0), port(MX2, 25, OPEN, ms=0.9), *controls(MX2, ms=48.0)]
     shakes = [hello(MX1, "mx1.example.org ESMTP"), hello(MX2, "mx.other.test ESMTP")]
@@ -304,7 +323,8 @@ def test_no_starttls_at_a_destination_known_to_offer_it() -> None:
     p25 = hello(gmail, "mx.google.com ESMTP", starttls=StartTlsOutcome.NOT_OFFERED)
     result = judge_egress(ports, [p25], starttls_known=["gmail-smtp-in.l.google.com"])
     assert result.verdict is V.INTERCEPTED
-    assert "known to offer STARTTLS on 25" in result.basis[0]
+    assert "(STARTTLS not-offered; known to offer STARTTLS on port 25)" in result.basis[0]
+    assert "587" not in result.basis[0]  # its 587/465 were filtered: the evidence does not claim they offer TLS
     assert judge_egress(ports, [p25]).verdict is V.OPEN  # without that knowledge, one server is its own business
 
 
@@ -371,6 +391,17 @@ def test_reset_from_the_server_itself_is_not_blamed_on_the_isp() -> None:
     assert result.verdict is V.INCONCLUSIVE
     assert "destinations themselves refuse" in result.explanation
     assert exit_code(result.verdict) == 3
+
+
+def test_one_server_refusing_25_itself_does_not_hide_drops_at_the_others() -> None:
+    """Raw mode: MX1 resets 25 from its own distance (its refusal); MX2 drops 25 while its 587/465/443 answer."""
+    ports = [port(MX1, 25, CLOSED, ttl=52), *controls(MX1, OPEN, ttl=52), port(MX2, 25, FILTERED)]
+    ports += controls(MX2, OPEN, ttl=50)
+    result = judge_egress(ports, [], raw=True)
+    assert result.verdict is V.BLOCKED_DROP
+    assert "of mx.other.test went unanswered" in result.explanation
+    assert "refuse port 25 themselves" in result.explanation
+    assert result.basis and "RST with TTL 52" in result.basis[0]
 
 
 def test_raw_reset_without_a_syn_ack_to_compare() -> None:
