@@ -64,8 +64,8 @@ def port_label(p: PortResult) -> str:
 
 def _port_state(report: Report, p: PortResult) -> Iterator[Finding]:
     kind = _BY_STATE.get(p.state)
-    if kind is None:
-        return
+    if kind is None or (p.port == 25 and _is_mx_address(report, p)):
+        return  # an MX's port 25 is judged by mx-port-25: one problem, one finding
     if _blocked_expected(report, p.port):
         yield finding(x.EXPECTED_BLOCKED_SEEN, _target(p), f"{p.state.value}: {p.reason}", places=(_where(p),))
         return
@@ -89,17 +89,42 @@ def _handshake_port(report: Report, h: HandshakeResult) -> Iterator[Finding]:
     yield finding(_BY_STATE[state], h.target.host, h.reason, places=(where,))
 
 
+def _is_mx_address(report: Report, p: PortResult) -> bool:
+    return any(mx.name == p.host and p.address in mx.addresses for d in report.dns for mx in d.mx)
+
+
 def mx_port25(report: Report) -> Iterator[PortResult]:
     """Port 25 of every probed MX address (judged only where port 25 was probed)."""
-    mx_addresses = {(mx.name, address) for d in report.dns for mx in d.mx for address in mx.addresses}
-    yield from (
-        p for p in report.ports if p.port == 25 and (p.host, p.address) in mx_addresses and p.state not in NOT_PROBED
-    )
+    yield from (p for p in ports(report) if p.port == 25 and _is_mx_address(report, p))
+
+
+SILENT = (PortState.FILTERED, PortState.UNREACHABLE)
+
+
+def answered_elsewhere(report: Report) -> tuple[PortResult, ...]:
+    """When port 25 went unanswered at every address probed while other ports of those addresses answered,
+    those answering ports (the pattern of this network blocking outbound 25); else ()."""
+    on25 = [p for p in ports(report) if p.port == 25]
+    if not on25 or any(p.state not in SILENT for p in on25):
+        return ()
+    addresses = {p.address for p in on25}
+    return tuple(p for p in report.ports if p.port != 25 and p.address in addresses and p.state is PortState.OPEN)
 
 
 def _mx_takes_mail(report: Report, p: PortResult) -> Iterator[Finding]:
-    if p.state is not PortState.OPEN and not _blocked_expected(report, 25):
-        yield finding(r.MX_PORT25, _target(p), f"port 25 {p.state.value} ({p.reason})", places=(_where(p),))
+    if p.state is PortState.OPEN:
+        return
+    if _blocked_expected(report, 25):
+        yield finding(x.EXPECTED_BLOCKED_SEEN, _target(p), f"{p.state.value}: {p.reason}", places=(_where(p),))
+        return
+    elsewhere = answered_elsewhere(report)
+    if elsewhere:  # no evidence about the MX: port 25 of every address was silent, other ports were not
+        silent = ", ".join(sorted({q.address for q in ports(report) if q.port == 25}))
+        answering = ", ".join(str(n) for n in sorted({q.port for q in elsewhere}))
+        evidence = f"port 25 {p.state.value} at {silent}; ports {answering} of the same addresses answered"
+        yield finding(r.PORT25_NOT_TESTED_HERE, _target(p), evidence, places=(_where(p),))
+        return
+    yield finding(r.MX_PORT25, _target(p), f"port 25 {p.state.value} ({p.reason})", places=(_where(p),))
 
 
 CHECKS: tuple[Check[PortResult] | Check[HandshakeResult], ...] = (

@@ -36,3 +36,12 @@ MX_PORT25 = define(
     "Open port 25 on the MX host (firewall, listener), or remove the address from the MX host's DNS.",
     "MX 10 mx1.example.org -> 203.0.113.25: port 25 filtered (no-response)",
 )  # fmt: skip
+
+PORT25_NOT_TESTED_HERE = define(
+    "PORT25-NOT-TESTABLE-HERE", Severity.LOW, Category.REACH, "Port 25 could not be tested from this network",
+    "Port 25 went unanswered at every address probed, while other ports of the same addresses answered. That is "
+    "the pattern of a network that blocks outbound port 25 (many home and cloud networks do), not evidence about "
+    "the MX hosts: whether they accept mail on 25 is unknown from here.",
+    "Run `mailprobe egress` to test this network's port 25, or audit the domain from a network that allows it.",
+    "port 25 filtered at 203.0.113.25, 203.0.113.26; ports 587, 443 of the same addresses answered",
+)  # fmt: skip
