@@ -223,6 +223,10 @@ class CertFacts:
     fingerprint_sha256: str  # of the whole certificate (DER)
     spki_sha256: str  # of the SubjectPublicKeyInfo, for DANE TLSA x 1 1
     self_signed: bool
+    # SHA-512 digests for TLSA matching type 2 (x 0 2, x 1 2); "" in reports written before they were recorded:
+    # unknown, so such a record is neither a match nor a mismatch.
+    fingerprint_sha512: str = ""
+    spki_sha512: str = ""
 
 
 class VerifyFailure(str, Enum):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from mailprobe.checks.catalogue import FindingKind, finding
-from mailprobe.checks.dane import DaneOutcome, dane_for
+from mailprobe.checks.dane import Dane, DaneOutcome, dane_for
 from mailprobe.checks.defs import tls as t
 from mailprobe.checks.framework import Check
 from mailprobe.checks.places import host_of, place
@@ -47,7 +47,7 @@ class Verifier(str, Enum):
     DANE_TA = "dane-ta"  # DANE-TA matched: names and dates matter, the PKIX issuer does not
     STS_ENFORCE = "mta-sts-enforce"  # MTA-STS enforce: PKIX validity for the MX name, or no delivery
     STS_TESTING = "mta-sts-testing"  # MTA-STS testing: failures are reported, mail still goes
-    OPPORTUNISTIC = "opportunistic"  # port 25 without DANE or MTA-STS: senders deliver anyway
+    OPPORTUNISTIC = "opportunistic"  # port 25, no DANE match nor MTA-STS: senders without DANE deliver anyway
     CLIENT = "client"  # a mail client, against the name it was given
     CLIENT_NAME_UNKNOWN = "client-name-unknown"  # a client port reached through an MX name or an address
 
@@ -108,18 +108,7 @@ def context_of(report: Report, h: HandshakeResult) -> Context:
             return Context(Verifier.STS_ENFORCE, where)
         if mode == "testing":
             return Context(Verifier.STS_TESTING, where)
-        looked_up = any(mx.name.rstrip(".").lower() == h.target.host.rstrip(".").lower()
-                        for d in report.dns for mx in d.mx)  # fmt: skip
-        policies = (
-            "no DANE or MTA-STS policy covers this host"
-            if looked_up
-            else "DANE and MTA-STS were not looked up (no DNS stage for this host; `mailprobe audit DOMAIN` does)"
-        )
-        return Context(
-            Verifier.OPPORTUNISTIC,
-            f"{policies}: without them senders use TLS opportunistically and deliver anyway; only senders "
-            "configured to verify this host would refuse",
-        )
+        return Context(Verifier.OPPORTUNISTIC, _without_policy(report, h, dane))
     if report.context.servername:
         return Context(Verifier.CLIENT, f"clients connect as {report.context.servername} (--servername)")
     if is_address(h.target.host):
@@ -131,6 +120,40 @@ def context_of(report: Report, h: HandshakeResult) -> Context:
     if h.target.origin == "srv":
         return _srv_context(report, h)
     return Context(Verifier.CLIENT, f"clients connect as {h.target.host} (name given)")
+
+
+_OPPORTUNISTIC = (
+    ": without them senders use TLS opportunistically and deliver anyway; only senders configured to verify "
+    "this host would refuse"
+)
+
+
+def _without_policy(report: Report, h: HandshakeResult, dane: Dane) -> str:
+    """Why port 25 is judged as opportunistic TLS: what mailprobe found of DANE and MTA-STS for the host."""
+    if dane.outcome is DaneOutcome.UNCHECKED:
+        return (
+            "DNSSEC-validated TLSA records exist for this host but were not checked against the certificate "
+            "(mailprobe checks SHA2-256 and SHA2-512 digests, not matching type Full), and no MTA-STS policy "
+            "covers it: DANE senders deliver only if one matches, others use TLS opportunistically"
+        )
+    if dane.outcome is DaneOutcome.MISMATCH:
+        return (
+            "the DNSSEC-validated TLSA records of this host match no certificate served (DANE-MISMATCH) and no "
+            "MTA-STS policy covers it: DANE senders refuse whatever the certificate says, others use TLS "
+            "opportunistically"
+        )
+    if dane.records:  # usable, but not DNSSEC-validated
+        return (
+            "the TLSA records of this host are not DNSSEC-validated, so senders ignore them, and no MTA-STS "
+            "policy covers it" + _OPPORTUNISTIC
+        )
+    host = h.target.host.rstrip(".").lower()
+    if any(mx.name.rstrip(".").lower() == host for d in report.dns for mx in d.mx):
+        return "no DANE or MTA-STS policy covers this host" + _OPPORTUNISTIC
+    return (
+        "DANE and MTA-STS were not looked up (no DNS stage for this host; `mailprobe audit DOMAIN` does)"
+        + _OPPORTUNISTIC
+    )
 
 
 def _srv_context(report: Report, h: HandshakeResult) -> Context:

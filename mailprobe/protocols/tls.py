@@ -109,6 +109,8 @@ def _parse_cert(der: bytes, now: dt.datetime) -> _Parsed:
         fingerprint_sha256=hashlib.sha256(der).hexdigest(),
         spki_sha256=hashlib.sha256(spki).hexdigest(),
         self_signed=cert.issuer == cert.subject,
+        fingerprint_sha512=hashlib.sha512(der).hexdigest(),
+        spki_sha512=hashlib.sha512(spki).hexdigest(),
     )
     return _Parsed(facts, not_before, not_after)
 

@@ -22,11 +22,18 @@ class Tlsa:
     data: str  # hex, lower-case
 
     @property
-    def supported(self) -> bool:
-        """What mailprobe can check from certificate facts: DANE-EE/DANE-TA, Cert/SPKI, SHA2-256.
+    def usable(self) -> bool:
+        """What DANE senders use: DANE-TA/DANE-EE, Cert/SPKI, Full/SHA2-256/SHA2-512.
 
         RFC 7672 3.1.3: SMTP clients treat PKIX-TA/PKIX-EE (0/1) records as unusable."""
-        return self.usage in (2, 3) and self.selector in (0, 1) and self.matching == 1
+        return self.usage in (2, 3) and self.selector in (0, 1) and self.matching in (0, 1, 2)
+
+    @property
+    def supported(self) -> bool:
+        """What mailprobe can check from certificate facts: usable, with a SHA2-256 or SHA2-512 digest.
+
+        Full (matching type 0) would need the whole DER, which certificate facts do not keep."""
+        return self.usable and self.matching in (1, 2)
 
     def describe(self) -> str:
         return (

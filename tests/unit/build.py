@@ -35,6 +35,10 @@ def digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def digest512(text: str) -> str:
+    return hashlib.sha512(text.encode()).hexdigest()
+
+
 def cert(
     *names: str,
     days_left: int = 200,
@@ -50,6 +54,7 @@ def cert(
         not_after="2027-06-01T00:00:00+00:00", days_left=days_left, san=tuple(f"DNS:{n}" for n in names),
         key_type=key_type, key_bits=key_bits, signature_algorithm="ecdsa-with-SHA256",
         fingerprint_sha256=digest(f"cert {key} {names}"), spki_sha256=digest(f"spki {key}"), self_signed=self_signed,
+        fingerprint_sha512=digest512(f"cert {key} {names}"), spki_sha512=digest512(f"spki {key}"),
     )  # fmt: skip
 
 

@@ -31,6 +31,8 @@ _FIXED_BY_FIELD: dict[str, Any] = {
     "serial": "01",
     "fingerprint_sha256": "f0" * 32,
     "spki_sha256": "5b" * 32,
+    "fingerprint_sha512": "f0" * 64,
+    "spki_sha512": "5b" * 64,
     "days_left": 365,
     "elapsed_ms": 0.0,
     "at_ms": 0.0,

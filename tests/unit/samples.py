@@ -64,6 +64,8 @@ def _cert(name: str, days_left: int, not_after: str) -> CertFacts:
         fingerprint_sha256="5f" * 32,
         spki_sha256="a3" * 32,
         self_signed=False,
+        fingerprint_sha512="5f" * 64,
+        spki_sha512="a3" * 64,
     )
 
 
@@ -81,6 +83,8 @@ _INTERMEDIATE = CertFacts(
     fingerprint_sha256="7c" * 32,
     spki_sha256="19" * 32,
     self_signed=False,
+    fingerprint_sha512="7c" * 64,
+    spki_sha512="19" * 64,
 )
 
 _EHLO_BEFORE = (

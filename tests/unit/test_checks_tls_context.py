@@ -41,6 +41,11 @@ def test_dane_ee_needs_dnssec() -> None:
     unsigned = tlsa_record(MX, f"3 1 1 {WRONG.spki_sha256}", authenticated=False)
     got = judge_port25(facts, (unsigned,))
     # Senders ignore unvalidated TLSA records (said so): opportunistic TLS it is.
+    d = domain("example.test", MX, records=(unsigned,))
+    [name] = [
+        f for f in findings(dns=(d,), handshakes=(session(MX, tls_facts=facts),)) if f.code == "TLS-HOSTNAME-MISMATCH"
+    ]
+    assert "TLSA records of this host are not DNSSEC-validated" in name.evidence
     assert got == {
         "DANE-UNAUTHENTICATED": Severity.MEDIUM,
         "TLS-HOSTNAME-MISMATCH": Severity.LOW,
@@ -63,6 +68,61 @@ def test_dane_ta_checks_names_and_dates_but_not_the_public_issuer() -> None:
     wrong_name = cert("other.hosting.test", key="served", issuer="CN=Private CA")
     got = judge_port25(tls(MX, wrong_name, anchor, failure=VerifyFailure.UNKNOWN_ISSUER), (ta,))
     assert got == {"TLS-HOSTNAME-MISMATCH": Severity.HIGH}
+
+
+def test_dane_sha512_record_in_a_rollover_set_matches() -> None:
+    """Senders match any usable record: a 3 1 2 for the key served makes a stale 3 1 1 harmless."""
+    rollover = (tlsa_record(MX, f"3 1 1 {'11' * 32}"), tlsa_record(MX, f"3 1 2 {WRONG.spki_sha512}"))
+    facts = tls(MX, WRONG, failure=VerifyFailure.UNKNOWN_ISSUER)
+    assert judge_port25(facts, rollover) == {"TLS-DANE-EE-AUTHENTICATED": Severity.INFO}
+
+
+def test_dane_sha512_record_matching_nothing_is_a_mismatch() -> None:
+    facts = tls(MX, WRONG, failure=VerifyFailure.UNKNOWN_ISSUER)
+    d = domain("example.test", MX, records=(tlsa_record(MX, f"3 1 2 {'00' * 64}"),))
+    found = findings(dns=(d,), handshakes=(session(MX, tls_facts=facts),))
+    [mismatch] = [f for f in found if f.code == "DANE-MISMATCH"]
+    assert mismatch.severity is Severity.CRITICAL
+    assert f"SPKI sha512 {WRONG.spki_sha512[:16]}" in mismatch.evidence
+    # The certificate's own faults are not said to lack DANE: the records exist and match nothing.
+    assert not any("no DANE" in f.evidence for f in found)
+    [name] = [f for f in found if f.code == "TLS-HOSTNAME-MISMATCH"]
+    assert "match no certificate served" in name.evidence
+
+
+def test_dane_ta_sha512_matches_an_intermediate() -> None:
+    root = cert("Private Root", key="root", self_signed=True)
+    intermediate = cert("Private CA", key="intermediate", issuer="CN=Private Root")
+    leaf = cert(MX, key="served", issuer="CN=Private CA")
+    ta = tlsa_record(MX, f"2 1 2 {intermediate.spki_sha512}")
+    facts = tls(MX, leaf, intermediate, root, failure=VerifyFailure.UNKNOWN_ISSUER)
+    assert judge_port25(facts, (ta,)) == {}  # the private CA is the anchor: nothing to say
+    wrong_name = cert("other.hosting.test", key="served", issuer="CN=Private CA")
+    got = judge_port25(tls(MX, wrong_name, intermediate, root, failure=VerifyFailure.UNKNOWN_ISSUER), (ta,))
+    assert got == {"TLS-HOSTNAME-MISMATCH": Severity.HIGH}  # DANE-TA: names still matter
+    assert "DANE-MISMATCH" in judge_port25(facts, (tlsa_record(MX, f"2 1 2 {leaf.spki_sha512}"),))
+
+
+def test_only_a_sha512_record_authenticates_a_self_signed_certificate() -> None:
+    self_signed = cert(MX, key="served", self_signed=True)
+    d = domain("example.test", MX, records=(tlsa_record(MX, f"3 1 2 {self_signed.spki_sha512}"),))
+    found = findings(
+        dns=(d,), handshakes=(session(MX, tls_facts=tls(MX, self_signed, failure=VerifyFailure.SELF_SIGNED)),)
+    )
+    assert tls_findings(*found) == {"TLS-DANE-EE-AUTHENTICATED": Severity.INFO}
+    assert not any("no DANE" in f.evidence for f in found)
+
+
+def test_dane_record_mailprobe_cannot_check_is_no_mismatch() -> None:
+    """3 1 0 (Full) is usable by senders but not checked here: never DANE-MISMATCH, never "no DANE"."""
+    d = domain("example.test", MX, records=(tlsa_record(MX, f"3 1 0 {'30' * 91}"),))
+    found = findings(
+        dns=(d,), handshakes=(session(MX, tls_facts=tls(MX, WRONG, failure=VerifyFailure.UNKNOWN_ISSUER)),)
+    )
+    assert "DANE-MISMATCH" not in {f.code for f in found}
+    [name] = [f for f in found if f.code == "TLS-HOSTNAME-MISMATCH"]
+    assert "TLSA records exist for this host but were not checked" in name.evidence
+    assert not any("no DANE" in f.evidence for f in found)
 
 
 def test_mta_sts_enforce_makes_a_wrong_certificate_a_delivery_failure() -> None:
@@ -152,7 +212,19 @@ def test_one_certificate_on_seven_ports_of_two_addresses_is_one_finding() -> Non
 def test_no_tls_on_port_25_with_tlsa_records() -> None:
     d = domain("example.test", MX, records=(tlsa_record(MX, f"3 1 1 {'11' * 32}"),))
     h = session(MX, Service.SMTP, starttls=StartTlsOutcome.NOT_OFFERED)
-    assert "DANE-NO-TLS" in {f.code for f in findings(dns=(d,), handshakes=(h,))}
+    [no_tls] = [f for f in findings(dns=(d,), handshakes=(h,)) if f.code == "DANE-NO-TLS"]
+    assert no_tls.severity is Severity.HIGH and "1 DNSSEC-validated TLSA record(s)" in no_tls.evidence
+    full = domain("example.test", MX, records=(tlsa_record(MX, f"3 1 0 {'30' * 91}"),))  # usable, not checked
+    assert "DANE-NO-TLS" in {f.code for f in findings(dns=(full,), handshakes=(h,))}
+
+
+def test_no_tls_with_unsigned_or_unusable_tlsa_records_is_not_a_dane_finding() -> None:
+    """Senders ignore TLSA records they cannot validate (or use): no STARTTLS is SMTP-NO-STARTTLS's news alone."""
+    h = session(MX, Service.SMTP, starttls=StartTlsOutcome.NOT_OFFERED)
+    unsigned = domain("example.test", MX, records=(tlsa_record(MX, f"3 1 1 {'11' * 32}", authenticated=False),))
+    assert "DANE-NO-TLS" not in {f.code for f in findings(dns=(unsigned,), handshakes=(h,))}
+    pkix = domain("example.test", MX, records=(tlsa_record(MX, f"1 1 1 {'11' * 32}"),))
+    assert "DANE-NO-TLS" not in {f.code for f in findings(dns=(pkix,), handshakes=(h,))}
 
 
 def test_srv_found_servers_are_judged_by_rfc_7817() -> None:

@@ -67,7 +67,7 @@ async def test_leases_are_first_come_first_served_under_the_limit() -> None:
     await settle()
     assert d.result()
     c.release("d")
-    assert c.state() == {"leases": 0, "waiting": 0, "destinations": 0, "runs": 0}
+    assert c.state() == {"leases": 0, "waiting": 0, "destinations": 0, "runs": 0, "kept": 0}
 
 
 async def test_a_dead_workers_leases_are_freed_at_once() -> None:
@@ -90,7 +90,7 @@ async def test_a_lease_granted_to_a_worker_that_died_meanwhile_is_not_kept() -> 
     c.release("first")
     await settle()
     assert late.result() is False
-    assert c.state() == {"leases": 0, "waiting": 0, "destinations": 0, "runs": 0}
+    assert c.state() == {"leases": 0, "waiting": 0, "destinations": 0, "runs": 0, "kept": 0}
     assert first.result()
 
 
@@ -116,6 +116,26 @@ async def test_the_pace_spaces_grants_by_the_rate() -> None:
     assert c.started("run", "chunk-1") == 1 and c.started("run", "chunk-1") == 2
     c.forget("run")
     assert c.state()["runs"] == 0
+
+
+async def test_finished_reports_are_kept_until_their_chunk_returns() -> None:
+    c, _ = await started()
+    c.finished("run", "chunk-1", 0, b"r0")  # before the run started: a stray message, dropped
+    assert c.state()["kept"] == 0
+    assert c.started("run", "chunk-1") == 1
+    c.finished("run", "chunk-1", 0, b"r0")
+    c.finished("run", "chunk-1", 2, b"r2")
+    c.finished("run", "chunk-2", 3, b"r3")
+    assert c.resume("run", "chunk-1") == [[0, b"r0"], [2, b"r2"]]  # a retry reads them, they stay
+    assert c.state()["kept"] == 3
+    c.chunk_done("run", "chunk-1")
+    assert c.resume("run", "chunk-1") == [] and c.state()["kept"] == 1
+    assert c.resume("run", "chunk-2", drop=True) == [[3, b"r3"]]  # a chunk given up: taken once
+    assert c.state()["kept"] == 0
+    c.finished("run", "chunk-3", 4, b"r4")
+    c.forget("run")
+    c.finished("run", "chunk-3", 5, b"r5")  # late, after the run was forgotten: not kept
+    assert c.state()["kept"] == 0
 
 
 def test_the_guard_is_the_narrower_of_the_clients_and_the_workers() -> None:

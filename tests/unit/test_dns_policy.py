@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+from dataclasses import replace
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -12,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailprobe.checks.dane import matches
+from mailprobe.checks.dane import judge, matches
 from mailprobe.dns.policy import dmarc_candidates, organizational_domain
 from mailprobe.model import CertFacts
 from mailprobe.protocols.http import HttpParseError, parse_http_response
@@ -212,13 +213,15 @@ CERT = CertFacts(
     subject="CN=mx1.example.test", issuer="CN=Lab CA", serial="1", not_before="", not_after="", days_left=90,
     san=("mx1.example.test",), key_type="EC", key_bits=256, signature_algorithm="ecdsa-with-SHA256",
     fingerprint_sha256=hashlib.sha256(CERT_DER).hexdigest(), spki_sha256=hashlib.sha256(SPKI_DER).hexdigest(),
-    self_signed=False,
+    self_signed=False, fingerprint_sha512=hashlib.sha512(CERT_DER).hexdigest(),
+    spki_sha512=hashlib.sha512(SPKI_DER).hexdigest(),
 )  # fmt: skip
 CA = CertFacts(
     subject="CN=Lab CA", issuer="CN=Lab CA", serial="2", not_before="", not_after="", days_left=900, san=(),
     key_type="EC", key_bits=256, signature_algorithm="ecdsa-with-SHA256",
     fingerprint_sha256=hashlib.sha256(b"ca cert").hexdigest(), spki_sha256=hashlib.sha256(b"ca spki").hexdigest(),
-    self_signed=True,
+    self_signed=True, fingerprint_sha512=hashlib.sha512(b"ca cert").hexdigest(),
+    spki_sha512=hashlib.sha512(b"ca spki").hexdigest(),
 )  # fmt: skip
 
 
@@ -238,9 +241,29 @@ def test_dane_ee_matches_spki_and_certificate() -> None:
 def test_dane_mismatch_and_unsupported() -> None:
     assert not matches(tlsa(f"3 1 1 {CERT.fingerprint_sha256}"), (CERT,))  # selector 1 wants the SPKI
     assert not matches(tlsa(f"3 0 1 {'00' * 32}"), (CERT,))
-    assert not matches(tlsa(f"3 1 2 {'00' * 64}"), (CERT,))  # SHA-512: not checked
+    assert not matches(tlsa(f"3 1 2 {'00' * 64}"), (CERT,))
     assert not matches(tlsa(f"2 1 1 {CERT.spki_sha256}"), (CERT,))  # DANE-TA is not the leaf
     assert parse_tlsa("3 1 1 nothex") is None
+
+
+def test_dane_matches_sha512_digests() -> None:
+    assert matches(tlsa(f"3 1 2 {CERT.spki_sha512}"), (CERT,))
+    assert matches(tlsa(f"3 0 2 {CERT.fingerprint_sha512.upper()}"), (CERT,))
+    assert not matches(tlsa(f"3 1 2 {CERT.fingerprint_sha512}"), (CERT,))  # selector 1 wants the SPKI
+    assert matches(tlsa(f"2 1 2 {CA.spki_sha512}"), (CERT, CA))
+    assert not matches(tlsa(f"2 1 2 {CERT.spki_sha512}"), (CERT, CA))  # DANE-TA is not the leaf
+    assert tlsa(f"3 1 2 {CERT.spki_sha512}").supported
+
+
+def test_dane_judge_says_when_it_cannot_tell() -> None:
+    """Full (matching type 0) is usable by senders but not checked; nor is SHA-512 against a report without it."""
+    full = tlsa(f"3 1 0 {'30' * 40}")
+    assert full.usable and not full.supported and judge(full, (CERT,)) is None
+    old = replace(CERT, fingerprint_sha512="", spki_sha512="")  # a report written before SHA-512 was recorded
+    assert judge(tlsa(f"3 1 2 {'00' * 64}"), (old,)) is None
+    assert judge(tlsa(f"3 1 1 {'00' * 32}"), (old,)) is False
+    pkix = tlsa(f"1 1 2 {CERT.spki_sha512}")
+    assert not pkix.usable and judge(pkix, (CERT,)) is False
 
 
 def test_dane_ta_matches_the_chain_above_the_leaf() -> None:

@@ -256,7 +256,8 @@ DANE_INVALID = define(
 
 DANE_UNSUPPORTED = define(
     "DANE-UNSUPPORTED", Severity.INFO, Category.POLICY, "TLSA record parameters not checked",
-    "RFC 7672 says PKIX usages (0, 1) are not for SMTP; mailprobe checks DANE-EE/DANE-TA with SHA2-256.",
+    "RFC 7672 says PKIX usages (0, 1) are not for SMTP (senders ignore them); mailprobe checks DANE-EE and "
+    "DANE-TA records with SHA2-256 or SHA2-512 digests, not Full (matching type 0) ones.",
     "Prefer `3 1 1` records for SMTP.",
 )  # fmt: skip
 
