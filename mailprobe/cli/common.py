@@ -1,8 +1,9 @@
 """The one way a command ends: render, write to stdout or --output and --report, and the exit code.
 
 Exit codes: 0 healthy · 1 findings at or above --fail-on · 2 the probe could not run (bad input, no network,
-a target or part of one that could not be probed) · 130 interrupted (Ctrl-C). The nagios format uses the
-monitoring-plugins codes instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (see mailprobe.report.nagios).
+a target or part of one that could not be probed, the unfinished targets of an interrupted run's report read
+back by `merge`) · 130 interrupted (Ctrl-C). The nagios format uses the monitoring-plugins codes instead,
+interrupted too: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (see mailprobe.report.nagios).
 """
 
 from __future__ import annotations
@@ -147,10 +148,10 @@ def terminal_text(value: str) -> str:
 def report_errors(report: Report, origin: str = "") -> None:
     """Each error of a finished target on stderr, escaped; `origin` ("FILE:LINE", already escaped) names where
     the target came from when it came from --input."""
-    from mailprobe.report.summary import could_not_probe, error_lines
+    from mailprobe.report.summary import could_not_probe, error_lines, listed_errors
 
     prefix = f"{origin}: " if origin else ""
-    for line in error_lines(could_not_probe(report)):
+    for line in error_lines(listed_errors(could_not_probe(report))):  # unfinished: say_interrupted's line
         sys.stderr.write(f"mailprobe: error: {prefix}{terminal_text(line)}\n")
 
 
@@ -170,7 +171,8 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def exit_code(report: Report, fail_on: Severity | None) -> int:
-    """2 when anything could not be probed (the summary's count), else 1 for findings at or above fail_on."""
+    """2 when anything could not be probed (the summary's count, which holds the targets an interrupted run did
+    not finish), else 1 for findings at or above fail_on."""
     from mailprobe.report.summary import summarize
 
     if summarize(report).errors:

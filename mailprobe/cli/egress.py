@@ -4,8 +4,10 @@ Without --target it contacts the public destinations of the `isp-check` profile 
 `--list-targets` prints them, and the ports, without sending anything.
 
 Exit codes: 0 open · 1 blocked-drop / blocked-reset / blocked-icmp / intercepted / all-blocked ·
-2 bad input · 3 inconclusive · 130 interrupted. With --format nagios the code is the status word's (OK 0 ...
-UNKNOWN 3).
+2 bad input (an unusable --resolver included) · 3 inconclusive · 130 interrupted (what finished is rendered,
+marked interrupted). With --format nagios the code is the status word's (OK 0 ... UNKNOWN 3), interrupted too;
+inconclusive is UNKNOWN. A destination that does not resolve is an error of the run (counted by every format,
+said on stderr), and evidence for the verdict.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from mailprobe.targets import parse_port, parse_target
 
 if TYPE_CHECKING:
     from mailprobe.config import Config
+    from mailprobe.model import EgressResult, RunError
     from mailprobe.profiles import Profile
 
 DEFAULT_PROFILE = "isp-check"
@@ -125,10 +128,9 @@ def _list(targets: tuple[str, ...], ports: tuple[int, ...], prof: Profile | None
 
 def _run(cfg: Config, targets: tuple[str, ...], ports: tuple[int, ...], out: c.Output, prof: Profile | None) -> int:
     from mailprobe.checks.egress import exit_code
-    from mailprobe.cli.status import showing
+    from mailprobe.cli.stream import interrupted_code, until_interrupted
     from mailprobe.engine import judged
     from mailprobe.model import Report
-    from mailprobe.probes.egress import egress as run_egress
 
     if cfg.raw:
         from mailprobe.net.raw import raw_unavailable_reason
@@ -139,9 +141,8 @@ def _run(cfg: Config, targets: tuple[str, ...], ports: tuple[int, ...], out: c.O
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
     clock = time.monotonic()
     known = prof.egress_starttls if prof is not None else ()
-    doing = f"comparing port {SMTP_PORT} with {', '.join(map(str, ports))} on {len(targets)} destinations"
-    work = run_egress(cfg, targets, ports, cfg.raw, starttls_known=known)
-    result = c.run(showing(work, "egress", doing))
+    outcome, interrupted = c.run(until_interrupted(_measure(cfg, targets, ports, known)))
+    result, errors = outcome if outcome is not None else (None, ())
     report = judged(
         Report(
             command="egress",
@@ -149,9 +150,34 @@ def _run(cfg: Config, targets: tuple[str, ...], ports: tuple[int, ...], out: c.O
             started_at=started,
             elapsed_ms=round((time.monotonic() - clock) * 1000, 1),
             egress=result,
+            errors=errors,
+            interrupted=interrupted,
+            unfinished=targets if interrupted else (),
             profile=prof.name if prof is not None else None,
             tool_version=__version__,
         )
     )
+    c.report_errors(report)  # each destination that could not be probed, escaped, as every command does
     code = c.emit(report, out)  # nagios: the status word's code; the other formats: the verdict's, below
+    if interrupted or result is None:
+        c.say_interrupted(f"the egress test did not finish ({len(targets)} destinations)")
+        return interrupted_code(code, out)
     return code if out.fmt == "nagios" else exit_code(result.verdict)
+
+
+async def _measure(
+    cfg: Config, targets: tuple[str, ...], ports: tuple[int, ...], known: tuple[str, ...]
+) -> tuple[EgressResult, tuple[RunError, ...]]:
+    """The resolver checked first when a named destination needs DNS (an unusable --resolver is bad input, as
+    for every command), then the measurement under a status line."""
+    from mailprobe.cli.status import showing
+    from mailprobe.dns.names import is_address
+    from mailprobe.probes.egress import egress_run
+
+    if cfg.resolver is not None and any(not is_address(name) for name in targets):
+        from mailprobe.dns import check_resolver
+
+        await check_resolver(cfg)
+    doing = f"comparing port {SMTP_PORT} with {', '.join(map(str, ports))} on {len(targets)} destinations"
+    work = egress_run(cfg, targets, ports, cfg.raw, starttls_known=known)
+    return await showing(work, "egress", doing)

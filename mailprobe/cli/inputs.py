@@ -11,6 +11,7 @@ one line and exit 2).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import sys
@@ -24,7 +25,7 @@ from typing import BinaryIO, TypeVar
 from mailprobe.decimal_text import is_decimal
 from mailprobe.errors import UsageError
 from mailprobe.report.escape import terminal_safe
-from mailprobe.targets import checked_block, expand_blocks, parse_target
+from mailprobe.targets import checked_block, parse_target
 
 
 def parse_shard(shard: str | None) -> tuple[int, int] | None:
@@ -86,10 +87,34 @@ class TargetInput:
         except OSError as exc:
             raise UsageError(f"--input {terminal_safe(self.name)}: {exc.strerror or exc}") from None
 
+    def _where(self, number: int) -> str:
+        return f"--input {terminal_safe(self.name)}:{number}"
+
+    @contextlib.contextmanager
+    def _at(self, number: int) -> Iterator[None]:
+        """A UsageError about one target (a bad block, one over the cap, a bad service) names "--input
+        FILE:LINE:" when the target came from --input; the command line's are named by the message alone."""
+        try:
+            yield
+        except UsageError as exc:
+            if number == ARGUMENT:
+                raise
+            raise UsageError(f"{self._where(number)}: {exc}") from None
+
+    def _expanded(self, numbered: Iterable[tuple[int, str]]) -> Iterator[tuple[int, str]]:
+        """Blocks expanded, lazily (as targets.expand_blocks), each line's errors named FILE:LINE."""
+        for number, line in numbered:
+            with self._at(number):
+                block = checked_block(line, self.cap)
+            if block is None:
+                yield number, line
+            else:
+                yield from ((number, text) for text in block.targets())
+
     def _read(self, handle: BinaryIO | Iterator[bytes]) -> Iterator[tuple[int, str]]:
         """Target lines with their numbers: `#` comments and blank lines skipped; a binary file refused."""
         for number, raw in enumerate(handle, start=1):
-            where = f"--input {terminal_safe(self.name)}:{number}"
+            where = self._where(number)
             if b"\x00" in raw:
                 raise UsageError(f"{where}: a binary file, not a list of targets (NUL byte)")
             try:
@@ -112,8 +137,9 @@ class TargetInput:
         if not self.rereadable:
             return None, True
         total, valid = 0, False
-        for _, line in self._numbered():
-            block = checked_block(line, self.cap) if self.blocks else None
+        for number, line in self._numbered():
+            with self._at(number):
+                block = checked_block(line, self.cap) if self.blocks else None
             total += block.size if block is not None else 1
             valid = valid or block is not None or _valid(line)
         if total == 0:
@@ -131,11 +157,7 @@ class TargetInput:
             if first is None:
                 raise UsageError("no targets given")
             numbered = itertools.chain([first], numbered)
-        expanded = (
-            ((number, text) for number, line in numbered for text in expand_blocks([line], self.cap))
-            if self.blocks
-            else numbered
-        )
+        expanded = self._expanded(numbered) if self.blocks else numbered
         for number, text in take_shard(expanded, self.shard):
             self.lines.append(number)
             yield text

@@ -299,6 +299,8 @@ def command(
             )
             for field in takes
         ]
+        if "critical_on" in takes and "fail_on" not in takes:  # egress, demo: no --fail-on to default to
+            shared = [_without_fail_on(p) if p.name == "critical_on" else p for p in shared]
         params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + shared
         if targets is not None:
             argument = typer.Argument(metavar=targets.metavar, help=targets.help, show_default=False)
@@ -326,6 +328,19 @@ def command(
         return handler
 
     return register
+
+
+CRITICAL_ON_HELP = "With --format nagios: CRITICAL for findings at or above SEVERITY. Default: high."
+
+
+def _without_fail_on(param: inspect.Parameter) -> inspect.Parameter:
+    """--critical-on for a command without --fail-on: its help names the default it really has."""
+    from copy import copy
+
+    annotation = param.annotation
+    kind, info = annotation.__origin__, copy(annotation.__metadata__[0])
+    info.help = CRITICAL_ON_HELP
+    return param.replace(annotation=Annotated[kind, info])
 
 
 @functools.cache

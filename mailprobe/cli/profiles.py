@@ -26,15 +26,16 @@ def profiles(
     """List the shipped profiles (use one with --profile NAME, or --profile PATH for your own)."""
     from mailprobe.cli.terminal import terminal_width
     from mailprobe.profiles import load_profile, shipped
-    from mailprobe.report.layout import table
+    from mailprobe.report.layout import fill, table
 
     if check is not None:
         from mailprobe.report.escape import terminal_safe
 
         prof = load_profile(check)
-        typer.echo(f"{terminal_safe(prof.path)}: ok")
+        width = terminal_width()  # laid out like every text for people: wrapped at words, never cut
+        typer.echo(fill(f"{terminal_safe(prof.path)}: ok", width))
         for line in prof.summary():
-            typer.echo(f"  {terminal_safe(line)}")
+            typer.echo(fill(terminal_safe(line), width, "  "))
         return
     rows = []
     for name, path in shipped().items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from mailprobe.cli.options import Options
@@ -21,10 +22,8 @@ def build_config(opts: Options, base: Config | None = None) -> Config:
         if not 0 < opts.timeout <= MAX_TIMEOUT:
             raise UsageError(f"bad --timeout {opts.timeout:g}: must be more than 0 and at most {MAX_TIMEOUT:g} seconds")
         cfg = replace(cfg, limits=cfg.limits.for_timeout(opts.timeout))
-    if opts.ca_file is not None and not opts.ca_file.is_file():
-        from mailprobe.cli.common import terminal_text
-
-        raise UsageError(f"--ca-file {terminal_text(str(opts.ca_file))}: no such file")
+    if opts.ca_file is not None:
+        check_ca_file(opts.ca_file)
     if opts.ipv4_only and opts.ipv6_only:
         raise UsageError("-4 and -6 exclude each other")
     changes: dict[str, Any] = {}
@@ -59,6 +58,25 @@ def build_config(opts: Options, base: Config | None = None) -> Config:
     if opts.raw:
         changes["raw"] = True
     return replace(cfg, **changes)
+
+
+def check_ca_file(path: Path) -> None:
+    """A --ca-file that exists and holds PEM certificates OpenSSL accepts: loaded once here, so a bad one is one
+    line before the run, not an internal error on every target."""
+    import ssl
+
+    from mailprobe.cli.common import terminal_text
+
+    where = f"--ca-file {terminal_text(str(path))}"
+    if not path.is_file():
+        raise UsageError(f"{where}: no such file")
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(path))
+    except ssl.SSLError as exc:
+        why = exc.reason or exc.strerror or "OpenSSL refused it"
+        raise UsageError(f"{where}: not a PEM file of CA certificates ({terminal_text(str(why))})") from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{where}: {terminal_text(str(getattr(exc, 'strerror', None) or exc))}") from None
 
 
 def parse_resolver(text: str) -> Resolver:

@@ -7,8 +7,8 @@ terminal a status line says what the run waits for (cli/status.py).
 Ctrl-C (SIGINT) stops the run, and what finished is rendered and written as usual, in every format, to
 --output and --report DIR: the report is marked `interrupted`, and `unfinished` lists the targets that did
 not finish (those in flight, then those not yet started, at most UNFINISHED_LISTED; standard input is not
-read further). JSONL gets a last report of its own saying so. One line on stderr, exit code 130. A second
-Ctrl-C ends the process at once.
+read further). JSONL gets a last report of its own saying so. One line on stderr, exit code 130 (nagios: its
+status word's code, as always). A second Ctrl-C ends the process at once.
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import gc
 import os
 import signal
 import sys
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Coroutine, Iterator
 from dataclasses import replace
 from types import TracebackType
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 from mailprobe.cli import common as c
 from mailprobe.cli.batch import Run
@@ -32,6 +32,7 @@ from mailprobe.errors import UsageError
 from mailprobe.model import Report
 
 UNFINISHED_LISTED = 10_000  # targets an interrupted report lists as unfinished, at most
+T = TypeVar("T")
 
 
 async def checked_stream(run: Run, any_valid: bool) -> int:
@@ -42,6 +43,19 @@ async def checked_stream(run: Run, any_valid: bool) -> int:
 
             await check_resolver(run.cfg)
         return await _stream(run, interrupt.event)
+
+
+async def until_interrupted(work: Awaitable[T]) -> tuple[T | None, bool]:
+    """`work` (a run that is one piece: egress, demo) under the same Ctrl-C handling as a batch: (its result,
+    False), or (None, True) when Ctrl-C came first (`work` is cancelled; the caller renders what it has)."""
+    done: list[T] = []
+
+    async def keep() -> None:
+        done.append(await work)
+
+    with Interrupt() as interrupt:
+        interrupted = await _until(keep(), interrupt.event)
+    return (done[0] if done else None), interrupted
 
 
 class Interrupt:
@@ -214,7 +228,12 @@ async def _stream(run: Run, stop: asyncio.Event) -> int:
     done = f"{finished} of {run.total} targets finished" if run.total is not None else f"{finished} finished"
     more = " (or more)" if len(unfinished) >= UNFINISHED_LISTED else ""
     c.say_interrupted(f"{done}; {len(unfinished)}{more} did not (listed in the report)")
-    return c.EXIT_INTERRUPTED
+    return interrupted_code(code, out)
+
+
+def interrupted_code(code: int, out: c.Output) -> int:
+    """An interrupted run's exit code: 130, but nagios's is always its status word's (`code`, from emit)."""
+    return code if out.fmt == "nagios" else c.EXIT_INTERRUPTED
 
 
 async def _until(work: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:

@@ -1,6 +1,10 @@
 """Gather what the egress verdict needs: port 25 and control ports on several destinations, the port-25
 greetings, the same addresses' 587/465 greetings, and the destinations' reverse DNS. The verdict itself is
 the pure check mailprobe.checks.egress.judge_egress.
+
+A destination that does not resolve is evidence for the verdict (a note) and also a RunError of the run
+(`no-address` when DNS says the name has none, `dns` when the lookup failed): what could not be probed is
+counted by every format (`egress_run`).
 """
 
 from __future__ import annotations
@@ -17,11 +21,14 @@ from mailprobe.dns.client import DnsClient, Outcome
 from mailprobe.dns.names import is_address, normal_name
 from mailprobe.model import (
     ConnectTime,
+    DnsOutcome,
     EgressResult,
     EgressVerdict,
+    ErrorKind,
     HandshakeResult,
     PortResult,
     PortState,
+    RunError,
     Service,
     Target,
 )
@@ -35,16 +42,26 @@ CONNECT_SAMPLES = 3  # connect mode: port 25 and one control port, alternately, 
 
 async def resolve_target(name: str, cfg: Config, client: DnsClient | None = None) -> tuple[list[str], str]:
     """Addresses of a target (an address stands for itself); an error text instead when there are none."""
+    addresses, error = await _resolve(name, cfg, client)
+    return addresses, str(error) if error is not None else ""
+
+
+_NO_ADDRESS = (DnsOutcome.OK, DnsOutcome.NXDOMAIN, DnsOutcome.NODATA)  # DNS answered: the name has no address
+
+
+async def _resolve(name: str, cfg: Config, client: DnsClient | None = None) -> tuple[list[str], RunError | None]:
+    """Addresses of a target, or the RunError saying why there are none (its text names the target)."""
     if is_address(name):
-        return [name], ""
+        return [name], None
     client = client or DnsClient.from_config(cfg)
     kinds = [k for k, wanted in (("A", cfg.ipv4), ("AAAA", cfg.ipv6)) if wanted]
     answers = await asyncio.gather(*(client.query(name, kind) for kind in kinds))
     addresses = [rdata.to_text() for answer in answers for rdata in answer.records]
     if addresses:
-        return addresses, ""
+        return addresses, None
     reasons = "; ".join(f"{a.rdtype} {a.outcome.value}{f': {a.reason}' if a.reason else ''}" for a in answers)
-    return [], f"{name}: does not resolve ({reasons})"
+    kind = ErrorKind.NO_ADDRESS if all(a.outcome in _NO_ADDRESS for a in answers) else ErrorKind.DNS
+    return [], RunError(name, kind, f"does not resolve ({reasons})")
 
 
 async def _reverse(client: DnsClient | None, addresses: Sequence[str]) -> list[tuple[str, str]]:
@@ -69,19 +86,34 @@ async def egress(
     starttls_known: Sequence[str] = (),
 ) -> EgressResult:
     """Probe port 25 and the control ports on every target, greet where they open, and judge."""
+    result, _ = await egress_run(cfg, targets, control_ports, raw, smtp_port=smtp_port, starttls_known=starttls_known)
+    return result
+
+
+async def egress_run(
+    cfg: Config,
+    targets: Sequence[str],
+    control_ports: Sequence[int],
+    raw: bool,
+    *,
+    smtp_port: int = SMTP_PORT,
+    starttls_known: Sequence[str] = (),
+) -> tuple[EgressResult, tuple[RunError, ...]]:
+    """egress(), and the run's errors: each destination that could not be resolved (also in the evidence)."""
     needs_dns = any(not is_address(name) for name in targets)
     client = DnsClient.from_config(cfg) if needs_dns or cfg.resolver is not None else None
     notes: list[str] = []
-    resolved = await asyncio.gather(*(resolve_target(name, cfg, client) for name in targets))
+    errors: list[RunError] = []
+    resolved = await asyncio.gather(*(_resolve(name, cfg, client) for name in targets))
     pairs: list[tuple[str, str]] = []
     for name, (addresses, error) in zip(targets, resolved, strict=True):
-        if error:
-            notes.append(error)
+        if error is not None:
+            notes.append(str(error))
+            errors.append(error)
         pairs.extend((name, address) for address in addresses)
     if not pairs:
-        return EgressResult(
-            EgressVerdict.INCONCLUSIVE, "Cannot tell: no target could be resolved to an address.", tuple(notes)
-        )
+        explanation = "Cannot tell: no target could be resolved to an address."
+        return EgressResult(EgressVerdict.INCONCLUSIVE, explanation, tuple(notes)), tuple(errors)
     all_ports = [smtp_port, *(p for p in control_ports if p != smtp_port)]
     if raw:
         why_not = raw_unavailable_reason()
@@ -110,7 +142,7 @@ async def egress(
         smtp_port=smtp_port,
         connect_times=times,
     )
-    return replace(verdict, evidence=(*notes, *verdict.evidence)) if notes else verdict
+    return (replace(verdict, evidence=(*notes, *verdict.evidence)) if notes else verdict), tuple(errors)
 
 
 async def _connect_times(ports: Sequence[PortResult], smtp_port: int, cfg: Config) -> list[ConnectTime]:

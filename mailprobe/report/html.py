@@ -19,7 +19,7 @@ from mailprobe.report import describe, html_sections
 from mailprobe.report.escape import html_safe
 from mailprobe.report.html_sections import text
 from mailprobe.report.scorecard import OVERALL, Row, cell_text, scorecard, shown_categories
-from mailprobe.report.summary import could_not_probe, error_lines, summarize
+from mailprobe.report.summary import could_not_probe, error_lines, listed_errors, summarize
 
 CSS = """
 :root { --fg: #1d1d1f; --muted: #52525b; --line: #d4d4d8; }
@@ -108,7 +108,7 @@ def _scorecard(report: Report, rows: list[Row], links: dict[str, str]) -> list[s
 
 def render(report: Report, *, transcript: bool = False) -> str:
     s = summarize(report)
-    errors = could_not_probe(report)
+    errors = listed_errors(could_not_probe(report))
     page = html_sections.Page(report, transcript)
     title = text(describe.headline(report))
     worst = s.worst.value if s.worst else "none"
@@ -128,7 +128,7 @@ def render(report: Report, *, transcript: bool = False) -> str:
     toc = [
         ("scorecard", "Scorecard"),
         ("findings", f"Findings ({s.findings})"),
-        ("errors", f"Could not probe ({s.errors})"),
+        ("errors", f"Could not probe ({len(errors)})"),
         ("interrupted", f"Interrupted ({len(report.unfinished)} did not finish)"),
         ("passed", "Passed checks"),
         ("details", "Details"),

@@ -91,13 +91,20 @@ def read_jsonl(lines: Iterable[str]) -> list[Report]:
     return reports
 
 
+JSON_REPORT = "a --format json report (one JSON document), not JSONL: merge reads what --format jsonl runs wrote"
+
+
 def _parse(raw: str, number: int) -> dict[str, Any]:
     try:
         obj = json.loads(raw)
     except ValueError as exc:
+        if number == 1 and raw.strip() in ("{", "["):  # an indented JSON document starts so: --format json
+            raise UsageError(f"line {number}: {JSON_REPORT}") from None
         raise UsageError(f"line {number}: not JSON ({exc})") from None
     if not isinstance(obj, dict):
         raise UsageError(f"line {number}: not a JSON object")
     if "type" not in obj:  # e.g. a --format json report, which is one object without line types
+        if "schema_version" in obj and "summary" in obj:
+            raise UsageError(f"line {number}: {JSON_REPORT}")
         raise UsageError(f"line {number}: no \"type\": not a line of mailprobe's JSONL (--format jsonl)")
     return obj

@@ -8,8 +8,9 @@ scorecard's categories (dns, policy, reachability, tls, smtp, pop3, imap, egress
   findings only, a pass with them in system-out. Error (the check crashed on that subject): an error.
 - a finding that no check raised (a baseline's drift, for one) is a testcase of its own, judged the same way.
 - one error testcase per thing that could not be probed (summary.could_not_probe): a bad target, the guard's
-  refusal, a DNS failure, a port or handshake that ended in `error`. The report's error count equals the
-  number of error testcases.
+  refusal, a DNS failure, a port or handshake that ended in `error`, and, when the run was interrupted, each
+  target that did not finish ("interrupted TARGET", type `interrupted`). The report's error count
+  (summary.errors) equals the number of error testcases.
 Handshake subjects carry the handshake's facts in system-out (and the transcript with transcript=True).
 Every string goes through xml_safe, so the document is valid XML 1.0 whatever a server sent.
 """
@@ -113,10 +114,6 @@ def _suites(report: Report, transcript: bool) -> list[_Suite]:
         if seen[name] > 1:
             name = f"{name} #{seen[name]}"
         errors.cases.append(_Case(name, "mailprobe.errors", 0.0, "error", str(error), error.kind.value, str(error)))
-    for target in report.unfinished:  # an interrupted run: each target that did not finish is an error
-        why = f"{target}: did not finish, the run was interrupted"
-        kind = ErrorKind.INTERRUPTED.value
-        errors.cases.append(_Case(f"{kind} {target}", "mailprobe.errors", 0.0, "error", why, kind, why))
     return [suite for suite in [*suites.values(), errors] if suite.cases]
 
 

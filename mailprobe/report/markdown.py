@@ -20,7 +20,7 @@ from mailprobe.report import describe
 from mailprobe.report.escape import html_safe, markdown_cell
 from mailprobe.report.grouping import group_by_target
 from mailprobe.report.scorecard import CATEGORIES, OVERALL, cell_text, scorecard, shown_categories
-from mailprobe.report.summary import could_not_probe, error_lines, summarize
+from mailprobe.report.summary import could_not_probe, error_lines, listed_errors, summarize
 from mailprobe.report.transcript import render_transcript, transcript_title
 
 _LABEL = dict(CATEGORIES)
@@ -48,7 +48,7 @@ def _collapsed(summary: str, body: list[str]) -> list[str]:
 
 
 def _scorecard(report: Report) -> list[str]:
-    rows = scorecard(report, could_not_probe(report))
+    rows = scorecard(report, listed_errors(could_not_probe(report)))
     categories = shown_categories(rows)
     if not categories:
         return []
@@ -144,9 +144,10 @@ def render(report: Report, *, transcript: bool = False) -> str:
         out += [f"### Findings ({s.findings})", ""]
         for f in sorted(report.findings, key=lambda f: -f.severity.rank):
             out += _finding(f)
-    errors = error_lines(could_not_probe(report))
+    listed = listed_errors(could_not_probe(report))
+    errors = error_lines(listed)
     if errors:
-        out += [f"### Could not probe ({s.errors})", ""]
+        out += [f"### Could not probe ({len(listed)})", ""]
         out += [f"- {markdown_cell(line)}" for line in errors]
         out.append("")
     if report.interrupted:

@@ -6,10 +6,12 @@
 The state, first rule that applies (Thresholds: --critical-on, default --fail-on or high; --warning-on,
 default medium):
   UNKNOWN (3)   nothing could be measured: every target was refused, unresolvable or unreachable for a
-                local reason (errors only), or the report is empty; also bad input (see `unknown`)
+                local reason (errors only), egress was inconclusive, or the report is empty (an interrupted
+                run that finished nothing); also bad input (see `unknown`)
   CRITICAL (2)  a finding at or above the critical threshold
   WARNING (1)   a finding at or above the warning threshold
-  UNKNOWN (3)   part of the run could not be probed (an error beside results): never OK
+  UNKNOWN (3)   part of the run could not be probed (an error beside results, or a target an interrupted
+                run did not finish): never OK
   OK (0)        everything else
 Perfdata labels are unique (qualified by host, then address and port, only when needed) and hold only
 [A-Za-z0-9_.:@-]; text never holds a `|`.
@@ -25,7 +27,7 @@ from typing import TypeVar
 from mailprobe.model import HandshakeResult, PortResult, PortState, ProbeStatus, Report, Severity
 from mailprobe.report import describe
 from mailprobe.report.escape import terminal_safe
-from mailprobe.report.summary import could_not_probe, error_lines, summarize
+from mailprobe.report.summary import could_not_probe, error_lines, listed_errors, summarize
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATUS_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
@@ -135,17 +137,33 @@ def unknown(message: str) -> str:
     return f"MAILPROBE UNKNOWN - {_text(message)}\n"
 
 
-def nagios_status(report: Report, thresholds: Thresholds | None = None) -> tuple[int, str]:
-    """The plugin exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) and its output (with a final newline)."""
-    code = _status(report, thresholds or Thresholds())
-    errors = error_lines(could_not_probe(report))
-    if code == UNKNOWN and not summarize(report).has_results:
-        reason = f"nothing measured: {errors[0]}" if errors else "nothing measured"
+def _nothing_measured(report: Report, errors: Sequence[str]) -> str:
+    """Why an UNKNOWN run measured nothing: interrupted first, then the first error, or an inconclusive egress."""
+    reason = f"INTERRUPTED, {len(report.unfinished)} did not finish, " if report.interrupted else ""
+    reason += "nothing measured"
+    if errors:
+        reason += f": {errors[0]}"
         if len(errors) > 1:
             reason += f" (and {len(errors) - 1} more errors)"
-        summary = f"{_targets(report)}: {reason}"
+    elif report.egress is not None:
+        reason += f": egress {report.egress.verdict.value}: {report.egress.explanation}"
+    return reason
+
+
+def nagios_status(report: Report, thresholds: Thresholds | None = None) -> tuple[int, str]:
+    """The plugin exit code (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN) and its output (with a final newline).
+
+    The unfinished targets of an interrupted run count as errors (perfdata `errors`), and the status line
+    says "INTERRUPTED, N did not finish" for them; "could not probe: ..." names the first other error, when
+    there is one."""
+    code = _status(report, thresholds or Thresholds())
+    errors = error_lines(listed_errors(could_not_probe(report)))
+    if code == UNKNOWN and not summarize(report).has_results:
+        summary = f"{_targets(report)}: {_nothing_measured(report, errors)}"
     elif code == UNKNOWN:
-        summary = f"{_targets(report)}: {describe.summary_line(report)}; could not probe: {errors[0]}"
+        summary = f"{_targets(report)}: {describe.summary_line(report)}"
+        if errors:
+            summary += f"; could not probe: {errors[0]}"
     else:
         summary = f"{_targets(report)}: {describe.summary_line(report)}"
         worst = sorted(report.findings, key=lambda f: -f.severity.rank)[:1]

@@ -3,7 +3,12 @@
 What could not be probed is counted here once for every format and for the exit code: the report's own
 RunErrors (a bad target, the safety guard refusing a name, a DNS failure, a crashed check), and every port
 and handshake whose result is `error` (the guard refusing an address before anything was sent, a local
-network error, a probe that crashed). `could_not_probe(report)` lists them all as RunErrors.
+network error, a probe that crashed), and every target an interrupted run did not finish (kind
+`interrupted`: it was not probed either). `could_not_probe(report)` lists them all as RunErrors; the formats
+people read list the unfinished targets in their own `interrupted` section (`listed_errors` leaves them out).
+
+Measured (`has_results`): DNS answers, ports and handshakes that gave a result, and an egress verdict that
+says something (an `inconclusive` one measured nothing).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 from mailprobe.model import (
     CheckStatus,
+    EgressVerdict,
     ErrorKind,
     HandshakeResult,
     PortResult,
@@ -38,7 +44,7 @@ class Summary:
     handshakes: tuple[tuple[ProbeStatus, int], ...]  # statuses seen, in enum order
     egress_verdict: str | None
     interrupted: bool = False
-    measured: int = 0  # DNS answers, ports and handshakes that gave a result (not `error`), an egress verdict
+    measured: int = 0  # DNS answers, ports and handshakes that gave a result (not `error`), a conclusive egress
     could_not_probe: tuple[RunError, ...] = ()  # what `errors` counts, one entry each
     retried: int = 0  # --cluster: targets run again because the worker running them died
 
@@ -103,7 +109,8 @@ def handshake_place(h: HandshakeResult) -> str:
 
 def could_not_probe(report: Report) -> tuple[RunError, ...]:
     """Everything that could not be probed or judged: the report's errors, then one per port and handshake
-    whose result is `error` (egress ones included). The count every format shows and the exit code uses."""
+    whose result is `error` (egress ones included), then one per target an interrupted run did not finish.
+    The count every format shows and the exit code uses."""
     found = list(report.errors)
     ports, handshakes = list(report.ports), list(report.handshakes)
     if report.egress is not None:
@@ -117,7 +124,17 @@ def could_not_probe(report: Report) -> tuple[RunError, ...]:
         if h.status in (ProbeStatus.ERROR, ProbeStatus.BLOCKED):
             kind = ErrorKind.REFUSED if h.status is ProbeStatus.BLOCKED else ErrorKind.INTERNAL
             found.append(RunError(handshake_place(h), kind, h.reason))
+    found += [RunError(target, ErrorKind.INTERRUPTED, UNFINISHED_MESSAGE) for target in report.unfinished]
     return tuple(dict.fromkeys(found))
+
+
+UNFINISHED_MESSAGE = "did not finish, the run was interrupted"
+
+
+def listed_errors(errors: tuple[RunError, ...]) -> tuple[RunError, ...]:
+    """The errors a format people read lists under "could not probe": all but the unfinished targets, which
+    its `interrupted` section lists (they are still counted)."""
+    return tuple(e for e in errors if e.kind is not ErrorKind.INTERRUPTED)
 
 
 def error_lines(errors: tuple[RunError, ...]) -> list[str]:
@@ -133,7 +150,7 @@ def error_lines(errors: tuple[RunError, ...]) -> list[str]:
 
 
 def _measured(report: Report) -> int:
-    egress = 1 if report.egress is not None else 0
+    egress = 1 if report.egress is not None and report.egress.verdict is not EgressVerdict.INCONCLUSIVE else 0
     ports = sum(1 for p in report.ports if p.state not in (PortState.ERROR, PortState.BLOCKED))
     handshakes = sum(1 for h in report.handshakes if h.status not in (ProbeStatus.ERROR, ProbeStatus.BLOCKED))
     return len(report.dns) + ports + handshakes + egress

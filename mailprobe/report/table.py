@@ -24,7 +24,7 @@ from mailprobe.report.ansi import BOLD, SEVERITY_COLOUR, paint
 from mailprobe.report.escape import terminal_safe
 from mailprobe.report.grouping import TargetGroup, group_by_target
 from mailprobe.report.layout import fill, key_values, table
-from mailprobe.report.summary import could_not_probe, error_lines
+from mailprobe.report.summary import could_not_probe, error_lines, listed_errors
 from mailprobe.report.transcript import render_transcript
 
 DEFAULT_WIDTH = 100
@@ -40,7 +40,7 @@ def render(report: Report, *, color: bool = False, transcript: bool = False, wid
         out.extend(_group(group, color, transcript, width))
     if report.egress is not None:
         out.extend(_egress(report.egress, color, transcript, width))
-    errors = error_lines(could_not_probe(report))
+    errors = error_lines(listed_errors(could_not_probe(report)))
     if errors:
         out.append(_rule("could not probe", color, width))
         out.extend(fill(terminal_safe(line), width, "  ") for line in errors)

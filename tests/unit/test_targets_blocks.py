@@ -84,9 +84,9 @@ def test_a_block_over_the_cap_is_one_line_and_exit_2_before_anything_is_sent() -
 def test_from_standard_input_the_cap_ends_the_run_when_reached() -> None:
     done = mailprobe("ports", "-i", "-", "--ports", "25", "--format", "jsonl", stdin="2001:db8::/16\n")
     assert done.returncode == 2, done.stderr
-    assert done.stderr.strip().splitlines() == [
-        "mailprobe: error: 2001:db8::/16: 5,192,296,858,534,827,628,530,496,329,220,096 addresses, over the limit "
-        "of 65,536 per block; split it into smaller blocks"
+    assert done.stderr.strip().splitlines() == [  # named --input FILE:LINE like every bad line
+        "mailprobe: error: --input stdin:1: 2001:db8::/16: 5,192,296,858,534,827,628,530,496,329,220,096 "
+        "addresses, over the limit of 65,536 per block; split it into smaller blocks"
     ]
     assert "Traceback" not in done.stderr
 
