@@ -209,20 +209,20 @@ async def audit_target(text: str, cfg: Config, stages: Stages, scheduler: Schedu
         if picture is not None:
             if step is not None:
                 step.now("resolving policy records")
-            domain = await picture
-            dns_results.append(domain)
-            if stages.handshake:
-                known = {(t.address, t.port) for t in targets}
-                probing.start(await scheduler.with_dns(_srv_targets(domain, cfg, known)))
+            # The sessions already run: a DNS stage that fails now is the target's error, and they go on.
+            try:
+                domain = await picture
+                dns_results.append(domain)
+                if stages.handshake:
+                    known = {(t.address, t.port) for t in targets}
+                    probing.start(await scheduler.with_dns(_srv_targets(domain, cfg, known)))
+            except Exception as exc:  # the engine boundary, for the DNS stage alone
+                errors.append(_stage_error(text, exc, "the DNS stage"))
         if step is not None:
             step.now("waiting for its sessions")
         await asyncio.gather(*probing.sessions.values())
-    except UnsafeTargetError as exc:
-        errors.append(RunError(text, ErrorKind.REFUSED, str(exc)))
-    except UsageError as exc:
-        errors.append(RunError(text, ErrorKind.BAD_TARGET, str(exc)))
     except Exception as exc:  # the engine boundary: keep going, say what happened
-        errors.append(RunError(text, ErrorKind.INTERNAL, f"internal error: {exc!r}"))
+        errors.append(_stage_error(text, exc))
     finally:
         if step is not None and progress is not None:
             progress.end(step)
@@ -245,6 +245,15 @@ async def audit_target(text: str, cfg: Config, stages: Stages, scheduler: Schedu
         tool_version=__version__,
     )
     return with_drift(judged(report), cfg.baseline)
+
+
+def _stage_error(text: str, exc: Exception, stage: str = "") -> RunError:
+    """What a failure that reached the engine boundary says about the target."""
+    if isinstance(exc, UnsafeTargetError):
+        return RunError(text, ErrorKind.REFUSED, str(exc))
+    if isinstance(exc, UsageError):
+        return RunError(text, ErrorKind.BAD_TARGET, str(exc))
+    return RunError(text, ErrorKind.INTERNAL, f"internal error{f' in {stage}' if stage else ''}: {exc!r}")
 
 
 def with_drift(report: Report, baseline: Report | None) -> Report:

@@ -153,6 +153,9 @@ async def _get(url: str, host: str, address: str, port: int, cfg: Config, deadli
         response = parse_http_response(raw)
     except HttpParseError as exc:
         return Fetched(url, RecordStatus.NOT_HTTP, detail=str(exc), address=address)
+    except Exception as exc:  # the boundary for one record: a parser crash is this fetch's error, not the domain's
+        detail = f"internal error parsing the response: {exc!r}"[:300]
+        return Fetched(url, RecordStatus.NOT_HTTP, detail=detail, address=address)
     if response.status != 200:  # RFC 8461 3.3: no redirects, only 200 counts
         return Fetched(
             url, RecordStatus.HTTP_ERROR, detail=f"HTTP {response.status} {response.reason}".strip(), address=address

@@ -300,7 +300,7 @@ async def session_socket(
     if attempt.answer is Answer.REFUSED:
         raise TransportError(ProbeStatus.REFUSED.value, "connection refused (RST)")
     if attempt.answer is Answer.SILENT:
-        waited = f"{tries} tries, {elapsed * 1000:.0f} ms"
+        waited = f"{tries} {'try' if tries == 1 else 'tries'}, {elapsed * 1000:.0f} ms"
         raise TransportError(ProbeStatus.CONNECT_TIMEOUT.value, f"no answer to the TCP handshake ({waited})")
     if attempt.icmp is not None:
         reason = f"connect failed: {attempt.icmp.description} from {attempt.icmp.sender}"

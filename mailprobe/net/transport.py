@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 Parser = Callable[[bytes], "tuple[T, int] | None"]
 
+_PARSE_ALWAYS = 256  # bytes: a buffer this short is parsed on every arrival, line end or not
 _UNREACHABLE_ERRNOS = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM, errno.EADDRNOTAVAIL}
 
 
@@ -42,7 +43,11 @@ class TlsSession:
 
 
 class _Receiver(asyncio.Protocol):
-    """Buffers what the peer sends; pauses reading past the cap so memory stays bounded."""
+    """Buffers what the peer sends; pauses reading past the cap so memory stays bounded, and resumes once
+    the reader has consumed the buffer back under it.
+
+    `newline`: a line end arrived since the reader last looked (the reader clears it); `tail`: the bytes
+    after the buffer's last line end (a line still arriving)."""
 
     def __init__(self, cap: int) -> None:
         self.buffer = bytearray()
@@ -51,6 +56,9 @@ class _Receiver(asyncio.Protocol):
         self.error: Exception | None = None
         self.changed = asyncio.Event()
         self.transport: asyncio.Transport | None = None
+        self.newline = False
+        self.tail = 0
+        self.paused = False
         self._cap = cap
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -60,9 +68,30 @@ class _Receiver(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         self.received += len(data)
-        if len(self.buffer) > self._cap and self.transport is not None:
+        end = data.rfind(b"\n")
+        if end >= 0:
+            self.newline = True
+            self.tail = len(data) - end - 1
+        else:
+            self.tail += len(data)
+        if len(self.buffer) > self._cap and self.transport is not None and not self.paused:
+            self.paused = True
             self.transport.pause_reading()
         self.changed.set()
+
+    def consume(self, used: int) -> None:
+        """Drop the first `used` bytes (a reply read, or bytes discarded at TLS); read on if under the cap."""
+        del self.buffer[:used]
+        self.tail = min(self.tail, len(self.buffer))
+        if self.paused and len(self.buffer) <= self._cap and self.transport is not None:
+            self.paused = False
+            if not self.transport.is_closing():
+                self.transport.resume_reading()
+
+    def switched(self, transport: asyncio.Transport) -> None:
+        """The TLS transport replaces the plain one: it starts reading."""
+        self.transport = transport
+        self.paused = False
 
     def eof_received(self) -> bool | None:
         self.eof = True
@@ -192,16 +221,36 @@ class Session:
             self.step.now(f"waiting for the reply to {command_word(data)}")
 
     async def read(self, parse: Callable[[bytes], tuple[T, int] | None], note: str = "") -> T:
-        """Wait until `parse` finds a complete reply at the front of the buffer; consume and return it."""
+        """Wait until `parse` finds a complete reply at the front of the buffer; consume and return it.
+
+        Replies are lines: the buffer is parsed again only when a line end arrived, the line still arriving
+        passed max_line, the connection ended, or the buffer is still short (a greeting's first bytes tell
+        its protocol: protocols/sniff.py) or has doubled. Bytes dripped one at a time into a long reply cost
+        a parse per line, not one per byte, and every cap is checked as before."""
         receiver, _ = self._live()
+        parsed_at = -1  # buffer length at the last parse that found nothing (-1: parse now)
+        parsed_tail = 0
         while True:
             if receiver.received > self.limits.max_session:
                 raise LimitExceeded(f"server sent more than {self.limits.max_session} bytes in one session")
-            result = parse(bytes(receiver.buffer))
+            size = len(receiver.buffer)
+            due = (
+                parsed_at < 0
+                or receiver.newline
+                or receiver.eof
+                or size <= _PARSE_ALWAYS
+                or size >= 2 * parsed_at
+                or (receiver.tail > self.limits.max_line >= parsed_tail)
+            )
+            result = None
+            if due:
+                receiver.newline = False
+                parsed_at, parsed_tail = size, receiver.tail
+                result = parse(bytes(receiver.buffer))
             if result is not None:
                 reply, used = result
                 self._record(Direction.SERVER, bytes(receiver.buffer[:used]), note)
-                del receiver.buffer[:used]
+                receiver.consume(used)
                 # A reply costs a round trip when it answers something new: the connection (greeting) or a
                 # request sent since the last reply. Pipelined replies share their request's round trip.
                 self.round_trips += self._awaiting
@@ -237,7 +286,8 @@ class Session:
         if receiver.buffer:
             self.injected += len(receiver.buffer)
             self._record(Direction.NOTE, bytes(receiver.buffer), "bytes sent before TLS: discarded, never trusted")
-            receiver.buffer.clear()
+            receiver.buffer.clear()  # not consume(): the plain transport must not read on (loop.start_tls takes it)
+            receiver.tail = 0
         if transport.is_closing():  # the server hung up right after agreeing (asyncio would wait for ever)
             raise TransportError(ProbeStatus.TLS_HANDSHAKE_ERROR.value, "TLS handshake failed: connection closed")
         if self.step is not None:
@@ -262,7 +312,7 @@ class Session:
             raise TransportError(ProbeStatus.TLS_HANDSHAKE_ERROR.value, "TLS handshake failed: connection closed")
         assert isinstance(new_transport, asyncio.Transport)
         self._transport = new_transport
-        receiver.transport = new_transport
+        receiver.switched(new_transport)
         ssl_object = new_transport.get_extra_info("ssl_object")
         self.tls = _describe(ssl_object)
         self.round_trips += 1 if self.tls.version == "TLSv1.3" else 2

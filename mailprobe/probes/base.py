@@ -91,6 +91,7 @@ class MailProbe:
         # Injected I/O: tests replay recorded dialogues through a scripted opener; the default connects.
         self.open_session: Opener = opener or Session.open
         self._legacy: asyncio.Future[list[bool]] | None = None
+        self._deadline: float | None = None  # the main session's (time.monotonic()); side sessions end by it
 
     # -- steps a protocol implements ---------------------------------------------------------------------------------
 
@@ -146,6 +147,7 @@ class MailProbe:
                 tls_context=client_context() if implicit else None,
                 server_hostname=self.server_name,
             )
+            self._deadline = session.deadline
             d.starttls = StartTlsOutcome.NOT_APPLICABLE if implicit else StartTlsOutcome.NOT_ATTEMPTED
             if implicit:
                 self._start_legacy()
@@ -241,21 +243,32 @@ class MailProbe:
 
     # -- separate short sessions -------------------------------------------------------------------------------------
 
-    async def _reach_tls(self, context: ssl.SSLContext, limit: float, opened: list[Session]) -> None:
-        """A fresh session up to an established TLS layer with `context` (for legacy-version tests).
+    async def _reach_tls(self, context: ssl.SSLContext, deadline: float, opened: list[Session]) -> None:
+        """A fresh session up to an established TLS layer with `context` (for legacy-version tests), ended by
+        `deadline` (time.monotonic()), its connect included.
 
         Sessions go into `opened` as soon as they exist, so the caller closes them whatever happens.
         """
         implicit = self.target.service.implicit_tls
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TransportError(ProbeStatus.SESSION_TIMEOUT.value, "session deadline reached")
+        # The connect and an implicit TLS handshake wait no longer than what is left either.
+        limits = replace(
+            self.limits,
+            connect_timeout=min(self.limits.connect_timeout, left),
+            read_timeout=min(self.limits.read_timeout, left),
+            session_timeout=min(self.limits.session_timeout, left),
+        )
         session = await self.open_session(
             self.target.address,
             self.target.port,
-            self.limits,
+            limits,
             tls_context=context if implicit else None,
             server_hostname=self.server_name,
         )
         opened.append(session)
-        session.deadline = min(session.deadline, time.monotonic() + limit)
+        session.deadline = min(session.deadline, deadline, time.monotonic() + self.limits.read_timeout)
         if not implicit:
             d = Draft()
             await self.greet(session, d)
@@ -270,9 +283,12 @@ class MailProbe:
         except (ssl.SSLError, ValueError):
             return False  # this OpenSSL cannot even offer it
         opened: list[Session] = []
+        # Side sessions run beside the main one and end by its deadline, connect included: a server that
+        # drip-feeds them cannot hold the handshake past the session timeout.
+        deadline = self._deadline if self._deadline is not None else time.monotonic() + self.limits.session_timeout
         try:
-            await self._reach_tls(context, self.limits.read_timeout, opened)
-        except (TransportError, ProtocolViolation, LimitExceeded, Stop):
+            await asyncio.wait_for(self._reach_tls(context, deadline, opened), max(0.0, deadline - time.monotonic()))
+        except (TransportError, ProtocolViolation, LimitExceeded, Stop, asyncio.TimeoutError):
             return False
         finally:
             for session in opened:

@@ -5,10 +5,11 @@ Never DATA or BDAT, never AUTH with credentials. The relay test runs only when t
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import replace
 from functools import partial
 
-from mailprobe.errors import ProtocolViolation
+from mailprobe.errors import ProtocolViolation, TransportError
 from mailprobe.model import Capability, ProbeStatus, Protocol, Reply, Service, SmtpFacts
 from mailprobe.net.transport import Session
 from mailprobe.probes.base import Draft, MailProbe, Stop
@@ -37,7 +38,10 @@ class SmtpProbe(MailProbe):
         if reply.code != 220:
             d.status = ProbeStatus.SERVICE_UNAVAILABLE
             d.reason = f"server refused service: {reply.first_line}"
-            await self.quit(s)
+            # Best effort: a 421 usually comes with the close (RFC 5321 3.8), and a QUIT that finds the
+            # connection gone must not turn the refusal into `closed`.
+            with contextlib.suppress(TransportError):
+                await self.quit(s)
             raise Stop
 
     async def capabilities(self, s: Session, d: Draft, after_tls: bool) -> tuple[Capability, ...]:

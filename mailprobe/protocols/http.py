@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mailprobe.decimal_text import is_decimal
+from mailprobe.decimal_text import MAX_DIGITS, decimal_value, is_decimal
+
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+_MAX_HEX_DIGITS = 15  # a chunk size: under 2**60 bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,13 +29,22 @@ class HttpParseError(ValueError):
 
 
 def parse_http_response(raw: bytes) -> HttpResponse:
-    """A whole HTTP/1.x response read until close: status, headers, body (Content-Length or chunked)."""
+    """A whole HTTP/1.x response read until close: status, headers, body (Content-Length or chunked).
+
+    Anything that is not such a response raises HttpParseError, never another error: a status code is three
+    digits, a Content-Length at most MAX_DIGITS digits, a chunk size at most 15 hex digits.
+    """
     head, sep, rest = raw.partition(b"\r\n\r\n")
     if not sep:
         raise HttpParseError("no end of headers")
     lines = head.decode("iso-8859-1").split("\r\n")
     status_line = lines[0].split(" ", 2)
-    if len(status_line) < 2 or not status_line[0].startswith("HTTP/1.") or not is_decimal(status_line[1]):
+    if (
+        len(status_line) < 2
+        or not status_line[0].startswith("HTTP/1.")
+        or not is_decimal(status_line[1], 3)
+        or len(status_line[1]) != 3
+    ):
         raise HttpParseError(f"not an HTTP status line: {lines[0][:60]!r}")
     headers = []
     for line in lines[1:]:
@@ -45,13 +57,14 @@ def parse_http_response(raw: bytes) -> HttpResponse:
     if "chunked" in encoding:
         body = _dechunk(rest)
     else:
-        length = response.header("Content-Length")
-        if length is not None:
-            if not is_decimal(length):
-                raise HttpParseError(f"bad Content-Length {length!r}")
-            if len(rest) < int(length):
+        length_text = response.header("Content-Length")
+        if length_text is not None:
+            length = decimal_value(length_text, MAX_DIGITS)
+            if length is None:
+                raise HttpParseError(f"bad Content-Length {length_text[:40]!r}")
+            if len(rest) < length:
                 raise HttpParseError(f"body cut short: {len(rest)} of {length} bytes")
-            body = rest[: int(length)]
+            body = rest[:length]
         else:
             body = rest
     return HttpResponse(response.status, response.reason, response.headers, body)
@@ -63,10 +76,10 @@ def _dechunk(data: bytes) -> bytes:
         size_line, sep, data = data.partition(b"\r\n")
         if not sep:
             raise HttpParseError("chunked body cut short")
-        try:
-            size = int(size_line.split(b";")[0].strip(), 16)
-        except ValueError:
-            raise HttpParseError(f"bad chunk size {size_line[:20]!r}") from None
+        digits = size_line.split(b";")[0].strip()
+        if not digits or len(digits) > _MAX_HEX_DIGITS or not _HEX.issuperset(digits):
+            raise HttpParseError(f"bad chunk size {size_line[:20]!r}")
+        size = int(digits, 16)
         if size == 0:
             return bytes(out)
         if len(data) < size + 2:

@@ -9,7 +9,8 @@ from mailprobe.errors import LimitExceeded, ProtocolViolation
 from mailprobe.model import Capability
 from mailprobe.protocols.lines import decode, next_line
 
-_LITERAL = re.compile(rb"\{(-?\d+)(\+?)\}$")
+_LITERAL = re.compile(rb"\{(-?[0-9]+)(\+?)\}$")
+_LITERAL_DIGITS = 18  # more is over any cap (and int() refuses over 4300)
 _CAPABILITY_CODE = re.compile(r"\[CAPABILITY ([^\]]*)\]", re.IGNORECASE)
 _STATUS = re.compile(r"^(OK|NO|BAD|PREAUTH|BYE)\b ?(.*)$", re.IGNORECASE | re.DOTALL)
 
@@ -40,9 +41,12 @@ def _logical_line(buf: bytes, start: int, max_line: int, max_literal: int) -> tu
         literal = _LITERAL.search(line)
         if literal is None:
             return b"\r\n".join(parts), pos
-        size = int(literal.group(1))
-        if size < 0:
-            raise ProtocolViolation(f"negative literal size {{{size}}}")
+        digits = literal.group(1)
+        if digits.startswith(b"-"):
+            raise ProtocolViolation(f"negative literal size {{{decode(digits[:20])}}}")
+        if len(digits) > _LITERAL_DIGITS:
+            raise LimitExceeded(f"literal size of {len(digits)} digits is over the {max_literal}-byte cap")
+        size = int(digits)
         if size > max_literal:
             raise LimitExceeded(f"literal of {size} bytes is over the {max_literal}-byte cap")
         if len(buf) - pos < size:

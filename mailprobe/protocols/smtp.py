@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from mailprobe.decimal_text import is_decimal
+from mailprobe.decimal_text import MAX_DIGITS, decimal_value
 from mailprobe.errors import LimitExceeded, ProtocolViolation
 from mailprobe.model import Capability
 from mailprobe.protocols.lines import decode, next_line
@@ -92,9 +92,13 @@ def has(caps: tuple[Capability, ...], keyword: str) -> bool:
 
 
 def size_limit(caps: tuple[Capability, ...]) -> int | None:
+    """The SIZE extension's limit (RFC 1870); None when absent or not a number of at most MAX_DIGITS digits
+    (a 5000-digit "size" is no size, and int() would refuse it)."""
     for cap in caps:
-        if cap.keyword == "SIZE" and cap.params and is_decimal(cap.params[0]):
-            return int(cap.params[0])
+        if cap.keyword == "SIZE" and cap.params:
+            size = decimal_value(cap.params[0], MAX_DIGITS)
+            if size is not None:
+                return size
     return None
 
 
