@@ -170,8 +170,12 @@ def test_port25_blocked_on_the_way_and_a_profile_that_expects_it(lab: Lab, tmp_p
         "1",
     )
     code, report = run_json(lab, *args)
-    blocked = [f for f in report["findings"] if f["code"] == "PORT25-MX-NOT-OPEN"]
-    assert code == 1 and blocked and all(f["severity"] == "high" for f in blocked)
+    # The router drops 25 while the MX's other ports answer: this network's pattern, not the MX's fault.
+    codes = {f["code"]: f for f in report["findings"]}
+    assert "PORT25-MX-NOT-OPEN" not in codes
+    untested = codes["PORT25-NOT-TESTABLE-HERE"]
+    assert untested["severity"] == "low" and len(untested["places"]) >= 2  # every MX address: one finding
+    assert code == 0
     assert {p["state"] for p in report["ports"] if p["port"] == 25} == {"filtered"}
 
     profile = tmp_path / "ci-runner.toml"
