@@ -90,6 +90,16 @@ def smtp_cfg(port: int) -> Config:
     )
 
 
+def two_servers_cfg(smtp_port: int, submission_port: int) -> Config:
+    """Targets `127.0.0.1:PORT` that identify as SMTP on one server and as submission on the other."""
+    return Config(
+        limits=Limits(connect_timeout=2, read_timeout=3, session_timeout=8),
+        services=(Service.SMTP, Service.SUBMISSION),
+        ports=((Service.SMTP, smtp_port), (Service.SUBMISSION, submission_port)),
+        allow_nonpublic=True,
+    )
+
+
 async def run_on(
     client: Any, texts: list[str], cfg: Config, stages: Stages, **options: Any
 ) -> list[tuple[int, Report]]:
@@ -173,12 +183,7 @@ async def test_what_a_dead_worker_finished_is_kept_and_only_the_rest_runs_again(
     _, client = cluster
     quick, slow = CountingSmtp(), CountingSmtp(hold=1.5)
     quick_port, slow_port = await quick.start(), await slow.start()
-    cfg = Config(
-        limits=Limits(connect_timeout=2, read_timeout=3, session_timeout=8),
-        services=(Service.SMTP, Service.SUBMISSION),
-        ports=((Service.SMTP, quick_port), (Service.SUBMISSION, slow_port)),
-        allow_nonpublic=True,
-    )
+    cfg = two_servers_cfg(quick_port, slow_port)
     texts = [f"127.0.0.1:{quick_port}", f"127.0.0.1:{quick_port}", f"127.0.0.1:{slow_port}"]
     quick_seen: list[int] = []
 
@@ -220,12 +225,7 @@ async def test_a_target_that_keeps_killing_workers_ends_as_its_error(cluster: tu
 
     good, poison = CountingSmtp(), CountingSmtp(on_accept=kill_the_prober)
     good_port, poison_port = await good.start(), await poison.start()
-    cfg = Config(
-        limits=Limits(connect_timeout=2, read_timeout=3, session_timeout=8),
-        services=(Service.SMTP, Service.SUBMISSION),
-        ports=((Service.SMTP, good_port), (Service.SUBMISSION, poison_port)),
-        allow_nonpublic=True,
-    )
+    cfg = two_servers_cfg(good_port, poison_port)
     texts = [f"127.0.0.1:{good_port}", f"127.0.0.1:{poison_port}", f"127.0.0.1:{good_port}"]
     try:
         found = dict(await run_on(client, texts, cfg, HANDSHAKE_ONLY, chunk=3))
@@ -260,12 +260,7 @@ def test_a_target_queued_behind_the_killer_is_run_again_not_blamed() -> None:
     async def scenario(client: Any) -> dict[int, Report]:
         good, poison = CountingSmtp(), CountingSmtp(on_accept=kill_the_prober)
         good_port, poison_port = await good.start(), await poison.start()
-        cfg = Config(
-            limits=Limits(connect_timeout=2, read_timeout=3, session_timeout=8),
-            services=(Service.SMTP, Service.SUBMISSION),
-            ports=((Service.SMTP, good_port), (Service.SUBMISSION, poison_port)),
-            allow_nonpublic=True,
-        )
+        cfg = two_servers_cfg(good_port, poison_port)
         try:
             texts = [f"127.0.0.1:{poison_port}", f"127.0.0.1:{good_port}"]
             return dict(await run_on(client, texts, cfg, HANDSHAKE_ONLY, chunk=1))
