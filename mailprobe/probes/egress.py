@@ -76,20 +76,6 @@ async def _reverse(client: DnsClient | None, addresses: Sequence[str]) -> list[t
     return out
 
 
-async def egress(
-    cfg: Config,
-    targets: Sequence[str],
-    control_ports: Sequence[int],
-    raw: bool,
-    *,
-    smtp_port: int = SMTP_PORT,
-    starttls_known: Sequence[str] = (),
-) -> EgressResult:
-    """Probe port 25 and the control ports on every target, greet where they open, and judge."""
-    result, _ = await egress_run(cfg, targets, control_ports, raw, smtp_port=smtp_port, starttls_known=starttls_known)
-    return result
-
-
 async def egress_run(
     cfg: Config,
     targets: Sequence[str],
@@ -99,7 +85,8 @@ async def egress_run(
     smtp_port: int = SMTP_PORT,
     starttls_known: Sequence[str] = (),
 ) -> tuple[EgressResult, tuple[RunError, ...]]:
-    """egress(), and the run's errors: each destination that could not be resolved (also in the evidence)."""
+    """Probe port 25 and the control ports on every target, greet where they open, and judge; with the run's
+    errors: each destination that could not be resolved (also in the verdict's evidence)."""
     needs_dns = any(not is_address(name) for name in targets)
     client = DnsClient.from_config(cfg) if needs_dns or cfg.resolver is not None else None
     notes: list[str] = []

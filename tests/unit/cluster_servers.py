@@ -82,3 +82,15 @@ def kill(process: psutil.Process) -> None:
     """SIGKILL one process we started, by its PID."""
     if process.pid in {p.pid for p in psutil.Process().children(recursive=True)}:
         os.kill(process.pid, signal.SIGKILL)
+
+
+def killer_of_probers(deaths: list[int]) -> Callable[[int], None]:
+    """An on_accept callback: ends the worker process that connected (ours only), noting its PID."""
+
+    def kill_the_prober(peer: int) -> None:
+        owner = owner_of(peer)
+        if owner is not None:
+            deaths.append(owner.pid)
+            kill(owner)
+
+    return kill_the_prober

@@ -9,11 +9,9 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -176,15 +174,6 @@ def test_an_inconclusive_egress_is_not_a_measurement_and_nagios_is_unknown() -> 
     assert code == 3 and text.startswith("MAILPROBE UNKNOWN - nosuch.test: nothing measured: nosuch.test: does not")
     bare = Report("egress", ("x.test",), "t", 1.0, egress=egress)  # no error at all: still nothing measured
     assert nagios_status(bare, Thresholds())[0] == 3
-
-
-@pytest.fixture
-def control() -> Iterator[int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    yield sock.getsockname()[1]
-    sock.close()
 
 
 def test_egress_counts_a_destination_that_does_not_resolve(capsys: pytest.CaptureFixture[str], control: int) -> None:

@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - CI installs the extra
         raise
     pytest.skip("Dask is not installed: pip install 'mailprobe[cluster]'", allow_module_level=True)
 
-from cluster_servers import CountingSmtp, kill, owner_of
+from cluster_servers import CountingSmtp, kill, killer_of_probers, owner_of
 from golden_run import normalise
 
 from mailprobe import audit_many
@@ -217,13 +217,7 @@ async def test_a_target_that_keeps_killing_workers_ends_as_its_error(cluster: tu
     local.scheduler.allowed_failures = 1  # a chunk is given up after its second worker died
     deaths: list[int] = []
 
-    def kill_the_prober(peer: int) -> None:
-        owner = owner_of(peer)
-        if owner is not None:
-            deaths.append(owner.pid)
-            kill(owner)
-
-    good, poison = CountingSmtp(), CountingSmtp(on_accept=kill_the_prober)
+    good, poison = CountingSmtp(), CountingSmtp(on_accept=killer_of_probers(deaths))
     good_port, poison_port = await good.start(), await poison.start()
     cfg = two_servers_cfg(good_port, poison_port)
     texts = [f"127.0.0.1:{good_port}", f"127.0.0.1:{poison_port}", f"127.0.0.1:{good_port}"]
@@ -251,14 +245,8 @@ def test_a_target_queued_behind_the_killer_is_run_again_not_blamed() -> None:
     (Without the start count the good one is reported lost too: this test fails on the code before the fix.)"""
     deaths: list[int] = []
 
-    def kill_the_prober(peer: int) -> None:
-        owner = owner_of(peer)
-        if owner is not None:
-            deaths.append(owner.pid)
-            kill(owner)
-
     async def scenario(client: Any) -> dict[int, Report]:
-        good, poison = CountingSmtp(), CountingSmtp(on_accept=kill_the_prober)
+        good, poison = CountingSmtp(), CountingSmtp(on_accept=killer_of_probers(deaths))
         good_port, poison_port = await good.start(), await poison.start()
         cfg = two_servers_cfg(good_port, poison_port)
         try:

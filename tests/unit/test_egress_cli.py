@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
 
 import pytest
 
@@ -42,15 +41,6 @@ def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str], ar
     assert err.count("\n") == 1 and err.startswith("mailprobe: error: ")
     assert message in err
     assert "Traceback" not in err
-
-
-@pytest.fixture
-def control() -> Iterator[int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    yield sock.getsockname()[1]
-    sock.close()
 
 
 def test_egress_json_and_exit_code_on_loopback(capsys: pytest.CaptureFixture[str], control: int) -> None:

@@ -1,26 +1,15 @@
-"""egress() end to end on loopback (port "25" is a spare port here), and the findings it turns into."""
+"""egress_run() end to end on loopback (port "25" is a spare port here), and the findings it turns into."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
 
-import pytest
 from judging import findings
 
 from mailprobe.config import Config, Limits, Resolver
 from mailprobe.model import PortResult, PortState
-from mailprobe.probes.egress import egress
-
-
-@pytest.fixture
-def control() -> Iterator[int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
-    yield sock.getsockname()[1]
-    sock.close()
+from mailprobe.probes.egress import egress_run
 
 
 def spare_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -32,7 +21,7 @@ def spare_port(kind: int = socket.SOCK_STREAM) -> int:
 
 
 def test_reset_on_the_smtp_port_while_the_control_port_connects(control: int) -> None:
-    result = asyncio.run(egress(Config(), ["127.0.0.1"], [control], raw=False, smtp_port=spare_port()))
+    result = asyncio.run(egress_run(Config(), ["127.0.0.1"], [control], raw=False, smtp_port=spare_port()))[0]
     assert result.verdict == "blocked-reset"
     states = {r.port: r.state for r in result.ports}
     assert states[control] is PortState.OPEN
@@ -40,14 +29,15 @@ def test_reset_on_the_smtp_port_while_the_control_port_connects(control: int) ->
 
 
 def test_everything_refused_is_all_blocked() -> None:
-    result = asyncio.run(egress(Config(), ["127.0.0.1"], [spare_port()], raw=False, smtp_port=spare_port()))
+    result = asyncio.run(egress_run(Config(), ["127.0.0.1"], [spare_port()], raw=False, smtp_port=spare_port()))[0]
     assert result.verdict == "all-blocked"
 
 
 def test_unresolvable_target_is_reported_and_the_rest_continues(control: int) -> None:
     dead_resolver = Resolver("127.0.0.1", spare_port(socket.SOCK_DGRAM))  # nothing answers DNS there
     cfg = Config(resolver=dead_resolver, limits=Limits(connect_timeout=1.0))
-    result = asyncio.run(egress(cfg, ["mx.nowhere.test", "127.0.0.1"], [control], raw=False, smtp_port=spare_port()))
+    targets = ["mx.nowhere.test", "127.0.0.1"]
+    result, _ = asyncio.run(egress_run(cfg, targets, [control], raw=False, smtp_port=spare_port()))
     assert result.verdict == "blocked-reset"
     assert result.evidence[0].startswith("mx.nowhere.test: ")
     assert {r.host for r in result.ports} == {"127.0.0.1"}
@@ -55,7 +45,7 @@ def test_unresolvable_target_is_reported_and_the_rest_continues(control: int) ->
 
 def test_nothing_resolves() -> None:
     cfg = Config(resolver=Resolver("127.0.0.1", spare_port(socket.SOCK_DGRAM)), limits=Limits(connect_timeout=1.0))
-    result = asyncio.run(egress(cfg, ["mx.nowhere.test"], [443], raw=False))
+    result = asyncio.run(egress_run(cfg, ["mx.nowhere.test"], [443], raw=False))[0]
     assert result.verdict == "inconclusive"
     assert "no target could be resolved" in result.explanation
 
