@@ -217,8 +217,7 @@ def test_ctrl_c_in_egress_renders_the_report(
 ) -> None:
     import mailprobe.probes.egress as probe
 
-    monkeypatch.setattr(probe, "egress", _interrupted)
-    monkeypatch.setattr(probe, "egress_run", _interrupted, raising=False)
+    monkeypatch.setattr(probe, "egress_run", _interrupted)
     code, out, err = run(
         capsys, "egress", "-t", "127.0.0.1", "--control-port", str(control), "--resolver", DEAD_RESOLVER, "-f", fmt
     )
