@@ -364,7 +364,7 @@ async def indexed_stream(
     progress: Progress | None = None,
 ) -> AsyncIterator[tuple[int, Report]]:
     """(position, report) for every target as it completes; see the module docstring."""
-    import_meanwhile("mailprobe.checks.run")
+    import_meanwhile("mailprobe.checks.run", *(["mailprobe.protocols.tls"] if stages.handshake else []))
     window = admission_window(cfg, stages)
     finished: asyncio.Queue[tuple[int, Report]] = asyncio.Queue()
     running: set[asyncio.Future[None]] = set()

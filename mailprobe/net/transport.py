@@ -54,7 +54,7 @@ class _Receiver(asyncio.Protocol):
         self.received = 0
         self.eof = False
         self.error: Exception | None = None
-        self.changed = asyncio.Event()
+        self._waiter: asyncio.Future[bool] | None = None
         self.transport: asyncio.Transport | None = None
         self.newline = False
         self.tail = 0
@@ -77,7 +77,7 @@ class _Receiver(asyncio.Protocol):
         if len(self.buffer) > self._cap and self.transport is not None and not self.paused:
             self.paused = True
             self.transport.pause_reading()
-        self.changed.set()
+        self._wake()
 
     def consume(self, used: int) -> None:
         """Drop the first `used` bytes (a reply read, or bytes discarded at TLS); read on if under the cap."""
@@ -95,13 +95,35 @@ class _Receiver(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         self.eof = True
-        self.changed.set()
+        self._wake()
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof = True
         self.error = exc
-        self.changed.set()
+        self._wake()
+
+    async def changed(self, timeout: float) -> bool:
+        """True when bytes arrive or the connection ends within `timeout` seconds, else False. One future
+        and one timer per wait (asyncio.wait_for would add a task and an Event's future)."""
+        loop = asyncio.get_running_loop()
+        waiter = self._waiter = loop.create_future()
+        timer = loop.call_later(timeout, _settle, waiter, False)
+        try:
+            arrived: bool = await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
+        return arrived
+
+    def _wake(self) -> None:
+        if self._waiter is not None:
+            _settle(self._waiter, True)
+
+
+def _settle(waiter: asyncio.Future[bool], value: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(value)
 
 
 class Session:
@@ -270,13 +292,10 @@ class Session:
         if remaining <= 0:
             raise TransportError(ProbeStatus.SESSION_TIMEOUT.value, "session deadline reached")
         timeout = min(self.limits.read_timeout, remaining)
-        receiver.changed.clear()
-        try:
-            await asyncio.wait_for(receiver.changed.wait(), timeout)
-        except asyncio.TimeoutError as exc:
+        if not await receiver.changed(timeout):
             if timeout < self.limits.read_timeout:
-                raise TransportError(ProbeStatus.SESSION_TIMEOUT.value, "session deadline reached") from exc
-            raise TransportError(ProbeStatus.IO_TIMEOUT.value, f"no reply within {timeout:g} s") from exc
+                raise TransportError(ProbeStatus.SESSION_TIMEOUT.value, "session deadline reached")
+            raise TransportError(ProbeStatus.IO_TIMEOUT.value, f"no reply within {timeout:g} s")
 
     # -- TLS ---------------------------------------------------------------------------------------------------------
 

@@ -32,7 +32,6 @@ from mailprobe.model import (
     TlsProblem,
 )
 from mailprobe.net.transport import Session, client_context
-from mailprobe.protocols import tls as tls_facts
 
 
 @dataclass
@@ -236,6 +235,10 @@ class MailProbe:
     def _tls(self, session: Session | None) -> TlsFacts | None:
         if session is None or session.tls is None:
             return None
+        # Here, not at the top: cryptography and pyOpenSSL take ~80 ms to import, which the engine does in a
+        # thread while the first sessions wait for the network (engine.import_meanwhile).
+        from mailprobe.protocols import tls as tls_facts
+
         raw = session.tls
         return tls_facts.tls_facts(
             raw.version, raw.cipher, raw.chain, self.server_name or self.target.host, self.cfg.ca_file

@@ -21,8 +21,6 @@ from pathlib import Path
 from urllib.parse import quote
 
 from mailprobe.model import Report
-from mailprobe.report import html, markdown
-from mailprobe.report import json as json_format
 from mailprobe.report.escape import html_safe, markdown_cell
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -64,6 +62,9 @@ def write_atomic(path: Path, text: str) -> None:
 
 def write_report_dir(report: Report, directory: Path, now: datetime | None = None) -> list[Path]:
     """Write `<stamp>-<slug>.json/.md/.html` and refresh index.html + index.md; returns the paths written."""
+    from mailprobe.report import html, markdown  # here: write_atomic's callers need neither
+    from mailprobe.report import json as json_format
+
     directory.mkdir(parents=True, exist_ok=True)
     base = f"{_stamp(now)}-{slug(report.targets)}"
     name, number = base, 1
@@ -125,6 +126,8 @@ def _when(stamp: str) -> str:
 
 def write_index(directory: Path) -> list[Path]:
     """Rewrite index.html and index.md from the report sets present in `directory`."""
+    from mailprobe.report import html
+
     entries = _entries(directory)
     rows_html = []
     rows_md = []

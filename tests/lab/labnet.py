@@ -288,13 +288,14 @@ class Lab:
     # Device names, local to each namespace.
     _CLIENT_DEV, _ROUTER_CLIENT_DEV, _ROUTER_SERVER_DEV, _SERVER_DEV = "eth0", "cli0", "srv0", "eth0"
 
-    def __init__(self, rtt_ms: float = 0.0) -> None:
+    def __init__(self, rtt_ms: float = 0.0, reuse_login_processes: bool = False) -> None:
         run = f"{os.getpid()}-{next(_SEQUENCE)}"
         self._tmp_prefix = f"mplab-{run}-"
         prefix = f"mp{run}"
         self.client_ns, self.router_ns, self.servers_ns = (f"{prefix}-{r}" for r in ("client", "router",
                                                                                       "servers"))
         self.rtt_ms = float(rtt_ms)
+        self.reuse_login_processes = reuse_login_processes  # Dovecot's high-performance mode (labservers.dovecot)
         self.policy = "open"
         self.tmpdir: Path | None = None
         self.pki: Pki | None = None
@@ -309,13 +310,13 @@ class Lab:
     # ---- lifecycle -------------------------------------------------------------------------------------
 
     @classmethod
-    def up(cls, rtt_ms: float | None = None) -> Lab:
+    def up(cls, rtt_ms: float | None = None, *, reuse_login_processes: bool = False) -> Lab:
         if rtt_ms is None:
             rtt_ms = float(os.environ.get("LAB_RTT_MS") or 0)
         reason = missing_requirements(rtt_ms)
         if reason:
             raise LabUnavailable(reason)
-        lab = cls(rtt_ms)
+        lab = cls(rtt_ms, reuse_login_processes)
         _LIVE.add(lab)
         try:
             lab._start()
@@ -568,6 +569,7 @@ class Lab:
         dovecot = labservers.dovecot(
             tmp / "dovecot", addresses=[self.mail4, self.mail6], cert=certs["mx1.lab.test"],
             auth_socket=tmp / "postfix-mx1" / "queue" / "private" / "auth",
+            reuse_login_processes=self.reuse_login_processes,
         )
         bad = labservers.postfix_misconfigured(
             tmp / "postfix-bad", name="bad", hostname="bad.lab.test", banner="$myhostname ESMTP",

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -128,3 +129,32 @@ def test_root_help_lists_every_command_and_a_command_s_help_is_its_own() -> None
         [sys.executable, "-m", "mailprobe", "ports", "--help"], capture_output=True, text=True, timeout=60
     )
     assert ports.stdout.startswith("Usage: mailprobe ports [OPTIONS]") and "--raw" in ports.stdout
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "err"),
+    [("None", 0, ""), ("3", 3, ""), ("'mailprobe: bye'", 1, "mailprobe: bye\n")],
+)
+def test_the_program_leaves_with_its_output_flushed_and_its_code(code: str, status: int, err: str) -> None:
+    """entry.leave: SystemExit's meaning of the code, stdout flushed, and no wait for a thread still at work
+    (a non-daemon one sleeping 30 s here: the interpreter's teardown would wait for it)."""
+    script = (
+        "import sys, threading, time\nfrom mailprobe.cli.entry import leave\n"
+        "threading.Thread(target=time.sleep, args=(30,)).start()\n"
+        f"sys.stdout.write('written, not yet flushed')\nleave({code})\n"
+    )
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert time.monotonic() - started < 10
+    assert (done.returncode, done.stdout, done.stderr) == (status, "written, not yet flushed", err)
+
+
+def test_the_session_code_leaves_the_tls_libraries_to_a_background_import() -> None:
+    """cryptography and pyOpenSSL (~80 ms) are first needed after a TLS handshake: the probes do not import
+    them, the engine imports them in a thread while the first sessions wait for the network."""
+    code = (
+        "import sys\nimport mailprobe.probes.registry, mailprobe.scheduler, mailprobe.net.transport\n"
+        "print(sorted(name for name in ('cryptography', 'OpenSSL', 'mailprobe.protocols.tls') if name in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "[]", done.stderr
