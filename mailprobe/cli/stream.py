@@ -193,7 +193,8 @@ async def _stream(run: Run, stop: asyncio.Event, verified: asyncio.Future[None] 
     from mailprobe.engine import Stages, import_meanwhile, indexed_stream, merge
 
     out = run.out
-    import_meanwhile(f"mailprobe.report.{out.fmt}", "mailprobe.report.files")
+    writes_files = out.report_dir is not None or (out.path is not None and out.fmt != "jsonl")
+    import_meanwhile(f"mailprobe.report.{out.fmt}", *(["mailprobe.report.files"] if writes_files else []))
     # Everything imported so far lives as long as the process: keep it out of every later collection.
     gc.freeze()
     pending = Pending(run.source.stream(), threaded=not run.source.rereadable)
