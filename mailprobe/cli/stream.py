@@ -30,7 +30,7 @@ from mailprobe.cli.batch import Run
 from mailprobe.cli.inputs import read_in_thread
 from mailprobe.cli.status import StatusLine, above, wanted
 from mailprobe.config import Config
-from mailprobe.errors import ResolverError, UsageError
+from mailprobe.errors import UsageError
 from mailprobe.model import Report
 
 UNFINISHED_LISTED = 10_000  # targets an interrupted report lists as unfinished, at most
@@ -205,11 +205,17 @@ async def _stream(run: Run, stop: asyncio.Event, verified: asyncio.Future[None] 
     worst = c.EXIT_OK
     finished = 0
 
+    refused = False  # the resolver check failed: nothing was written, and nothing is to be
+
     async def _verified() -> None:
         """Wait, before the first output, for the resolver check (it raises ResolverError)."""
-        nonlocal verified
+        nonlocal verified, refused
         if verified is not None:
-            await verified
+            try:
+                await verified
+            except Exception:  # not CancelledError: Ctrl-C while waiting is an interruption, written as such
+                refused = True
+                raise
             verified = None
 
     async def consume() -> None:
@@ -239,6 +245,7 @@ async def _stream(run: Run, stop: asyncio.Event, verified: asyncio.Future[None] 
 
     async def consume_unless_refused() -> None:
         """consume(), ended at once when the resolver check fails (it may fail before any report is out)."""
+        nonlocal refused
         check = verified
         if check is None:
             return await consume()
@@ -250,6 +257,7 @@ async def _stream(run: Run, stop: asyncio.Event, verified: asyncio.Future[None] 
                 work.cancel()
                 await asyncio.gather(work, return_exceptions=True)
         if check.done() and not check.cancelled() and check.exception() is not None:
+            refused = True
             check.result()  # the ResolverError
         await work
         await _verified()
@@ -258,9 +266,9 @@ async def _stream(run: Run, stop: asyncio.Event, verified: asyncio.Future[None] 
         status.start()
     try:
         interrupted = await _until(consume_unless_refused(), stop)
-    except BaseException as exc:
+    except BaseException:
         if sink is not None:
-            if isinstance(exc, ResolverError):
+            if refused:
                 sink.discard()
             else:
                 sink.close()

@@ -151,3 +151,20 @@ def test_an_unusable_resolver_ends_a_long_run_at_once(capsys: pytest.CaptureFixt
     assert code == 2 and "resolver 127.0.0.1:9" in err, err
     assert came  # the session had started
     assert seconds < 4.5, seconds
+
+
+def test_a_resolver_the_guard_refuses_leaves_no_output_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """198.51.100.1 is outside MAILPROBE_ALLOW_ONLY here: refused before anything is sent, one line, and the
+    output file is not created (the check failed before the first report was written)."""
+    out = tmp_path / "out.jsonl"
+    with accepting() as (port, _came):
+        code, stdout, err = run(
+            capsys, "ports", "127.0.0.1", "--ports", str(port), "--format", "jsonl", "-o", str(out),
+            "--resolver", "198.51.100.1",
+        )  # fmt: skip
+    assert code != 0 and stdout == ""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and "198.51.100.1" in lines[0] and "Traceback" not in err, err
+    assert list(tmp_path.iterdir()) == []
