@@ -158,3 +158,14 @@ def test_the_session_code_leaves_the_tls_libraries_to_a_background_import() -> N
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "[]", done.stderr
+
+
+def test_a_profiled_run_still_writes_its_profile(tmp_path: Path) -> None:
+    """Under cProfile (or coverage) the program exits normally, so the tool's exit handler writes its data."""
+    profile = tmp_path / "run.prof"
+    done = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "mailprobe", "--version"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0 and done.stdout.startswith("mailprobe "), done.stderr
+    assert profile.stat().st_size > 0
