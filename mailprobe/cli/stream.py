@@ -209,13 +209,9 @@ async def _stream(run: Run, stop: asyncio.Event, verified: asyncio.Future[None] 
 
     async def _verified() -> None:
         """Wait, before the first output, for the resolver check (it raises ResolverError)."""
-        nonlocal verified, refused
+        nonlocal verified
         if verified is not None:
-            try:
-                await verified
-            except Exception:  # not CancelledError: Ctrl-C while waiting is an interruption, written as such
-                refused = True
-                raise
+            await verified
             verified = None
 
     async def consume() -> None:
@@ -257,10 +253,9 @@ async def _stream(run: Run, stop: asyncio.Event, verified: asyncio.Future[None] 
                 work.cancel()
                 await asyncio.gather(work, return_exceptions=True)
         if check.done() and not check.cancelled() and check.exception() is not None:
-            refused = True
+            refused = True  # consume() may have raised it too, waiting for the check: either way it is this
             check.result()  # the ResolverError
-        await work
-        await _verified()
+        await work  # its result, or its own error (raised while the check was still pending)
 
     if status is not None:
         status.start()

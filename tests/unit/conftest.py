@@ -9,10 +9,16 @@ import pytest
 
 
 @pytest.fixture
-def control() -> Iterator[int]:
-    """A loopback port that accepts connections (egress's control port)."""
+def listener() -> Iterator[int]:
+    """A loopback port that accepts connections."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    sock.listen(8)
+    sock.listen(16)
     yield sock.getsockname()[1]
     sock.close()
+
+
+@pytest.fixture
+def control(listener: int) -> int:
+    """egress's control port: a loopback port that accepts connections."""
+    return listener

@@ -16,15 +16,6 @@ from mailprobe.probes.ports import scan, scan_all, scan_order
 
 
 @pytest.fixture
-def listener() -> Iterator[int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(16)
-    yield sock.getsockname()[1]
-    sock.close()
-
-
-@pytest.fixture
 def free_port() -> int:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))

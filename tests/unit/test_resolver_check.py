@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -35,33 +35,43 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 @contextmanager
+def looping(step: Callable[[threading.Event], None]) -> Iterator[threading.Event]:
+    """`step(stop)` again and again in a thread until the block ends (`stop` is then set)."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.is_set():
+            step(stop)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+@contextmanager
 def slow_resolver() -> Iterator[tuple[int, list[float]]]:
     """A UDP DNS server on 127.0.0.1 that answers every query (NOERROR, empty) ANSWER_DELAY seconds late;
     yields its port and the times (time.monotonic) at which it sent its answers."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.settimeout(0.1)
     answered: list[float] = []
-    stop = threading.Event()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(0.1)
 
-    def serve() -> None:
-        while not stop.is_set():
+        def answer_one(_stop: threading.Event) -> None:
             try:
                 data, peer = sock.recvfrom(4096)
             except TimeoutError:
-                continue
+                return
             time.sleep(ANSWER_DELAY)
             sock.sendto(dns.message.make_response(dns.message.from_wire(data)).to_wire(), peer)
             answered.append(time.monotonic())
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield int(sock.getsockname()[1]), answered
-    finally:
-        stop.set()
-        thread.join(5)
-        sock.close()
+        with looping(answer_one):
+            yield int(sock.getsockname()[1]), answered
 
 
 @contextmanager
@@ -69,44 +79,39 @@ def accepting(drip: bool = False) -> Iterator[tuple[int, list[float]]]:
     """A TCP listener on 127.0.0.1 that records when each connection came (time.monotonic); with `drip` it
     keeps them open and sends a continuation line of a greeting every 0.3 s (a session that lasts until its
     deadline, 3 x --timeout)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    listener.settimeout(0.1)
     came: list[float] = []
     held: list[socket.socket] = []
-    stop = threading.Event()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.1)
 
-    def serve() -> None:
-        while not stop.is_set():
+        def accept_one(stop: threading.Event) -> None:
             try:
                 conn, _ = listener.accept()
             except TimeoutError:
-                continue
+                return
             came.append(time.monotonic())
             if drip:
                 held.append(conn)
-                threading.Thread(target=dripping, args=(conn,), daemon=True).start()
+                threading.Thread(target=dripping, args=(conn, stop), daemon=True).start()
             else:
                 conn.close()
 
-    def dripping(conn: socket.socket) -> None:
-        while not stop.wait(0.3):
-            try:
-                conn.sendall(b"220-still greeting\r\n")
-            except OSError:
-                return
+        try:
+            with looping(accept_one):
+                yield int(listener.getsockname()[1]), came
+        finally:
+            for conn in held:
+                conn.close()
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield int(listener.getsockname()[1]), came
-    finally:
-        stop.set()
-        thread.join(5)
-        for conn in held:
-            conn.close()
-        listener.close()
+
+def dripping(conn: socket.socket, stop: threading.Event) -> None:
+    while not stop.wait(0.3):
+        try:
+            conn.sendall(b"220-still greeting\r\n")
+        except OSError:
+            return
 
 
 def test_the_first_probes_go_out_while_the_resolver_check_waits(
