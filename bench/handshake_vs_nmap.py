@@ -105,7 +105,7 @@ def timed(lab: Any, argv: list[str], timeout: float = 300) -> tuple[float, subpr
     return time.monotonic() - started, done
 
 
-def mailprobe_argv(lab: Any, hosts_file: Path, timeout: float) -> list[str]:
+def mailprobe_argv(lab: Any, hosts_file: Path, timeout: float, jobs: int = 1) -> list[str]:
     return [
         "/usr/bin/time",
         "-f",
@@ -125,6 +125,7 @@ def mailprobe_argv(lab: Any, hosts_file: Path, timeout: float) -> list[str]:
         lab.ca_file,
         "--resolver",
         lab.dns4,
+        *(["--jobs", str(jobs)] if jobs > 1 else []),
     ]
 
 
@@ -132,12 +133,14 @@ def nmap_argv(hosts: list[str], scripts: str = NMAP_SCRIPTS) -> list[str]:
     return ["nmap", "-sT", "-Pn", "-n", "-p", ",".join(map(str, PORTS)), "--script", scripts, "-oX", "-", *hosts]
 
 
-def run_mailprobe(lab: Any, hosts: list[str], timeout: float, work: Path) -> tuple[float, dict[str, Any], CpuMeter]:
+def run_mailprobe(
+    lab: Any, hosts: list[str], timeout: float, work: Path, jobs: int = 1
+) -> tuple[float, dict[str, Any], CpuMeter]:
     """Wall seconds, the JSON report, and where the machine's CPU went (mailprobe's own in meter.tool)."""
     hosts_file = work / f"hosts-{len(hosts)}.txt"
     hosts_file.write_text("\n".join(hosts) + "\n")
     with CpuMeter(lab) as meter:
-        seconds, done = timed(lab, mailprobe_argv(lab, hosts_file, timeout))
+        seconds, done = timed(lab, mailprobe_argv(lab, hosts_file, timeout, jobs))
     if done.returncode not in (0, 1):  # 1: findings (an address never matches the certificate's name)
         raise SystemExit(f"mailprobe handshake failed ({done.returncode}): {done.stderr[-2000:]}")
     meter.tool = sum(float(x) for x in hosts_file.with_suffix(".cpu").read_text().split()[-2:])
@@ -358,6 +361,7 @@ def main() -> int:
     parser.add_argument("--nmap-runs", type=int, default=1, help="timed runs of nmap on many hosts (~90 s each at 50)")
     parser.add_argument("--hosts", type=int, default=64, help="hosts in the large run (1..150)")
     parser.add_argument("--timeout", type=float, default=5.0, help="mailprobe --timeout (the ceiling for connects)")
+    parser.add_argument("--jobs", type=int, default=1, help="mailprobe --jobs N (processes)")
     parser.add_argument(
         "--reuse-login-processes", action="store_true",
         help="Dovecot in its high-performance mode (login processes serve many connections) instead of its "
@@ -380,7 +384,7 @@ def main() -> int:
         return 2
     rtt = args.rtt_ms / 1000
     mode = "reused (high-performance mode)" if args.reuse_login_processes else "one per connection (its default)"
-    print(f"Dovecot login processes: {mode}")
+    print(f"Dovecot login processes: {mode}; mailprobe --jobs {args.jobs}")
     try:
         extra = aliases(args.hosts - 1)
         silent = set(silent_hosts(extra))
@@ -394,7 +398,7 @@ def main() -> int:
             work = Path(tmp)
             work.chmod(0o755)
             # Warm-up: neighbour entries on both links, conntrack, page cache for the interpreter and nmap's scripts.
-            run_mailprobe(lab, [MAIL_HOST, *extra], args.timeout, work)
+            run_mailprobe(lab, [MAIL_HOST, *extra], args.timeout, work, args.jobs)
             run_nmap(lab, [MAIL_HOST])
             start_up = startup_seconds(lab)
             print(
@@ -415,7 +419,7 @@ def main() -> int:
                 root: ET.Element | None = None
                 for run in range(max(args.runs, nmap_runs)):
                     if run < args.runs:
-                        seconds, report, meter = run_mailprobe(lab, hosts, args.timeout, work)
+                        seconds, report, meter = run_mailprobe(lab, hosts, args.timeout, work, args.jobs)
                         ours_t.append(seconds)
                         meters.append(meter)
                     if run < nmap_runs:

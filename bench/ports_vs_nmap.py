@@ -132,14 +132,21 @@ def mailprobe_command(tree: Path | None) -> list[str]:
 
 
 def run_mailprobe(
-    lab: Any, work: Path, addresses: list[str], raw: bool, fd_limit: int | None, tree: Path | None = None
+    lab: Any,
+    work: Path,
+    addresses: list[str],
+    raw: bool,
+    fd_limit: int | None,
+    tree: Path | None = None,
+    jobs: int = 1,
 ) -> Outcome:
     targets, out = work / "targets.txt", work / "out.jsonl"
     targets.write_text("\n".join(addresses) + "\n")
     out.unlink(missing_ok=True)
     cpu = work / "cpu.txt"
     argv = [*mailprobe_command(tree), "ports", "-i", str(targets), "--format", "jsonl", "--output", str(out)]
-    timed = ["/usr/bin/time", "-f", "%U %S", "-o", str(cpu), *argv, *(["--raw"] if raw else [])]
+    extra = [*(["--raw"] if raw else []), *(["--jobs", str(jobs)] if jobs > 1 else [])]
+    timed = ["/usr/bin/time", "-f", "%U %S", "-o", str(cpu), *argv, *extra]
     with CpuMeter(lab) as meter:
         started = time.monotonic()
         done = lab.run_client(limited(timed, fd_limit), timeout=600)
@@ -189,8 +196,9 @@ def disagreements(ours: dict[str, str], theirs: dict[str, str]) -> list[str]:
     return [f"{k}: mailprobe {mapped.get(k)}, other {theirs.get(k)}" for k in keys if mapped.get(k) != theirs.get(k)]
 
 
-def bound(scenario: str, addresses: list[str], rtt: float) -> tuple[float, str]:
-    """Seconds the network allows for the scan, and how that was computed."""
+def bound(scenario: str, addresses: list[str], rtt: float, processes: int = 1) -> tuple[float, str]:
+    """Seconds the network allows for the scan, and how that was computed (`processes`: mailprobe --jobs, each
+    with its own descriptors under the limit)."""
     silent, how = filtered_seconds(rtt)
     network = rtt + silent
     text = f"1 round trip x {rtt * 1000:.0f} ms + filtered port {silent:.2f} s ({how}) = {network:.2f} s"
@@ -198,14 +206,14 @@ def bound(scenario: str, addresses: list[str], rtt: float) -> tuple[float, str]:
         return network, text
     from mailprobe.net.limits import FD_RESERVE
 
-    sockets = FD_LIMIT - 8 - FD_RESERVE  # stdin/out/err, the event loop's own, the reserve
+    sockets = processes * (FD_LIMIT - 8 - FD_RESERVE)  # each: stdin/out/err, the event loop's own, the reserve
     filtered = sum(1 for a in addresses for p in PORTS if expected(a, p) == "filtered")
     answered = len(addresses) * len(PORTS) - filtered
     busy = filtered * silent + answered * rtt
     by_sockets = busy / sockets
     text += (
         f"; descriptors: ({filtered} silent ports x {silent:.2f} s + {answered} answered x {rtt * 1000:.0f} ms) / "
-        f"{sockets} sockets = {by_sockets:.2f} s"
+        f"{sockets} sockets{f' ({processes} processes)' if processes > 1 else ''} = {by_sockets:.2f} s"
     )
     return max(network, by_sockets), text
 
@@ -219,6 +227,7 @@ def main() -> int:
         "--before", type=Path, metavar="TREE",
         help="also time the mailprobe package found in TREE (e.g. `git archive OLD mailprobe | tar -x -C TREE`)",
     )  # fmt: skip
+    parser.add_argument("--jobs", type=int, default=1, help="mailprobe --jobs N (processes) for mailprobe's runs")
     args = parser.parse_args()
     compile_bytecode(*([REPO, args.before] if args.before is not None else []))
     scenarios = [s for s in args.scenarios.split(",") if s]
@@ -257,7 +266,8 @@ def main() -> int:
             run_mailprobe(lab, work, ALL, False, None)
             start_up = startup_seconds(lab)
             print(f"lab up in {lab.start_seconds:.1f} s; rtt {args.rtt_ms:g} ms; "
-                  f"mailprobe start-up (python -m mailprobe --version) {start_up:.2f} s")  # fmt: skip
+                  f"mailprobe start-up (python -m mailprobe --version) {start_up:.2f} s; "
+                  f"mailprobe --jobs {args.jobs}")  # fmt: skip
             summary = []
             for scenario in scenarios:
                 addresses = SCENARIO_ADDRESSES[scenario]
@@ -266,7 +276,9 @@ def main() -> int:
                 peer = f"nmap {PEER[scenario]} -T4"
                 truth = {f"{a} {p}": expected(a, p) for a in addresses for p in PORTS}
                 runners: dict[str, Callable[[], Outcome]] = {
-                    "mailprobe": lambda a=addresses, r=raw, f=fd_limit: run_mailprobe(lab, work, a, r, f),
+                    "mailprobe": lambda a=addresses, r=raw, f=fd_limit: run_mailprobe(
+                        lab, work, a, r, f, jobs=args.jobs
+                    ),
                     peer: lambda a=addresses, s=scenario, f=fd_limit: run_nmap(lab, PEER[s], a, f),
                 }
                 if args.before is not None:
@@ -301,7 +313,7 @@ def main() -> int:
                     failures += len(versus)
                     print(f"        mailprobe and {peer} agree on {len(truth) - len(versus)}/{len(truth)}")
                 ours, theirs = statistics.median(times["mailprobe"]), statistics.median(times[peer])
-                limit, how = bound(scenario, addresses, rtt)
+                limit, how = bound(scenario, addresses, rtt, args.jobs)
                 print(f"  bound: {how}")
                 line = (
                     f"{scenario:8s} mailprobe {ours:5.2f} s (cpu {statistics.median(cpu['mailprobe']):4.2f} s)  "

@@ -323,6 +323,21 @@ async def _lazily(texts: Texts) -> AsyncIterator[str]:
             yield text
 
 
+async def numbered(texts: Texts) -> AsyncIterator[tuple[int, str]]:
+    """(position, target) for each target as read, from a list or a stream."""
+    position = 0
+    async for text in _lazily(texts):
+        yield position, text
+        position += 1
+
+
+def failed_report(text: str, cfg: Config, kind: ErrorKind, message: str) -> Report:
+    """A target that could not be run (its process or worker died), as its own report: typed, counted, never
+    silent."""
+    error = RunError(text, kind, message)
+    return Report("audit", (text,), _now(), 0.0, errors=(error,), context=context_of(cfg), tool_version=__version__)
+
+
 def import_meanwhile(*modules: str) -> None:
     """Import modules in a thread while the first probes are on the wire.
 

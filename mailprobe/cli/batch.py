@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mailprobe.cluster.options import ClusterOptions
+    from mailprobe.jobs import Workers
 
 from dataclasses import dataclass, replace
 
@@ -40,6 +41,7 @@ class Run:
     total: int | None  # targets to expect (None: reading standard input)
     source: TargetInput  # the targets, and where each came from (for error messages)
     cluster: ClusterOptions | None = None  # --cluster: the targets run on Dask workers
+    workers: Workers | None = None  # --jobs N: the targets run in N forked processes (mailprobe.jobs)
 
 
 def run_batch(command: str, opts: Options, stages: tuple[str, ...] | None = None) -> int:
@@ -63,9 +65,32 @@ def run_batch(command: str, opts: Options, stages: tuple[str, ...] | None = None
     total, any_valid = source.check()
     chosen = stages or (prof.stages if prof is not None else ALL_STAGES)
     on_cluster = _cluster_options(opts.cluster)
+    jobs = _jobs(opts.jobs, total, on_cluster is not None)
     from mailprobe.cli.stream import checked_stream
 
-    return c.run(checked_stream(Run(command, cfg, chosen, out, total, source, on_cluster), any_valid))
+    if jobs == 1:
+        return c.run(checked_stream(Run(command, cfg, chosen, out, total, source, on_cluster), any_valid))
+    from mailprobe.cli.status import wanted
+    from mailprobe.engine import Stages
+    from mailprobe.jobs import Workers
+
+    workers = Workers.fork(jobs, cfg, Stages.named(chosen), progress=wanted())  # before any thread starts
+    try:
+        return c.run(checked_stream(Run(command, cfg, chosen, out, total, source, workers=workers), any_valid))
+    finally:
+        workers.stop()
+
+
+def _jobs(jobs: int, total: int | None, on_cluster: bool) -> int:
+    """--jobs checked: processes to fork, never more than there are targets (1: none, the run is this process)."""
+    from mailprobe.errors import UsageError
+    from mailprobe.jobs import MAX_JOBS
+
+    if not 1 <= jobs <= MAX_JOBS:
+        raise UsageError(f"bad --jobs {jobs}: give 1 to {MAX_JOBS} processes")
+    if jobs > 1 and on_cluster:
+        raise UsageError("--jobs and --cluster exclude each other (a cluster's workers are its processes)")
+    return min(jobs, total) if total is not None else jobs
 
 
 def _cluster_options(cluster: str | None) -> ClusterOptions | None:

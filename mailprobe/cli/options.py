@@ -189,6 +189,16 @@ class Options:
         ),
     ] = None
 
+    jobs: Annotated[
+        int,
+        _option(
+            "--jobs",
+            metavar="N",
+            help="Spread the targets over N processes on this machine (a large scan's connects, TLS and checks "
+            "use one core per process); each keeps its own limits. Default 1.",
+        ),
+    ] = 1
+
     # -- what the run needs ----------------------------------------------------------------------------------------
 
     def output(self, *, fail_on_default: str = "high") -> "Output":
@@ -219,6 +229,7 @@ OPTION_NAMES = tuple(f.name for f in fields(Options) if f.name != "targets")
 OUTPUT = ("json_flag", "fmt", "output_file", "warning_on", "critical_on")
 _BATCH = (
     "input_file", "shard", "report_dir", "baseline", "profile", "fail_on", *OUTPUT, "resolver", "timeout", "cluster",
+    "jobs",
 )  # fmt: skip
 AUDIT = (*_BATCH, "port", "ca_file", "ehlo_name", "servername", "allow_nonpublic", "transcript",
          "ipv4_only", "ipv6_only", "relay_test", "dkim_selector")  # fmt: skip

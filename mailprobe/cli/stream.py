@@ -222,6 +222,8 @@ async def _stream(run: Run, stop: asyncio.Event, verified: asyncio.Future[None] 
             from mailprobe.cluster.run import cluster_stream
 
             stream = cluster_stream(pending, run.cfg, stages, run.cluster, total=run.total)
+        elif run.workers is not None:  # the same reports, from forked processes (mailprobe.jobs)
+            stream = run.workers.stream(pending, progress)
         else:
             stream = indexed_stream(pending, run.cfg, stages, progress=progress)
         async for index, report in stream:

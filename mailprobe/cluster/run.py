@@ -11,22 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import math
 import os
 import pickle
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
-from mailprobe import __version__
 from mailprobe.cluster.options import ClusterOptions, require_dask
 from mailprobe.cluster.worker import Chunk, run_chunk
 from mailprobe.config import Config
-from mailprobe.engine import Stages, Texts, admission_window, context_of
+from mailprobe.engine import Stages, Texts, admission_window, failed_report, numbered
 from mailprobe.errors import UsageError
-from mailprobe.model import ErrorKind, Report, RunError
+from mailprobe.model import ErrorKind, Report
 from mailprobe.net.guard import ENV
 
 FORGET_TIMEOUT = 5.0  # seconds to tell the scheduler a run is over, at most
@@ -102,34 +101,10 @@ def chunk_size(cfg: Config, stages: Stages, total: int | None, threads: int, cho
     return max(1, size)
 
 
-async def _numbered(texts: Texts) -> AsyncIterator[tuple[int, str]]:
-    position = 0
-    if isinstance(texts, AsyncIterable):
-        async for text in texts:
-            yield position, text
-            position += 1
-    else:
-        for text in texts:
-            yield position, text
-            position += 1
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
 def lost_report(text: str, cfg: Config, kind: ErrorKind, message: str) -> Report:
     """A target the cluster could not run, as its own report (typed error, counted, never silent)."""
-    return Report(
-        "audit",
-        (text,),
-        _now(),
-        0.0,
-        errors=(RunError(text, kind, message),),
-        context=context_of(cfg),
-        tool_version=__version__,
-        retried=(text,) if kind is ErrorKind.WORKER_LOST else (),
-    )
+    report = failed_report(text, cfg, kind, message)
+    return replace(report, retried=(text,)) if kind is ErrorKind.WORKER_LOST else report
 
 
 class _Seen:
@@ -169,7 +144,7 @@ async def stream_on(
     finished: asyncio.Queue[Any] = asyncio.Queue()
     in_flight: dict[Any, Chunk] = {}
     seen = _Seen()
-    numbered = _numbered(texts).__aiter__()
+    numbered_texts = numbered(texts).__aiter__()
     exhausted = False
     keys = (f"mailprobe-{run}-{n}" for n in range(1 << 62))
     requeued: dict[int, int] = {}  # position -> times run again as a bystander
@@ -186,7 +161,7 @@ async def stream_on(
         items: list[tuple[int, str]] = []
         while len(items) < size:
             try:
-                items.append(await numbered.__anext__())
+                items.append(await numbered_texts.__anext__())
             except StopAsyncIteration:
                 exhausted = True
                 break
