@@ -46,7 +46,6 @@ from mailprobe.engine import Stages, Texts, admission_window, failed_report, ind
 from mailprobe.model import ErrorKind, Report
 from mailprobe.progress import Progress, Step
 
-MAX_JOBS = 64
 STEPS_INTERVAL = 0.2  # seconds between a child's reports of what it waits for (the status line's redraw rate)
 STEPS_SENT = 256  # steps a child reports at once, at most (the longest waits)
 EXIT_GRACE = 1.0  # seconds a child that has said all it had to say gets to exit before SIGTERM

@@ -23,6 +23,7 @@ from mailprobe.model import Report
 
 BLOCK_COMMANDS = ("ports", "handshake")  # the commands that take CIDR blocks and ranges
 ALL_STAGES = ("dns", "ports", "handshake")
+MAX_JOBS = 64  # --jobs: processes on one machine, at most
 
 
 def apply_shard(texts: list[str], shard: str | None) -> list[str]:
@@ -84,7 +85,6 @@ def run_batch(command: str, opts: Options, stages: tuple[str, ...] | None = None
 def _jobs(jobs: int, total: int | None, on_cluster: bool) -> int:
     """--jobs checked: processes to fork, never more than there are targets (1: none, the run is this process)."""
     from mailprobe.errors import UsageError
-    from mailprobe.jobs import MAX_JOBS
 
     if not 1 <= jobs <= MAX_JOBS:
         raise UsageError(f"bad --jobs {jobs}: give 1 to {MAX_JOBS} processes")
