@@ -30,6 +30,7 @@ class Limits:
     probes_in_flight: int = 1024  # port probes at once across the run; capped further by the fd limit
     probes_per_address: int = 32  # targets' scans of one address at once (each up to 256 of its ports at once)
     raw_rate: float = 10000.0  # SYNs per second in raw mode (--raw), all targets together
+    processes: int = 1  # processes the run is spread over (--jobs): they share raw_rate and the starting windows
     max_block_addresses: int = 65536  # addresses one CIDR block or range may stand for (a /16)
 
     def for_timeout(self, seconds: float) -> Limits:

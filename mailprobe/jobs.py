@@ -20,8 +20,10 @@ Faults: a child that dies or fails leaves its unfinished targets as reports with
 lost, never run twice); when none is left, so are the targets not yet handed out. A child ignores SIGINT (the
 parent decides what Ctrl-C means) and ends when the parent does (EOF on its socket, or PR_SET_PDEATHSIG).
 
-Limits are per process (sessions, descriptors, per-address caps: an address that targets in several children
-share may see each child's cap); raw mode's SYN rate (`Limits.raw_rate`, a rate for the whole run) is divided.
+A run spread over N processes starts as gently as one (`Limits.processes`): each opens 1/N of the starting
+connect window and per-path session window, and sends 1/N of raw mode's SYN rate; each window then grows with
+the answers its own process sees. The other limits are per process (sessions, descriptors, per-address caps:
+an address that targets in several children share may see each child's cap).
 """
 
 from __future__ import annotations
@@ -84,7 +86,7 @@ class Workers:
     @classmethod
     def fork(cls, count: int, cfg: Config, stages: Stages, *, progress: bool) -> Workers:
         """Fork `count` children now. Call it with one thread running (a fork copies only the caller's)."""
-        own = replace(cfg, limits=replace(cfg.limits, raw_rate=cfg.limits.raw_rate / count))
+        own = replace(cfg, limits=replace(cfg.limits, processes=count))
         # What every child imports anyway, imported once: N children importing it each cost N times the CPU.
         importlib.import_module("mailprobe.checks.run")
         if stages.handshake:

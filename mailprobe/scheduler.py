@@ -120,7 +120,10 @@ class Scheduler:
         self.gate = LaunchGate(CONNECTS_PER_TURN)
         self._services = {port: cfg.service_for_port(port) for port in (*cfg.scan_ports, *(p for _, p in cfg.ports))}
         self._sessions = Slots(limits.global_concurrency)
-        self.windows = SessionWindows(WINDOW_START, WINDOW_FLOOR, limits.global_concurrency)
+        # A run spread over processes starts as gently as one: each opens its share of the window.
+        self.windows = SessionWindows(
+            max(WINDOW_FLOOR, WINDOW_START // limits.processes), WINDOW_FLOOR, limits.global_concurrency
+        )
         # A session's sockets: its own, a hint's (is the port TLS? plaintext?), and the TLS 1.0/1.1 probes.
         self.session_fds = 4 if cfg.check_legacy_tls else 2
         self._ports: PortScanner | None = None
@@ -219,13 +222,16 @@ class Scheduler:
 
     def _scanner(self) -> PortScanner:
         if self._ports is None:
+            limits = self.cfg.limits
             if self.raw:
                 from mailprobe.net.synscan import SynScanner
 
-                limits = self.cfg.limits
-                self._ports = SynScanner(self.timing, limits.raw_rate, max(4096, limits.probes_in_flight))
+                rate = limits.raw_rate / limits.processes
+                self._ports = SynScanner(self.timing, rate, max(4096, limits.probes_in_flight))
             else:
-                self._ports = ConnectScanner(self.timing, self.fds, CONNECTS_PER_TURN, self.cfg.limits.probes_in_flight)
+                self._ports = ConnectScanner(
+                    self.timing, self.fds, CONNECTS_PER_TURN, limits.probes_in_flight, limits.processes
+                )
         return self._ports
 
     async def scan(self, pairs: Sequence[tuple[str, str]], ports: Sequence[int]) -> AsyncIterator[PortResult]:

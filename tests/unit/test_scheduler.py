@@ -16,6 +16,7 @@ import pytest
 from mailprobe.config import Config, Limits
 from mailprobe.engine import Stages, indexed_stream
 from mailprobe.model import PortState, ProbeStatus, Service
+from mailprobe.net.connectscan import ConnectScanner
 from mailprobe.net.limits import LaunchGate, Slots
 from mailprobe.net.window import SessionWindows
 from mailprobe.scheduler import LocalDestinationLimits, Scheduler
@@ -373,3 +374,17 @@ async def test_targets_may_come_from_an_async_source(open_port: int) -> None:
     assert sorted(done) == [0, 1, 2]
     assert [done[i].targets for i in range(3)] == [("127.0.0.1",), ("::1",), ("127.0.0.1",)]  # type: ignore[attr-defined]
     assert done[0].ports[0].state is PortState.OPEN  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("processes", "sessions", "connects"), [(1, 64, 128), (2, 32, 64), (64, 4, 8)])
+async def test_a_run_spread_over_processes_starts_as_gently_as_one(
+    processes: int, sessions: int, connects: int
+) -> None:
+    """--jobs N: each process opens 1/N of the starting windows (at least their floors), so N of them start no
+    harder than one; each window then grows with its own answers."""
+    async with Scheduler(Config(limits=Limits(processes=processes))) as scheduler:
+        assert scheduler.windows.window("203.0.113.5") == sessions
+        async for _ in scheduler.scan([("localhost", "127.0.0.1")], []):
+            pass
+        scanner = scheduler._scanner()
+        assert isinstance(scanner, ConnectScanner) and scanner.window == connects
