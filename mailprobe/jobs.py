@@ -11,7 +11,7 @@ each), and renders and writes the reports as usual: FILE:LINE errors, the status
 order and Ctrl-C's `unfinished` are the parent's, exactly as without --jobs.
 
 The wire, one socketpair per child, frames of a 4-byte length and a pickle (parent and child are the same
-program): parent -> child `(position, text)` per target, then None (no more); child -> parent
+program): parent -> child `(position, text)` per target, then `()` (no more); child -> parent
 `("report", position, Report)`, `("steps", ((target, place, doing, session, since), ...))` every
 STEPS_INTERVAL when a status line is shown (time.monotonic is the machine's clock, the same in every
 process), `("failed", reason)` before a child gives up.
@@ -45,6 +45,7 @@ from typing import Any
 
 from mailprobe.config import Config
 from mailprobe.engine import Stages, Texts, admission_window, failed_report, indexed_stream, numbered
+from mailprobe.errors import UsageError
 from mailprobe.model import ErrorKind, Report
 from mailprobe.progress import Progress, Step
 
@@ -95,7 +96,14 @@ class Workers:
         children: list[_Child] = []
         for _ in range(count):
             ours, theirs = socket.socketpair()
-            pid = os.fork()
+            try:
+                pid = os.fork()
+            except OSError as exc:  # out of processes or memory: end those already started, say so in one line
+                ours.close()
+                theirs.close()
+                cls(children, cfg, stages).stop()
+                why = exc.strerror or exc
+                raise UsageError(f"--jobs {count}: cannot start process {len(children) + 1}: {why}") from None
             if pid == 0:  # the child: never returns
                 ours.close()
                 for earlier in children:

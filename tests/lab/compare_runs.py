@@ -49,3 +49,16 @@ def differences(a: Any, b: Any, path: str = "") -> list[str]:
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
         return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in differences(x, y, f"{path}[{i}]")]
     return [] if a == b else [f"{path}: {str(a)[:300]} != {str(b)[:300]}"]
+
+
+def same_as_one_process(lab: Lab, work: Path, *extra: str) -> list[Any]:
+    """The lab's domains audited as one process and with `extra` (--jobs, --cluster): their reports, which must
+    equal the single process's."""
+    work.chmod(0o755)
+    targets = work / "domains.txt"
+    targets.write_text("\n".join(DOMAINS) + "\n")
+    single = run(lab, targets)
+    other = run(lab, targets, *extra)
+    assert not differences(other, single)
+    assert sum(len(r["handshakes"]) for r in other) >= 14  # real sessions with the lab's servers
+    return other

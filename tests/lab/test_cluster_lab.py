@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from compare_runs import DOMAINS, differences, run
+from compare_runs import same_as_one_process
 from labnet import Lab
 
 try:
@@ -19,10 +19,4 @@ except ImportError:  # pragma: no cover - CI installs the extra
 
 
 def test_a_local_cluster_in_the_lab_gives_the_single_process_reports(lab: Lab, tmp_path: Path) -> None:
-    tmp_path.chmod(0o755)
-    targets = tmp_path / "domains.txt"
-    targets.write_text("\n".join(DOMAINS) + "\n")
-    single = run(lab, targets)
-    clustered = run(lab, targets, "--cluster", "local:2,chunk=2,per-destination=8")
-    assert not differences(clustered, single)
-    assert sum(len(r["handshakes"]) for r in clustered) >= 14  # real sessions with the lab's servers
+    same_as_one_process(lab, tmp_path, "--cluster", "local:2,chunk=2,per-destination=8")

@@ -6,7 +6,6 @@ target in it, the rest listed."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from hostile_server import HostileMode, HostileServer
+from processes import start as mailprobe
 from threaded import serving
 
 from mailprobe.demo.smtp_server import SmtpServer
@@ -43,17 +43,6 @@ class Lab:
     slow: list[str]  # targets whose server never answers
     many: list[str]  # more of them, read from a file
     runs: dict[str, Interrupted]
-
-
-def mailprobe(*args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k != "CI"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "mailprobe", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
 
 
 @pytest.fixture(scope="module")

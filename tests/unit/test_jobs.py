@@ -16,7 +16,6 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import pytest
 from hostile_server import HostileMode, HostileServer
+from processes import start as mailprobe
 from ptyrun import environment, run_in_pty
 from threaded import serving
 
@@ -36,18 +36,6 @@ def servers() -> Iterator[tuple[int, int]]:
     """A server that never greets, and one that does at once."""
     with serving(HostileServer(HostileMode.SILENT, lifetime=30), SmtpServer(None)) as [silent, smtp]:
         yield silent, smtp
-
-
-def mailprobe(*args: str, **popen: Any) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if k != "CI"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "mailprobe", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        **popen,
-    )
 
 
 def finished(*args: str) -> subprocess.CompletedProcess[str]:
