@@ -194,8 +194,9 @@ class Options:
         _option(
             "--jobs",
             metavar="N",
-            help="Spread the targets over N processes on this machine (a large scan's connects, TLS and checks "
-            "use one core per process); each keeps its own limits. Default 1.",
+            help="Spread the targets over N processes on this machine, so a large run's TLS handshakes and checks "
+            "use N cores; they start as gently as one (the starting windows are shared), each with its own "
+            "descriptors. Default 1.",
         ),
     ] = 1
 
