@@ -99,6 +99,7 @@ class Run:
     wire_cpu: float = 0.0  # tests/lab/delay.py, which carries every frame with the added delay
     samples: list[tuple[int, int]] = field(default_factory=list)  # (targets done, VmRSS kB)
     sampled_hwm_kb: int = 0
+    tree_pss_peak_kb: int = 0  # mailprobe and the processes it forked (--jobs), shared pages counted once (PSS)
     target_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     sessions: Counter[str] = field(default_factory=Counter)
@@ -117,6 +118,24 @@ def _status_kb(pid: int, key: str) -> int:
     except (OSError, ValueError, IndexError):
         pass
     return 0
+
+
+def _tree_pss_kb(pid: int) -> int:
+    """Proportional set size of `pid` and its children (--jobs forks them; PSS counts a page shared by the
+    copy-on-write fork once in all, where adding RSS would count it in every process)."""
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        children = []
+    total = 0
+    for each in (pid, *children):
+        try:
+            for line in Path(f"/proc/{each}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
 
 
 def _child_of(pid: int) -> int | None:
@@ -140,7 +159,9 @@ def _count_done(path: Path, offset: int, done: int) -> tuple[int, int]:
     return offset + end, done + chunk[:end].count(b'"type":"summary"')
 
 
-def run_audit(lab: Any, size: int, work: Path, timeout: float, command: tuple[str, ...] = ("audit",)) -> Run:
+def run_audit(
+    lab: Any, size: int, work: Path, timeout: float, command: tuple[str, ...] = ("audit",), jobs: int = 1
+) -> Run:
     """`mailprobe <command> -i FILE --format jsonl` on the first `size` targets, measured from outside."""
     from labnet import SAFE_NETWORKS
 
@@ -150,6 +171,7 @@ def run_audit(lab: Any, size: int, work: Path, timeout: float, command: tuple[st
     out.unlink(missing_ok=True)
     options = ["--format", "jsonl", "--output", str(out), "--ca-file", lab.ca_file, "--resolver", lab.dns4]
     options += ["--timeout", f"{timeout:g}"] + (["--allow-nonpublic"] if command[0] == "audit" else [])
+    options += ["--jobs", str(jobs)] if jobs > 1 else []
     mailprobe = [sys.executable, "-m", "mailprobe", *command, "-i", str(target_file), *options]
     argv = ["ip", "netns", "exec", lab.client_ns, "/usr/bin/time", "-v", *mailprobe]
     env = dict(os.environ, MAILPROBE_ALLOW_ONLY=SAFE_NETWORKS)
@@ -175,6 +197,8 @@ def run_audit(lab: Any, size: int, work: Path, timeout: float, command: tuple[st
                 if rss:
                     run.samples.append((done, rss))
                 run.sampled_hwm_kb = max(run.sampled_hwm_kb, _status_kb(child, "VmHWM"))
+                if jobs > 1:
+                    run.tree_pss_peak_kb = max(run.tree_pss_peak_kb, _tree_pss_kb(child))
             time.sleep(0.1)
     run.wall = time.monotonic() - started
     busy1, total1 = cpu_ticks()
@@ -289,6 +313,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="100,250,500,1000", help="comma-separated target counts (each <= 1000)")
     parser.add_argument("--timeout", type=float, default=5.0, help="mailprobe --timeout (connect and each read)")
     parser.add_argument(
+        "--jobs", type=int, default=1, help="mailprobe --jobs N; memory is then the PSS of all its processes"
+    )
+    parser.add_argument(
         "--legacy-check",
         type=int,
         default=250,
@@ -334,7 +361,7 @@ def main() -> int:
                 f"peak RSS {alone.peak_rss_kb / 1024:.0f} MiB"
             )
             for size in sizes:
-                run = run_audit(lab, size, work, args.timeout)
+                run = run_audit(lab, size, work, args.timeout, jobs=args.jobs)
                 runs.append(run)
                 problems += report(run, args.rtt_ms, alone.wall)
             if args.legacy_check:
@@ -352,14 +379,21 @@ def main() -> int:
         print("summary:")
         for run in runs:
             slowest = max(run.target_ms, default=0.0)
+            pss = run.tree_pss_peak_kb / 1024
+            tree = f", all {args.jobs} processes' peak PSS {pss:6.1f} MiB" if args.jobs > 1 else ""
             print(
-                f"  {run.size:>5} targets: wall {run.wall:6.1f} s, peak RSS {run.peak_rss_kb / 1024:6.1f} MiB, "
+                f"  {run.size:>5} targets: wall {run.wall:6.1f} s, peak RSS {run.peak_rss_kb / 1024:6.1f} MiB{tree}, "
                 f"slowest target {slowest:6.0f} ms, wall/slowest {run.wall * 1000 / slowest if slowest else 0:6.1f}"
             )
         if len(runs) > 1:
             smallest, largest = min(runs, key=lambda r: r.size), max(runs, key=lambda r: r.size)
-            growth = largest.peak_rss_kb / max(1, smallest.peak_rss_kb)
-            print(f"  peak RSS at {largest.size} / at {smallest.size} targets: {growth:.2f}")
+
+            def peak(run: Run) -> int:  # with --jobs: every process's memory, as the machine sees it
+                return run.tree_pss_peak_kb if args.jobs > 1 else run.peak_rss_kb
+
+            growth = peak(largest) / max(1, peak(smallest))
+            what = "peak PSS of all processes" if args.jobs > 1 else "peak RSS"
+            print(f"  {what} at {largest.size} / at {smallest.size} targets: {growth:.2f}")
             if growth > 1.5:
                 problems += 1
                 print("  PROBLEM: memory grows with the number of targets")

@@ -30,8 +30,22 @@ class Limits:
     probes_in_flight: int = 1024  # port probes at once across the run; capped further by the fd limit
     probes_per_address: int = 32  # targets' scans of one address at once (each up to 256 of its ports at once)
     raw_rate: float = 10000.0  # SYNs per second in raw mode (--raw), all targets together
-    processes: int = 1  # processes the run is spread over (--jobs): they share raw_rate and the starting windows
+    processes: int = 1  # processes the run is spread over (--jobs): see shared_by
     max_block_addresses: int = 65536  # addresses one CIDR block or range may stand for (a /16)
+
+    def shared_by(self, processes: int) -> Limits:
+        """One process's limits when `processes` run the run together (--jobs), so that all of them are as gentle
+        as one: what bounds the whole run is divided (sessions, probes and targets at once, the raw SYN rate;
+        the starting windows follow `processes`); what bounds one session or one address is kept."""
+        n = max(1, processes)
+        return replace(
+            self,
+            global_concurrency=max(1, self.global_concurrency // n),
+            targets_in_flight=max(1, self.targets_in_flight // n),
+            probes_in_flight=max(1, self.probes_in_flight // n),
+            raw_rate=self.raw_rate / n,
+            processes=n,
+        )
 
     def for_timeout(self, seconds: float) -> Limits:
         """`--timeout SECONDS`: connects and each reply wait at most `seconds`, a whole dialogue

@@ -20,10 +20,11 @@ Faults: a child that dies or fails leaves its unfinished targets as reports with
 lost, never run twice); when none is left, so are the targets not yet handed out. A child ignores SIGINT (the
 parent decides what Ctrl-C means) and ends when the parent does (EOF on its socket, or PR_SET_PDEATHSIG).
 
-A run spread over N processes starts as gently as one (`Limits.processes`): each opens 1/N of the starting
-connect window and per-path session window, and sends 1/N of raw mode's SYN rate; each window then grows with
-the answers its own process sees. The other limits are per process (sessions, descriptors, per-address caps:
-an address that targets in several children share may see each child's cap).
+A run spread over N processes is as gentle as one (`Limits.shared_by`): each child has 1/N of the run-wide
+limits (sessions, probes and targets at once, raw mode's SYN rate) and opens 1/N of the starting connect and
+per-path session windows, which then grow with the answers its own process sees; the parent hands a child no
+more targets than its share admits. What bounds one session or one address is each child's (an address that
+targets in several children share may see each child's cap), and so are the descriptors.
 """
 
 from __future__ import annotations
@@ -87,7 +88,7 @@ class Workers:
     @classmethod
     def fork(cls, count: int, cfg: Config, stages: Stages, *, progress: bool) -> Workers:
         """Fork `count` children now. Call it with one thread running (a fork copies only the caller's)."""
-        own = replace(cfg, limits=replace(cfg.limits, processes=count))
+        own = replace(cfg, limits=cfg.limits.shared_by(count))
         # What every child imports anyway, imported once: N children importing it each cost N times the CPU.
         importlib.import_module("mailprobe.checks.run")
         if stages.handshake:
@@ -111,7 +112,7 @@ class Workers:
                 _child_main(theirs, own, stages, progress)
             theirs.close()
             children.append(_Child(pid, ours))
-        return cls(children, cfg, stages)
+        return cls(children, own, stages)
 
     async def stream(self, texts: Texts, progress: Progress | None = None) -> AsyncIterator[tuple[int, Report]]:
         """(position, Report) for every target, in completion order, each position once."""

@@ -121,8 +121,9 @@ class Scheduler:
         self._services = {port: cfg.service_for_port(port) for port in (*cfg.scan_ports, *(p for _, p in cfg.ports))}
         self._sessions = Slots(limits.global_concurrency)
         # A run spread over processes starts as gently as one: each opens its share of the window.
+        self.processes = max(1, limits.processes)
         self.windows = SessionWindows(
-            max(WINDOW_FLOOR, WINDOW_START // limits.processes), WINDOW_FLOOR, limits.global_concurrency
+            max(WINDOW_FLOOR, WINDOW_START // self.processes), WINDOW_FLOOR, limits.global_concurrency
         )
         # A session's sockets: its own, a hint's (is the port TLS? plaintext?), and the TLS 1.0/1.1 probes.
         self.session_fds = 4 if cfg.check_legacy_tls else 2
@@ -226,11 +227,10 @@ class Scheduler:
             if self.raw:
                 from mailprobe.net.synscan import SynScanner
 
-                rate = limits.raw_rate / limits.processes
-                self._ports = SynScanner(self.timing, rate, max(4096, limits.probes_in_flight))
+                self._ports = SynScanner(self.timing, limits.raw_rate, max(4096, limits.probes_in_flight))
             else:
                 self._ports = ConnectScanner(
-                    self.timing, self.fds, CONNECTS_PER_TURN, limits.probes_in_flight, limits.processes
+                    self.timing, self.fds, CONNECTS_PER_TURN, limits.probes_in_flight, self.processes
                 )
         return self._ports
 

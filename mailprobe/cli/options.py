@@ -195,8 +195,8 @@ class Options:
             "--jobs",
             metavar="N",
             help="Spread the targets over N processes on this machine, so a large run's TLS handshakes and checks "
-            "use N cores; they start as gently as one (the starting windows are shared), each with its own "
-            "descriptors. Default 1.",
+            "use N cores; together they are as gentle as one (they share the run's limits and starting windows), "
+            "each with its own descriptors. Default 1.",
         ),
     ] = 1
 

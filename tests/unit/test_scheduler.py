@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import pytest
 
@@ -388,3 +389,14 @@ async def test_a_run_spread_over_processes_starts_as_gently_as_one(
             pass
         scanner = scheduler._scanner()
         assert isinstance(scanner, ConnectScanner) and scanner.window == connects
+
+
+def test_processes_that_share_a_run_divide_its_run_wide_limits() -> None:
+    alone = Limits().for_timeout(3)
+    shared = alone.shared_by(2)
+    assert (shared.global_concurrency, shared.targets_in_flight, shared.probes_in_flight) == (128, 128, 512)
+    assert shared.raw_rate == alone.raw_rate / 2 and shared.processes == 2
+    # What bounds one session or one address is each process's own.
+    kept = ("per_host", "probes_per_address", "connect_timeout", "read_timeout", "session_timeout", "max_reply")
+    assert all(getattr(shared, name) == getattr(alone, name) for name in kept)
+    assert alone.shared_by(1000).global_concurrency == 1 and alone.shared_by(0) == replace(alone, processes=1)
