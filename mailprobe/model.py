@@ -156,7 +156,7 @@ class ErrorKind(str, Enum):
     INTERNAL = "internal"  # a bug, caught at the engine boundary
     CHECK = "check"  # a check crashed while judging one subject
     INTERRUPTED = "interrupted"  # Ctrl-C before the target finished
-    WORKER_LOST = "worker-lost"  # --cluster: every worker process that ran it died (it kept killing them)
+    WORKER_LOST = "worker-lost"  # --cluster: every worker that ran it died; --jobs: the process running it died
 
 
 class Direction(str, Enum):
