@@ -39,6 +39,7 @@ import pickle
 import signal
 import socket
 import struct
+import threading
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -69,6 +70,7 @@ class _Child:
     status: int | None = None  # its wait status, once reaped
     writer: asyncio.StreamWriter | None = None  # once the parent's event loop has the socket
     reader_task: asyncio.Future[None] | None = None
+    reaping: threading.Lock = field(default_factory=threading.Lock)  # the reader's thread or stop(), one at a time
 
 
 class _Failed:
@@ -195,10 +197,8 @@ class Workers:
         results.put_nowait(child)
 
     def _reap(self, child: _Child) -> str:
-        """Wait for a child that went with targets unfinished; why it went, in words."""
-        with contextlib.suppress(ChildProcessError):  # reaped meanwhile by stop()
-            if child.status is None:
-                child.status = os.waitpid(child.pid, 0)[1]
+        """Reap a child whose stream ended with targets unfinished; why it went, in words."""
+        _end(child, time.monotonic() + EXIT_GRACE)
         status = child.status or 0
         if child.failure:
             ended = child.failure
@@ -216,20 +216,25 @@ class Workers:
         ended with SIGTERM. Our PIDs until reaped, so a signal never reaches a stranger."""
         grace = time.monotonic() + EXIT_GRACE
         for child in self.children:
-            while child.status is None and not child.alive and time.monotonic() < grace:
-                with contextlib.suppress(ChildProcessError):  # reaped by a reader's thread meanwhile
-                    pid, status = os.waitpid(child.pid, os.WNOHANG)
-                    if pid:
-                        child.status = status
-                        break
-                time.sleep(0.005)
-            if child.status is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(child.pid, signal.SIGTERM)
-                with contextlib.suppress(ChildProcessError):
-                    child.status = os.waitpid(child.pid, 0)[1]
+            _end(child, grace if not child.alive else 0.0)
             if child.writer is None:  # else its transport owns the socket (closed with the event loop)
                 child.sock.close()
+
+
+def _end(child: _Child, grace: float) -> None:
+    """Wait until `grace` (a time.monotonic()) for the child to exit, then end it with SIGTERM; reap it. Also a
+    child whose stream ended while it still runs (an unreadable frame) is ended, never waited for forever."""
+    with child.reaping, contextlib.suppress(ChildProcessError):  # the status is set by whoever reaped it
+        while child.status is None and time.monotonic() < grace:
+            pid, status = os.waitpid(child.pid, os.WNOHANG)
+            if pid:
+                child.status = status
+                return
+            time.sleep(0.005)
+        if child.status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGTERM)
+            child.status = os.waitpid(child.pid, 0)[1]
 
 
 def _failed(done: asyncio.Future[None], results: asyncio.Queue[Any]) -> None:

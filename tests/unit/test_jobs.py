@@ -28,7 +28,7 @@ from ptyrun import environment, run_in_pty
 from threaded import serving
 
 from mailprobe.demo.smtp_server import SmtpServer
-from mailprobe.jobs import _frame, _receive
+from mailprobe.jobs import _Child, _end, _frame, _receive
 
 
 @pytest.fixture(scope="module")
@@ -221,3 +221,23 @@ async def test_a_frame_from_a_dying_process_ends_its_stream_not_the_run(sent: by
     reader.feed_data(sent)
     reader.feed_eof()
     assert await _receive(reader) == read
+
+
+@pytest.mark.parametrize(("command", "ended"), [("exit 3", "exit 3"), ("sleep 30", "SIGTERM")])
+def test_a_child_is_reaped_after_its_grace_never_waited_for_forever(command: str, ended: str) -> None:
+    """A child that leaves within its grace is reaped as it ended; one still running after it (its stream ended
+    with an unreadable frame, say) is ended with SIGTERM."""
+    process = subprocess.Popen(["sh", "-c", command])
+    ours, theirs = socket.socketpair()
+    child = _Child(process.pid, ours)
+    started = time.monotonic()
+    _end(child, started + 1.0)
+    waited = time.monotonic() - started
+    assert child.status is not None
+    if ended == "SIGTERM":
+        assert os.WIFSIGNALED(child.status) and os.WTERMSIG(child.status) == signal.SIGTERM and waited >= 1.0
+    else:
+        assert os.waitstatus_to_exitcode(child.status) == 3 and waited < 1.0
+    ours.close()
+    theirs.close()
+    process.wait(timeout=5)  # already reaped: Popen takes that (ECHILD) as the end
