@@ -23,6 +23,10 @@ class UnsafeTargetError(UsageError):
     """A target the safety guard refuses (see mailprobe.net.guard)."""
 
 
+class OutputClosed(MailprobeError):
+    """Whoever read standard output went away (a closed pipe: `| head`): the run stops, nothing more is written."""
+
+
 class TransportError(MailprobeError):
     """I/O failure inside a session; carries the ProbeStatus value that names where it failed."""
 

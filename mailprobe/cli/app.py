@@ -17,7 +17,7 @@ import typer
 
 from mailprobe import __version__
 from mailprobe.cli import coercion
-from mailprobe.errors import UsageError
+from mailprobe.errors import OutputClosed, UsageError
 
 COMMANDS = (
     "audit",
@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: usage errors (typer's and ours) become one line on stderr and exit code 2 (with --format
     nagios: an UNKNOWN status line on stdout and exit code 3)."""
     words = list(sys.argv[1:] if argv is None else argv)
-    from mailprobe.cli.common import EXIT_INTERRUPTED, say_interrupted
+    from mailprobe.cli.common import EXIT_INTERRUPTED, EXIT_OUTPUT_CLOSED, say_interrupted
 
     named = command_named(words)
     cli = build_app((named,)) if named is not None else build_app()
@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> None:
         code = _usage_error(str(exc), words)
     except (typer.Abort, KeyboardInterrupt):
         code = EXIT_INTERRUPTED
+    except OutputClosed:  # nothing to say: whoever would read it has gone
+        code = EXIT_OUTPUT_CLOSED
     if code == EXIT_INTERRUPTED:  # typer turns Ctrl-C into exit code 130 silently: say it, once
         say_interrupted()
     sys.exit(code if isinstance(code, int) else 0)

@@ -31,6 +31,7 @@ T = TypeVar("T")
 EXIT_OK, EXIT_FINDINGS, EXIT_CANNOT_RUN = 0, 1, 2
 EXIT_NAGIOS_UNKNOWN = 3
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_OUTPUT_CLOSED = 141  # 128 + SIGPIPE: the reader of standard output went away, as shells report it
 
 
 def parse_severity(text: str, option: str = "--fail-on") -> Severity | None:

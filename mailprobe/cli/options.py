@@ -327,10 +327,15 @@ def command(
             )
 
         def run(**given: Any) -> None:
+            from mailprobe.errors import OutputClosed
+
             values = {field: given.pop(field) for field in takes}
             if targets is not None:
                 values["targets"] = tuple(given.pop("targets") or ())
-            handler(replace(base, **values), **given)
+            try:
+                handler(replace(base, **values), **given)
+            except BrokenPipeError:  # before typer, which would make it exit code 1: "findings"
+                raise OutputClosed from None
 
         run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
         run.__annotations__ = {p.name: p.annotation for p in params}

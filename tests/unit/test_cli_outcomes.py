@@ -10,6 +10,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from processes import start
 from typer.testing import CliRunner
 
 from mailprobe.cli.app import app, main
@@ -234,3 +235,18 @@ def test_output_files_are_written_whole_through_a_rename(
     assert target.stat().st_ino != old_inode  # replaced, not rewritten in place
     assert "old content" not in target.read_text() and target.read_text().endswith("\n")
     assert [p.name for p in tmp_path.iterdir()] == [target.name]  # no temporary file left behind
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_reader_that_goes_away_is_exit_141_not_findings(jobs: str) -> None:
+    """`mailprobe ... | head -1`: more output than a pipe holds (200 targets of JSONL), the reader closes after
+    one line. The run stops at once and says nothing; 141 as for a program SIGPIPE ended (typer's 1 read as
+    "findings" before), with --jobs too."""
+    targets = [f"127.0.0.{n}" for n in range(1, 201)]
+    process = start("ports", *targets, "--ports", "1", "--format", "jsonl", "--jobs", jobs)
+    assert process.stdout is not None and process.stderr is not None
+    assert json.loads(process.stdout.readline())["type"] == "run"
+    process.stdout.close()
+    with process.stderr:
+        stderr = process.stderr.read()
+    assert process.wait(timeout=60) == 141 and stderr == ""
