@@ -238,8 +238,9 @@ def _end(child: _Child, grace: float) -> None:
 
 
 def _failed(done: asyncio.Future[None], results: asyncio.Queue[Any]) -> None:
-    if not done.cancelled() and done.exception() is not None:
-        results.put_nowait(_Failed(done.exception()))  # type: ignore[arg-type]
+    error = None if done.cancelled() else done.exception()
+    if error is not None:
+        results.put_nowait(_Failed(error))
 
 
 def _mirror(child: _Child, steps: tuple[tuple[str, str, str, bool, float], ...], progress: Progress) -> None:
