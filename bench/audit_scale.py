@@ -123,12 +123,8 @@ def _status_kb(pid: int, key: str) -> int:
 def _tree_pss_kb(pid: int) -> int:
     """Proportional set size of `pid` and its children (--jobs forks them; PSS counts a page shared by the
     copy-on-write fork once in all, where adding RSS would count it in every process)."""
-    try:
-        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        children = []
     total = 0
-    for each in (pid, *children):
+    for each in (pid, *_children(pid)):
         try:
             for line in Path(f"/proc/{each}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
@@ -138,13 +134,17 @@ def _tree_pss_kb(pid: int) -> int:
     return total
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def _child_of(pid: int) -> int | None:
     """The one child of `pid` (time -v runs mailprobe as its child)."""
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return None
-    return int(children[0]) if children else None
+    children = _children(pid)
+    return children[0] if children else None
 
 
 def _count_done(path: Path, offset: int, done: int) -> tuple[int, int]:

@@ -47,6 +47,10 @@ class Limits:
             processes=n,
         )
 
+    def opening(self, start: int, floor: int) -> int:
+        """A window that opens at `start` for a whole run: this process's share of it, at least `floor`."""
+        return max(floor, start // max(1, self.processes))
+
     def for_timeout(self, seconds: float) -> Limits:
         """`--timeout SECONDS`: connects and each reply wait at most `seconds`, a whole dialogue
         SESSION_FACTOR times as long."""

@@ -35,6 +35,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from mailprobe.config import Config, Limits
 from mailprobe.model import HandshakeResult, PortResult, ProbeStatus, Service, Target
 from mailprobe.net.connect import session_socket
+from mailprobe.net.connectscan import WINDOW_FLOOR as CONNECT_WINDOW_FLOOR
+from mailprobe.net.connectscan import WINDOW_START as CONNECT_WINDOW_START
 from mailprobe.net.connectscan import ConnectScanner
 from mailprobe.net.limits import HostLimiter, LaunchGate, Slots, current_fd_budget, raise_fd_limit
 from mailprobe.net.timing import RttEstimator
@@ -120,11 +122,9 @@ class Scheduler:
         self.gate = LaunchGate(CONNECTS_PER_TURN)
         self._services = {port: cfg.service_for_port(port) for port in (*cfg.scan_ports, *(p for _, p in cfg.ports))}
         self._sessions = Slots(limits.global_concurrency)
-        # A run spread over processes starts as gently as one: each opens its share of the window.
-        self.processes = max(1, limits.processes)
-        self.windows = SessionWindows(
-            max(WINDOW_FLOOR, WINDOW_START // self.processes), WINDOW_FLOOR, limits.global_concurrency
-        )
+        # A run spread over processes (--jobs) starts as gently as one: each opens its share of the windows.
+        opening = limits.opening(WINDOW_START, WINDOW_FLOOR)
+        self.windows = SessionWindows(opening, WINDOW_FLOOR, limits.global_concurrency)
         # A session's sockets: its own, a hint's (is the port TLS? plaintext?), and the TLS 1.0/1.1 probes.
         self.session_fds = 4 if cfg.check_legacy_tls else 2
         self._ports: PortScanner | None = None
@@ -229,9 +229,8 @@ class Scheduler:
 
                 self._ports = SynScanner(self.timing, limits.raw_rate, max(4096, limits.probes_in_flight))
             else:
-                self._ports = ConnectScanner(
-                    self.timing, self.fds, CONNECTS_PER_TURN, limits.probes_in_flight, self.processes
-                )
+                start = limits.opening(CONNECT_WINDOW_START, CONNECT_WINDOW_FLOOR)
+                self._ports = ConnectScanner(self.timing, self.fds, CONNECTS_PER_TURN, limits.probes_in_flight, start)
         return self._ports
 
     async def scan(self, pairs: Sequence[tuple[str, str]], ports: Sequence[int]) -> AsyncIterator[PortResult]:

@@ -69,17 +69,20 @@ def run_batch(command: str, opts: Options, stages: tuple[str, ...] | None = None
     jobs = _jobs(opts.jobs, total, on_cluster is not None)
     from mailprobe.cli.stream import checked_stream
 
-    if jobs == 1:
-        return c.run(checked_stream(Run(command, cfg, chosen, out, total, source, on_cluster), any_valid))
+    workers = _fork(jobs, cfg, chosen) if jobs > 1 else None  # before any thread starts
+    try:
+        return c.run(checked_stream(Run(command, cfg, chosen, out, total, source, on_cluster, workers), any_valid))
+    finally:
+        if workers is not None:
+            workers.stop()
+
+
+def _fork(jobs: int, cfg: Config, stages: tuple[str, ...]) -> Workers:
     from mailprobe.cli.status import wanted
     from mailprobe.engine import Stages
     from mailprobe.jobs import Workers
 
-    workers = Workers.fork(jobs, cfg, Stages.named(chosen), progress=wanted())  # before any thread starts
-    try:
-        return c.run(checked_stream(Run(command, cfg, chosen, out, total, source, workers=workers), any_valid))
-    finally:
-        workers.stop()
+    return Workers.fork(jobs, cfg, Stages.named(stages), progress=wanted())
 
 
 def _jobs(jobs: int, total: int | None, on_cluster: bool) -> int:

@@ -69,13 +69,15 @@ class _Probe:
 class ConnectScanner:
     """`submit(...)` a probe, await its future; `close()` at the end of the run."""
 
-    def __init__(self, timing: RttEstimator, fds: Slots, per_turn: int, max_in_flight: int, shares: int = 1) -> None:
-        """`shares`: processes the run is spread over (--jobs); each starts with its share of the window."""
+    def __init__(
+        self, timing: RttEstimator, fds: Slots, per_turn: int, max_in_flight: int, start: int = WINDOW_START
+    ) -> None:
+        """`start`: connects in flight at first (a run spread over processes gives each its share)."""
         self.timing = timing
         self.fds = fds
         self.per_turn = max(1, per_turn)
         self.max_in_flight = max(1, max_in_flight)
-        self.window = float(min(max(WINDOW_FLOOR, WINDOW_START // max(1, shares)), self.max_in_flight))
+        self.window = float(min(max(WINDOW_FLOOR, start), self.max_in_flight))
         self._slow_start = True
         self._cut_at = float("-inf")
         self._loop = asyncio.get_running_loop()
