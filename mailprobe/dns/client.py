@@ -8,12 +8,17 @@ whole chain in one answer) and an authoritative server (a CNAME leaving its zone
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
+import dns._asyncbackend
+import dns.asyncbackend
 import dns.asyncquery
 import dns.exception
 import dns.flags
+import dns.inet
 import dns.message
 import dns.name
 import dns.query
@@ -47,6 +52,7 @@ class Answer:
     elapsed_ms: float = 0.0
     reason: str = ""
     used_tcp: bool = False
+    refused: bool = False  # the resolver's host refused the UDP query (ICMP port unreachable): nothing there
     # A/AAAA the server volunteered in the additional section, as (owner, address). Only ever a hint for
     # what to ask next (RFC 2181 5.4.1 ranks it below answer data): nothing in the picture comes from it.
     extra_addresses: tuple[tuple[str, str], ...] = ()
@@ -152,7 +158,9 @@ class DnsClient:
 
         extra: tuple[tuple[str, str], ...] = ()
 
-        def done(outcome: Outcome, reason: str = "", records: tuple[dns.rdata.Rdata, ...] = ()) -> Answer:
+        def done(
+            outcome: Outcome, reason: str = "", records: tuple[dns.rdata.Rdata, ...] = (), refused: bool = False
+        ) -> Answer:
             elapsed = (loop.time() - started) * 1000
             return Answer(
                 name=_text(qname),
@@ -164,6 +172,7 @@ class DnsClient:
                 elapsed_ms=elapsed,
                 reason=reason,
                 used_tcp=used_tcp,
+                refused=refused,
                 extra_addresses=extra if outcome is Outcome.OK else (),
             )
 
@@ -172,7 +181,7 @@ class DnsClient:
             response, failure, tcp = await self._exchange(asked, qtype, deadline)
             used_tcp = used_tcp or tcp
             if response is None:
-                return done(*failure)
+                return done(failure.outcome, failure.reason, refused=failure.refused)
             authenticated = authenticated and bool(response.flags & dns.flags.AD)
             extra = _extra_addresses(response)
             rcode = response.rcode()
@@ -212,7 +221,7 @@ class DnsClient:
 
     async def _exchange(
         self, name: dns.name.Name, qtype: dns.rdatatype.RdataType, deadline: float
-    ) -> tuple[dns.message.Message | None, tuple[Outcome, str], bool]:
+    ) -> tuple[dns.message.Message | None, _Failure, bool]:
         """One question: UDP (resent once if silent), then TCP if the answer was truncated."""
         where, port = self.resolver.address, self.resolver.port
         guard.check(where)
@@ -223,21 +232,24 @@ class DnsClient:
         sent = time.perf_counter()
         text = f"{_text(name)}/{dns.rdatatype.to_text(qtype)}"
         tcp = False
-        outcome: tuple[Outcome, str] = (Outcome.TIMEOUT, f"no answer from {self.resolver} within {self.timeout:g}s")
+        failure = _Failure(Outcome.TIMEOUT, f"no answer from {self.resolver} within {self.timeout:g}s")
         response: dns.message.Message | None = None
         async with self._limit:
             try:
-                for attempt in range(2):
-                    remaining = deadline - loop.time()
-                    if remaining <= 0:
+                # A connected socket: the ICMP "port unreachable" of a host with no DNS server reaches us as
+                # ECONNREFUSED at once, where an unconnected one would wait out the whole deadline.
+                async with await _connected_udp(where, port) as sock:
+                    for attempt in range(2):
+                        remaining = deadline - loop.time()
+                        if remaining <= 0:
+                            break
+                        # The first try gets half the time so one lost datagram still leaves room to resend.
+                        wait = remaining / 2 if attempt == 0 else remaining
+                        try:
+                            response = await dns.asyncquery.udp(query, where, timeout=wait, port=port, sock=sock)
+                        except dns.exception.Timeout:
+                            continue
                         break
-                    # The first try gets half the time so one lost datagram still leaves room to resend.
-                    wait = remaining / 2 if attempt == 0 else remaining
-                    try:
-                        response = await dns.asyncquery.udp(query, where, timeout=wait, port=port)
-                    except dns.exception.Timeout:
-                        continue
-                    break
                 if response is not None and response.flags & dns.flags.TC:
                     tcp = True
                     remaining = deadline - loop.time()
@@ -247,23 +259,41 @@ class DnsClient:
             except dns.exception.Timeout:
                 response = None
             except (dns.message.ShortHeader, dns.message.TrailingJunk, dns.exception.FormError) as exc:
-                response, outcome = (
-                    None,
-                    (Outcome.ERROR, f"{self.resolver} replied with something that is not DNS ({exc})"),
-                )
+                response = None
+                failure = _Failure(Outcome.ERROR, f"{self.resolver} replied with something that is not DNS ({exc})")
             except dns.query.BadResponse:
-                response, outcome = None, (Outcome.ERROR, f"{self.resolver} answered a different question")
+                response, failure = None, _Failure(Outcome.ERROR, f"{self.resolver} answered a different question")
             except ConnectionRefusedError:
-                response, outcome = (
-                    None,
-                    (Outcome.ERROR, f"connection refused by {self.resolver} (no DNS server there)"),
-                )
+                response = None
+                if tcp:  # a server answered over UDP (truncated) but takes no TCP
+                    failure = _Failure(Outcome.ERROR, f"{self.resolver} refused TCP for a truncated answer")
+                else:
+                    reason = f"connection refused by {self.resolver} (no DNS server there)"
+                    failure = _Failure(Outcome.ERROR, reason, refused=True)
             except (OSError, EOFError, dns.exception.DNSException) as exc:
-                response, outcome = None, (Outcome.ERROR, f"{self.resolver}: {exc or type(exc).__name__}")
+                response, failure = None, _Failure(Outcome.ERROR, f"{self.resolver}: {exc or type(exc).__name__}")
         elapsed = (loop.time() - started) * 1000
-        status = dns.rcode.to_text(response.rcode()) if response is not None else outcome[0].value
+        status = dns.rcode.to_text(response.rcode()) if response is not None else failure.outcome.value
         self.log.append(QueryTime(text, dns.rdatatype.to_text(qtype), elapsed, status, sent))
-        return response, outcome, tcp
+        return response, failure, tcp
+
+
+async def _connected_udp(where: str, port: int) -> dns._asyncbackend.DatagramSocket:
+    backend = dns.asyncbackend.get_backend("asyncio")
+    family = dns.inet.af_for_address(where)
+    # dnspython leaves make_socket unannotated; it returns a DatagramSocket for SOCK_DGRAM.
+    sock: dns._asyncbackend.DatagramSocket = await backend.make_socket(  # type: ignore[no-untyped-call]
+        family, socket.SOCK_DGRAM, 0, None, (where, port)
+    )
+    return sock
+
+
+class _Failure(NamedTuple):
+    """Why a question got no usable response."""
+
+    outcome: Outcome
+    reason: str
+    refused: bool = False
 
 
 def _find(

@@ -138,6 +138,8 @@ async def check_resolver(cfg: Config) -> None:
     """Raise ResolverError (one line) unless the chosen resolver answers DNS; any rcode counts as DNS."""
     client = DnsClient.from_config(cfg)
     answer = await client.query(".", "NS")
+    if answer.refused:
+        raise ResolverError(f"resolver {client.resolver}: nothing listening there (connection refused)")
     if answer.outcome is Outcome.TIMEOUT:
         if await _tcp_refused(client):
             raise ResolverError(f"resolver {client.resolver}: nothing listening there (connection refused)")

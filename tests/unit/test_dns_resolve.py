@@ -6,8 +6,10 @@ import asyncio
 import base64
 import dataclasses
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from typing import TypeVar, cast
 
+import dns.flags
+import dns.message
 import dns.zone
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -24,7 +26,7 @@ from mailprobe.dns import (
     resolve_host,
     srv_targets,
 )
-from mailprobe.dns.client import DnsClient
+from mailprobe.dns.client import Answer, DnsClient
 from mailprobe.errors import ResolverError, UnsafeTargetError
 from mailprobe.model import DomainDns, Finding, MxStatus, RecordKind, RunContext, SpfEvaluation
 
@@ -617,11 +619,57 @@ def test_check_resolver_nothing_listening() -> None:
     async def main() -> None:
         async with DnsServer(ZONES) as server:
             port = server.port
-        cfg = Config(resolver=Resolver("127.0.0.1", port), limits=Limits(connect_timeout=0.3))
+        # The host's ICMP "port unreachable" is the answer: the check does not wait out its 30 s deadline.
+        cfg = Config(resolver=Resolver("127.0.0.1", port), limits=Limits(connect_timeout=30))
         with pytest.raises(ResolverError, match=r"^resolver 127\.0\.0\.1:\d+: nothing listening there"):
-            await check_resolver(cfg)
+            await asyncio.wait_for(check_resolver(cfg), 10)
 
     asyncio.run(main())
+
+
+def test_resolver_over_ipv6_answers_and_refuses_at_once() -> None:
+    """The query's socket is connected to the resolver: answers from [::1] are taken, and with the server gone
+    the refusal (not the 30 s deadline) ends the check."""
+
+    async def main() -> tuple[str, ...]:
+        async with DnsServer(ZONES, host="::1") as server:
+            port = server.port
+            cfg = Config(resolver=Resolver("::1", port), limits=Limits(connect_timeout=30))
+            await check_resolver(cfg)
+            found = await resolve_host("mx1.good.test", cfg)
+        with pytest.raises(ResolverError, match=r"^resolver \[::1\]:\d+: nothing listening there"):
+            await asyncio.wait_for(check_resolver(cfg), 10)
+        return found
+
+    assert asyncio.run(main()) == ("198.51.100.25", "2001:db8::25")
+
+
+def test_truncated_answer_and_no_tcp_is_a_server_not_nothing() -> None:
+    """A server that answers over UDP (truncated) but refuses TCP is there: the answer is an error, not the
+    "nothing listening" a refused UDP query means."""
+
+    class TruncatingUdpOnly(asyncio.DatagramProtocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = cast(asyncio.DatagramTransport, transport)
+
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            reply = dns.message.make_response(dns.message.from_wire(data))
+            reply.flags |= dns.flags.TC
+            self.transport.sendto(reply.to_wire(), addr)
+
+    async def main() -> Answer:
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(TruncatingUdpOnly, local_addr=("127.0.0.1", 0))
+        try:
+            port = transport.get_extra_info("sockname")[1]  # no TCP listener on it: a connect is refused
+            client = DnsClient(Resolver("127.0.0.1", port), timeout=5)
+            return await client.query("good.test", "MX")
+        finally:
+            transport.close()
+
+    answer = asyncio.run(main())
+    assert answer.used_tcp and not answer.refused
+    assert answer.reason.endswith("refused TCP for a truncated answer")
 
 
 def test_check_resolver_silent_and_not_dns() -> None:
