@@ -7,13 +7,12 @@ each test that uses the lab. Teardown runs after failures and Ctrl-C too (pytest
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 from labnet import Lab, LabUnavailable
+from required import unavailable
 
 LAB_DIR = Path(__file__).resolve().parent
 DELAYED_RTT_MS = 50.0
@@ -25,17 +24,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.lab)
 
 
-def _unavailable(reason: str) -> NoReturn:
-    if os.environ.get("MAILPROBE_REQUIRE_LAB") == "1":
-        pytest.fail(f"MAILPROBE_REQUIRE_LAB=1 but the lab cannot run: {reason}", pytrace=False)
-    pytest.skip(f"lab unavailable: {reason}")
-
-
 def _start(rtt_ms: float | None) -> Lab:
     try:
         return Lab.up(rtt_ms=rtt_ms)
     except LabUnavailable as exc:
-        _unavailable(str(exc))
+        unavailable(str(exc))
 
 
 @pytest.fixture(scope="session")
