@@ -43,6 +43,15 @@ def compile_bytecode(*trees: Path) -> None:
         compileall.compile_dir(str(tree / "mailprobe"), quiet=1)
 
 
+def mailprobe_command(tree: Path | None) -> list[str]:
+    """`python -m mailprobe`, from another checkout's tree when asked (to time an older version beside). Not
+    PYTHONPATH: with `-m` the working directory comes first on sys.path, and it may hold this checkout."""
+    if tree is None:
+        return [sys.executable, "-m", "mailprobe"]
+    code = f"import runpy, sys; sys.path.insert(0, {str(tree)!r}); runpy.run_module('mailprobe', run_name='__main__')"
+    return [sys.executable, "-c", code]
+
+
 def startup_seconds(lab: Any, runs: int = 3) -> float:
     """Median wall time of `python -m mailprobe --version` in the lab's client namespace."""
     times = []

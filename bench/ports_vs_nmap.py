@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bounds import CpuMeter, compile_bytecode, filtered_seconds, startup_seconds
+from bounds import CpuMeter, compile_bytecode, filtered_seconds, mailprobe_command, startup_seconds
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "lab"))
@@ -121,14 +121,6 @@ class Outcome:
             values.sort()
             parts.append(f"{state} {len(values)}: median {values[len(values) // 2]:.0f} ms, max {values[-1]:.0f} ms")
         return "; ".join(parts)
-
-
-def mailprobe_command(tree: Path | None) -> list[str]:
-    """`python -m mailprobe`, from another checkout's tree when asked (to time an older version beside)."""
-    if tree is None:
-        return [sys.executable, "-m", "mailprobe"]
-    code = f"import runpy, sys; sys.path.insert(0, {str(tree)!r}); runpy.run_module('mailprobe', run_name='__main__')"
-    return [sys.executable, "-c", code]
 
 
 def run_mailprobe(

@@ -203,7 +203,8 @@ async def audit_target(text: str, cfg: Config, stages: Stages, scheduler: Schedu
                 waiting.setdefault((target.address, target.port), []).append(target)
             pairs = list(dict.fromkeys((host, address) for host, address, _ in entries))
             scan_ports = list(cfg.scan_ports) or list(dict.fromkeys(port for _, port in services))
-            await probing.scan_then_start(pairs, scan_ports, waiting)
+            from_dns = all(origin != "user" for _, _, origin in entries)  # shared with other targets' MX hosts
+            await probing.scan_then_start(pairs, scan_ports, waiting, shared=from_dns)
         elif stages.handshake:
             probing.start(targets)
         if picture is not None:

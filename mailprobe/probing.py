@@ -78,8 +78,10 @@ class Probing:
         pairs: Sequence[tuple[str, str]],
         ports: Sequence[int],
         waiting: dict[tuple[str, int], list[SessionTarget]],
+        *,
+        shared: bool = False,
     ) -> None:
-        async for result in self.scheduler.scan(pairs, ports):
+        async for result in self.scheduler.scan(pairs, ports, shared=shared):
             self.ports.append(result)
             if result.state is PortState.OPEN:
                 self.start(waiting.pop((result.address, result.port), []), seen_open=True)

@@ -15,6 +15,11 @@ sessions time out on servers that had answered, so a busy server is not swamped)
 (Limits.global_concurrency) and their descriptors from the same first-come-first-served pool, sized below
 RLIMIT_NOFILE.
 
+What DNS leads to is done once per run (shared_work.py): a port of an address that several targets' MX
+hosts share is probed once (scan(..., shared=True)), and a session to an MX, SRV or implicit-MX target once
+for every target that names it; each target still gets the results in its report. What the user listed is
+probed as listed, twice if listed twice.
+
 `DestinationLimits` is the hook for a cluster: an object whose `probe(address)` and `session(address)`
 return async context managers. `probe` is held while one target's probes of that address run (its ports
 together, at most SCAN_AHEAD at a time), `session` for each session. The default counts per address in
@@ -29,6 +34,7 @@ import itertools
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -41,6 +47,7 @@ from mailprobe.net.connectscan import ConnectScanner
 from mailprobe.net.limits import HostLimiter, LaunchGate, Slots, current_fd_budget, raise_fd_limit
 from mailprobe.net.timing import RttEstimator
 from mailprobe.net.window import SessionWindows
+from mailprobe.shared_work import SharedWork
 
 if TYPE_CHECKING:
     import ssl
@@ -54,6 +61,7 @@ DNS_FDS = 24  # descriptors a target's DNS stage may use at once (its queries go
 SCAN_AHEAD = 256  # probes of one target started ahead of their turn (the rest wait in the target's feeder)
 CONNECTS_PER_TURN = 32  # connects started per turn of the event loop (see LaunchGate)
 WINDOW_START, WINDOW_FLOOR = 64, 4  # sessions at once per path before any outcome is known, and at least
+SHARED_PORTS, SHARED_SESSIONS = 8192, 256  # finished answers kept to share (a PortResult is small, a session not)
 
 
 class PortScanner(Protocol):
@@ -129,6 +137,8 @@ class Scheduler:
         self.session_fds = 4 if cfg.check_legacy_tls else 2
         self._ports: PortScanner | None = None
         self.raw = cfg.raw and _raw_available()
+        self._shared_ports: SharedWork[tuple[str, int], PortResult] = SharedWork(SHARED_PORTS)
+        self._shared_sessions: SharedWork[Target, HandshakeResult] = SharedWork(SHARED_SESSIONS)
 
     async def __aenter__(self) -> Scheduler:
         return self
@@ -139,6 +149,8 @@ class Scheduler:
         self.close()
 
     def close(self) -> None:
+        self._shared_sessions.cancel_running()
+        self._shared_ports.cancel_running()
         if self._ports is not None:
             self._ports.close()
             self._ports = None
@@ -154,7 +166,17 @@ class Scheduler:
 
     async def handshake(self, target: Target, *, seen_open: bool = False) -> HandshakeResult:
         """One session. `seen_open`: the scan just saw the port open, so its connects wait out a busy server
-        instead of calling it filtered."""
+        instead of calling it filtered. A target DNS led to (an MX, SRV) shares the session another target
+        of the run started for it."""
+        if target.origin == "user":
+            return await self._one_handshake(target, seen_open)
+        running = self._shared_sessions.get(target)
+        if running is None:
+            running = asyncio.ensure_future(self._one_handshake(target, seen_open))
+            self._shared_sessions.put(target, running)
+        return await asyncio.shield(running)  # one asker cancelled (its target ended) leaves it to the others
+
+    async def _one_handshake(self, target: Target, seen_open: bool) -> HandshakeResult:
         step = None
         if self.progress is not None:
             step = self.progress.begin(
@@ -233,13 +255,19 @@ class Scheduler:
                 self._ports = ConnectScanner(self.timing, self.fds, CONNECTS_PER_TURN, limits.probes_in_flight, start)
         return self._ports
 
-    async def scan(self, pairs: Sequence[tuple[str, str]], ports: Sequence[int]) -> AsyncIterator[PortResult]:
-        """Every port of every (host, address) of one target; each result as soon as it is known."""
+    async def scan(
+        self, pairs: Sequence[tuple[str, str]], ports: Sequence[int], *, shared: bool = False
+    ) -> AsyncIterator[PortResult]:
+        """Every port of every (host, address) of one target; each result as soon as it is known. `shared`:
+        the pairs came from DNS, so a port another target's probe of the same address answers is not probed
+        again (the result is relabelled with this target's host name)."""
         work = scan_order(pairs, ports)
         if not work:
             return
         results: asyncio.Queue[PortResult | None] = asyncio.Queue()
-        batches = [self._scan_address(address, items, results.put_nowait) for address, items in _by_address(work)]
+        batches = [
+            self._scan_address(address, items, results.put_nowait, shared) for address, items in _by_address(work)
+        ]
         tasks = [asyncio.ensure_future(batch) for batch in batches]
         try:
             finished = 0
@@ -257,40 +285,49 @@ class Scheduler:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _scan_address(
-        self, address: str, items: list[tuple[str, str, int]], deliver: Callable[[PortResult | None], None]
+        self,
+        address: str,
+        items: list[tuple[str, str, int]],
+        deliver: Callable[[PortResult | None], None],
+        shared: bool,
     ) -> None:
         """One address's probes of one target, under the address's destination slot, at most SCAN_AHEAD
         submitted at once (a long --ports list neither floods the address nor fills memory). Ends by
         delivering None, also when it failed: the reader must not wait forever."""
         try:
-            await self._scan_address_batch(address, items, deliver)
+            await self._scan_address_batch(address, items, deliver, shared)
         finally:
             deliver(None)
 
     async def _scan_address_batch(
-        self, address: str, items: list[tuple[str, str, int]], deliver: Callable[[PortResult], None]
+        self, address: str, items: list[tuple[str, str, int]], deliver: Callable[[PortResult], None], shared: bool
     ) -> None:
-        scanner = self._scanner()
         pending = iter(items)
-        outstanding: set[asyncio.Future[PortResult]] = set()
+        # Each probe's future -> the hosts it answers for (two names of this target may share an address).
+        outstanding: dict[asyncio.Future[PortResult], list[str]] = {}
         all_done = asyncio.get_running_loop().create_future()
         left = len(items)
+        ended = False
 
         def submit(host: str, port: int) -> None:
-            future = scanner.submit(host, address, port, self.service_for(port))
-            outstanding.add(future)
-            future.add_done_callback(finished)
+            future = self._probe(host, address, port, shared)
+            hosts = outstanding.setdefault(future, [])
+            hosts.append(host)
+            if len(hosts) == 1:
+                future.add_done_callback(finished)
 
         def finished(future: asyncio.Future[PortResult]) -> None:
             nonlocal left
-            outstanding.discard(future)
-            if future.cancelled():
+            hosts = outstanding.pop(future, [])
+            if ended or future.cancelled():
                 return
-            deliver(future.result())
-            left -= 1
-            following = next(pending, None)
-            if following is not None:
-                submit(following[0], following[2])
+            result = future.result()
+            for host in hosts:
+                deliver(result if result.host == host else replace(result, host=host))
+                left -= 1
+                following = next(pending, None)
+                if following is not None:
+                    submit(following[0], following[2])
             if left == 0 and not all_done.done():
                 all_done.set_result(None)
 
@@ -300,8 +337,20 @@ class Scheduler:
             try:
                 await all_done
             finally:
-                for future in list(outstanding):
-                    future.cancel()
+                ended = True
+                if not shared:  # a shared probe may have other askers: it runs on, unheard here
+                    for future in list(outstanding):
+                        future.cancel()
+
+    def _probe(self, host: str, address: str, port: int, shared: bool) -> asyncio.Future[PortResult]:
+        scanner = self._scanner()
+        if not shared:
+            return scanner.submit(host, address, port, self.service_for(port))
+        future = self._shared_ports.get((address, port))
+        if future is None:
+            future = scanner.submit(host, address, port, self.service_for(port))
+            self._shared_ports.put((address, port), future)
+        return future
 
     def service_for(self, port: int) -> Service | None:
         if port not in self._services:
