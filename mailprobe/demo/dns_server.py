@@ -14,6 +14,10 @@ as a resolver with a stale cache might). Per-name behaviours let tests provoke f
     "garbage"          answer with bytes that are not DNS
 
 A behaviour key is a name ("mx.example.test") or a name and a type ("example.test/MX").
+
+`rate_limit` (answers per second over UDP) acts as NSD's and BIND's response rate limiting: beyond it an
+answer is dropped, and every second dropped one "slips" out truncated (TC, so a real client retries over TCP,
+which is not limited).
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ class DnsServer:
         delay: float = 0.0,
         authenticated: bool = False,
         stale_additional: Mapping[str, Sequence[str]] | None = None,
+        rate_limit: float = 0.0,
     ) -> None:
         self.zones = [_load_zone(z) for z in zones]
         self.host = host
@@ -91,6 +96,9 @@ class DnsServer:
                 raise ValueError(f"unknown DNS behaviour {behaviour!r} for {key}")
             self.behaviours[_behaviour_key(key)] = behaviour
         self.queries: list[tuple[str, str, str]] = []  # (transport, qname, qtype) in arrival order
+        self.rate_limit = rate_limit  # UDP answers per second (0: no limit)
+        self.limited = 0  # UDP answers dropped or slipped by the rate limit
+        self._second, self._rate, self._count = 0, 0.0, 0
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -173,8 +181,21 @@ class DnsServer:
 
     async def _answer_udp(self, data: bytes, addr: tuple[str, int]) -> None:
         wire = await self._respond(data, "udp")
+        if wire is not None and self.rate_limit and not self._within_rate():
+            self.limited += 1
+            wire = _truncated(dns.message.from_wire(wire)) if self.limited % 2 == 0 else None  # slip 2, as NSD
         if wire is not None and self._udp is not None:
             self._udp.sendto(wire, addr)
+
+    def _within_rate(self) -> bool:
+        """NSD's rate estimate: this second's answers, dropped ones included, plus half the rate before it;
+        above `rate_limit` an answer is limited (so a client that does not slow down stays limited)."""
+        second = int(asyncio.get_running_loop().time())
+        while self._second < second:
+            self._rate, self._count = self._rate / 2 + self._count, 0
+            self._second = second if self._rate < 1 else self._second + 1
+        self._count += 1
+        return self._rate / 2 + self._count <= self.rate_limit
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._writers.add(writer)

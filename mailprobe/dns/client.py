@@ -8,6 +8,7 @@ whole chain in one answer) and an authoritative server (a CNAME leaving its zone
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 import time
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ import dns.resolver
 import dns.rrset
 
 from mailprobe.config import Config, Resolver
+from mailprobe.dns.pacing import pacer_for
 from mailprobe.errors import ResolverError
 from mailprobe.model import DnsOutcome
 from mailprobe.net import guard
@@ -222,8 +224,8 @@ class DnsClient:
     async def _exchange(
         self, name: dns.name.Name, qtype: dns.rdatatype.RdataType, deadline: float
     ) -> tuple[dns.message.Message | None, _Failure, bool]:
-        """One question: UDP (resent once if silent), then TCP if the answer was truncated."""
-        where, port = self.resolver.address, self.resolver.port
+        """One question (see _ask_resolver); a failure says what went wrong, as data."""
+        where = self.resolver.address
         guard.check(where)
         query = dns.message.make_query(name, qtype, use_edns=0, payload=EDNS_PAYLOAD)
         query.flags |= dns.flags.AD  # ask for the AD bit (RFC 6840 5.7)
@@ -236,26 +238,7 @@ class DnsClient:
         response: dns.message.Message | None = None
         async with self._limit:
             try:
-                # A connected socket: the ICMP "port unreachable" of a host with no DNS server reaches us as
-                # ECONNREFUSED at once, where an unconnected one would wait out the whole deadline.
-                async with await _connected_udp(where, port) as sock:
-                    for attempt in range(2):
-                        remaining = deadline - loop.time()
-                        if remaining <= 0:
-                            break
-                        # The first try gets half the time so one lost datagram still leaves room to resend.
-                        wait = remaining / 2 if attempt == 0 else remaining
-                        try:
-                            response = await dns.asyncquery.udp(query, where, timeout=wait, port=port, sock=sock)
-                        except dns.exception.Timeout:
-                            continue
-                        break
-                if response is not None and response.flags & dns.flags.TC:
-                    tcp = True
-                    remaining = deadline - loop.time()
-                    response = None
-                    if remaining > 0:
-                        response = await dns.asyncquery.tcp(query, where, timeout=remaining, port=port)
+                response, tcp = await self._ask_resolver(query, deadline)
             except dns.exception.Timeout:
                 response = None
             except (dns.message.ShortHeader, dns.message.TrailingJunk, dns.exception.FormError) as exc:
@@ -263,19 +246,77 @@ class DnsClient:
                 failure = _Failure(Outcome.ERROR, f"{self.resolver} replied with something that is not DNS ({exc})")
             except dns.query.BadResponse:
                 response, failure = None, _Failure(Outcome.ERROR, f"{self.resolver} answered a different question")
-            except ConnectionRefusedError:
-                response = None
-                if tcp:  # a server answered over UDP (truncated) but takes no TCP
-                    failure = _Failure(Outcome.ERROR, f"{self.resolver} refused TCP for a truncated answer")
-                else:
-                    reason = f"connection refused by {self.resolver} (no DNS server there)"
-                    failure = _Failure(Outcome.ERROR, reason, refused=True)
+            except _TcpRefused:
+                response, tcp = None, True  # a server answered over UDP (truncated) but takes no TCP
+                failure = _Failure(Outcome.ERROR, f"{self.resolver} refused TCP for a truncated answer")
+            except ConnectionRefusedError:  # over UDP: the ICMP "port unreachable" of a host with no server
+                reason = f"connection refused by {self.resolver} (no DNS server there)"
+                response, failure = None, _Failure(Outcome.ERROR, reason, refused=True)
             except (OSError, EOFError, dns.exception.DNSException) as exc:
                 response, failure = None, _Failure(Outcome.ERROR, f"{self.resolver}: {exc or type(exc).__name__}")
         elapsed = (loop.time() - started) * 1000
         status = dns.rcode.to_text(response.rcode()) if response is not None else failure.outcome.value
         self.log.append(QueryTime(text, dns.rdatatype.to_text(qtype), elapsed, status, sent))
         return response, failure, tcp
+
+    async def _ask_resolver(
+        self, query: dns.message.Message, deadline: float
+    ) -> tuple[dns.message.Message | None, bool]:
+        """(the response, or None when the deadline passed; whether it came over TCP).
+
+        UDP on a connected socket (a host with no DNS server answers ICMP "port unreachable": refused at
+        once) at the run's pace for this resolver (dns/pacing.py). A try that goes unanswered is asked again
+        over TCP, which a rate-limiting resolver does not limit (RFC 7766; its truncated "slips" say as
+        much), then by UDP and TCP in turn, each try waiting twice as long, until the deadline. A truncated
+        UDP answer is asked again over TCP. A resolver that takes no TCP is asked over UDP only.
+        """
+        where, port = self.resolver.address, self.resolver.port
+        loop = asyncio.get_running_loop()
+        pacer = pacer_for(where, port)
+        over_tcp = no_tcp = False
+        async with await _connected_udp(where, port) as sock:
+            for attempt in itertools.count():
+                if not over_tcp:
+                    deadline += await pacer.turn()  # our own queue is not the resolver's slowness
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return None, False
+                wait = min(remaining, pacer.try_timeout(attempt))
+                if over_tcp:
+                    over_tcp = False
+                    try:
+                        return await dns.asyncquery.tcp(query, where, timeout=wait, port=port), True
+                    except dns.exception.Timeout:
+                        continue
+                    except (EOFError, ConnectionError):  # refused, reset or closed: UDP only from now on
+                        no_tcp = True
+                        continue
+                sent_at = loop.time()
+                try:
+                    response = await dns.asyncquery.udp(query, where, timeout=wait, port=port, sock=sock)
+                except dns.exception.Timeout:
+                    pacer.unanswered()
+                    over_tcp = not no_tcp
+                    continue
+                pacer.answered(loop.time() - sent_at)
+                if not response.flags & dns.flags.TC:
+                    return response, False
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return None, True
+                try:
+                    return await dns.asyncquery.tcp(query, where, timeout=remaining, port=port), True
+                except ConnectionRefusedError:
+                    raise _TcpRefused from None
+                except (EOFError, ConnectionError):
+                    if no_tcp:
+                        raise
+                    no_tcp = True  # closed without an answer (a busy server): UDP once more, if time is left
+        return None, False  # pragma: no cover - the loop above only returns
+
+
+class _TcpRefused(Exception):
+    """The resolver answered over UDP (truncated) and refused the TCP connection for the whole answer."""
 
 
 async def _connected_udp(where: str, port: int) -> dns._asyncbackend.DatagramSocket:

@@ -463,11 +463,13 @@ class Lab:
             f"route add ::/0 via {self.router6}",
         ])
         # A DNS server that does not answer, for real: the servers' firewall drops every query whose first
-        # label is "silent" (bytes 20.. of the UDP datagram: the question's first label, \x06silent).
+        # label is "silent", over UDP (bytes 20.. of the datagram: the question's first label, \x06silent)
+        # and over TCP (bytes 14.. of the segment's payload, after the length and the DNS header).
         _sh(["ip", "netns", "exec", self.servers_ns, "nft", "-f", "-"], stdin=(
             "table inet mpdns {\n"
             "  chain input { type filter hook input priority filter; policy accept;\n"
             "    udp dport 53 @th,160,56 0x0673696c656e74 drop\n"
+            "    tcp dport 53 @ih,112,56 0x0673696c656e74 drop\n"
             "  }\n"
             "}\n"
         ))
