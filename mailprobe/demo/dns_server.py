@@ -10,6 +10,7 @@ as a resolver with a stale cache might). Per-name behaviours let tests provoke f
     "refused"          answer REFUSED
     "nxdomain"         answer NXDOMAIN even if the name exists
     "drop"             never answer (the client times out)
+    "drop-udp"         never answer over UDP (TCP answers normally: a rate limit, a UDP-hostile path)
     "truncate-always"  always set TC over UDP (TCP answers normally)
     "garbage"          answer with bytes that are not DNS
 
@@ -42,7 +43,7 @@ import dns.rrset
 import dns.zone
 
 ZoneSpec = dns.zone.Zone | str | tuple[str, str]
-BEHAVIOURS = frozenset({"servfail", "refused", "nxdomain", "drop", "truncate-always", "garbage"})
+BEHAVIOURS = frozenset({"servfail", "refused", "nxdomain", "drop", "drop-udp", "truncate-always", "garbage"})
 _MAX_CNAME_CHAIN = 16
 _TCP_IDLE = 10.0
 
@@ -228,7 +229,7 @@ class DnsServer:
         question = query.question[0]
         self.queries.append((transport, question.name.to_text(), dns.rdatatype.to_text(question.rdtype)))
         behaviour = self.behaviours.get((question.name, question.rdtype)) or self.behaviours.get((question.name, None))
-        if behaviour == "drop":
+        if behaviour == "drop" or (behaviour == "drop-udp" and transport == "udp"):
             return None
         if self.delay:
             await asyncio.sleep(self.delay)

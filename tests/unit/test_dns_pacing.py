@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from mailprobe.config import Config, Limits, Resolver
 from mailprobe.demo.dns_server import DnsServer
+from mailprobe.dns.client import DnsClient, Outcome
 from mailprobe.dns.pacing import Pacer
 from mailprobe.engine import Stages, audit_stream
 from mailprobe.model import MxStatus
@@ -51,3 +52,11 @@ def test_the_pace_halves_on_a_lossy_second_grows_on_a_used_one_and_ignores_a_few
     assert [pacer.try_timeout(n) for n in range(3)] == [1.0, 2.0, 4.0]  # no round trip known yet
     pacer.answered(0.05)
     assert [pacer.try_timeout(n) for n in range(3)] == [0.4, 0.8, 1.6]  # 4 x 50 ms is below the floor
+
+
+async def test_an_unanswered_udp_question_is_asked_again_over_tcp() -> None:
+    async with DnsServer(hosted(1), behaviours={"d0.test/MX": "drop-udp"}) as server:
+        client = DnsClient(Resolver("127.0.0.1", server.port), timeout=5)
+        answer = await client.query("d0.test", "MX")
+    assert answer.outcome is Outcome.OK and answer.used_tcp
+    assert [transport for transport, name, _ in server.queries if name == "d0.test."] == ["udp", "tcp"]
