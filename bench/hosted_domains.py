@@ -121,6 +121,10 @@ def main() -> int:
                     f"{args.domains} domains, {name:22s} wall {wall:6.2f} s  servers' CPU {cpu:6.2f} s  "
                     f"reports as the lone domain's: {args.domains - len(differ)}/{args.domains}, errors {errors}"
                 )
+                for domain in differ[:3]:
+                    ports, sessions = found.get(domain, ((), ()))
+                    unlike = [s for s in sessions if s not in expected[1]] + [p for p in ports if p not in expected[0]]
+                    print(f"    {domain}: {len(ports)} ports, {len(sessions)} sessions; unlike the lone one: {unlike}")
             ours, theirs = walls["this checkout"], walls[f"before ({args.before})"]
             print(
                 f"ratio this/before {ours / theirs:.3f}; bound (one domain alone) {alone_wall:.2f} s, "
