@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import socket
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -34,6 +35,7 @@ from mailprobe.dns.pacing import pacer_for
 from mailprobe.errors import ResolverError
 from mailprobe.model import DnsOutcome
 from mailprobe.net import guard
+from mailprobe.shared_work import SharedWork
 
 MAX_CNAME_HOPS = 8
 EDNS_PAYLOAD = 1232  # the DNS flag day 2020 size: no IP fragmentation
@@ -99,14 +101,16 @@ class DnsClient:
 
     A question is asked once per client (single flight): a second asker of the same name and type waits for
     the first answer. That lets the resolve stage `prefetch` what it will probably need next, so a lookup
-    that later turns out to be needed finds its answer already on the way.
+    that later turns out to be needed finds its answer already on the way. A definite answer (DEFINITE) also
+    serves the later lookups of the run, through any client of the same resolver: domains hosted together
+    share their MX hosts' addresses, PTR and TLSA records.
     """
 
     resolver: Resolver
     timeout: float  # deadline of one lookup (all attempts and CNAME hops together)
     log: list[QueryTime] = field(default_factory=list)
     _limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
-    _flights: dict[tuple[str, str], asyncio.Task[Answer]] = field(default_factory=dict)
+    _flights: dict[tuple[str, str], asyncio.Future[Answer]] = field(default_factory=dict)
     _claimed: set[tuple[str, str]] = field(default_factory=set)  # questions a query() asked, not only prefetched
 
     @classmethod
@@ -124,6 +128,10 @@ class DnsClient:
         self._claimed.add(key)  # settle() leaves it alone from now on
         return await asyncio.shield(self._flight(key, name, rdtype))
 
+    async def ask_now(self, name: str, rdtype: str) -> Answer:
+        """Ask the resolver itself, whatever the run already knows (the check that it answers at all)."""
+        return await self._ask(name, rdtype)
+
     def prefetch(self, name: str, rdtype: str) -> None:
         """Start asking now; a later query() of the same question takes this answer."""
         self._flight(_key(name, rdtype), name, rdtype)
@@ -140,12 +148,24 @@ class DnsClient:
             task.cancel()
         await asyncio.gather(*unclaimed.values(), return_exceptions=True)
 
-    def _flight(self, key: tuple[str, str], name: str, rdtype: str) -> asyncio.Task[Answer]:
+    def _flight(self, key: tuple[str, str], name: str, rdtype: str) -> asyncio.Future[Answer]:
         task = self._flights.get(key)
         if task is None:
-            task = asyncio.get_running_loop().create_task(self._ask(name, rdtype))
+            task = _run_answers(self.resolver).get(key) or asyncio.get_running_loop().create_task(
+                self._ask_and_keep(key, name, rdtype)
+            )
             self._flights[key] = task
         return task
+
+    async def _ask_and_keep(self, key: tuple[str, str], name: str, rdtype: str) -> Answer:
+        """_ask, and a definite answer kept for the other lookups of the run (shared MX hosts' addresses,
+        TLSA and PTR records are asked by every domain they serve)."""
+        answer = await self._ask(name, rdtype)
+        if answer.outcome in DEFINITE:
+            kept: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+            kept.set_result(answer)
+            _run_answers(self.resolver).put(key, kept)
+        return answer
 
     async def _ask(self, name: str, rdtype: str) -> Answer:
         loop = asyncio.get_running_loop()
@@ -301,6 +321,7 @@ class DnsClient:
                 pacer.answered(loop.time() - sent_at)
                 if not response.flags & dns.flags.TC:
                     return response, False
+                pacer.truncated()
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return None, True
@@ -344,6 +365,25 @@ def _find(
         if rrset.name == name and rrset.rdtype == rdtype and len(rrset) > 0:
             return rrset
     return None
+
+
+# Answers that hold for the whole run: the name or its data exists or does not, the server will not answer
+# it (REFUSED) or points elsewhere. A timeout, an error or a SERVFAIL may pass: the next lookup asks again.
+DEFINITE = frozenset(
+    {Outcome.OK, Outcome.NXDOMAIN, Outcome.NODATA, Outcome.CNAME_LOOP, Outcome.REFERRAL, Outcome.REFUSED}
+)
+RUN_ANSWERS, RUN_ANSWER_AGE = 4096, 300.0  # definite answers kept per resolver for a run, and for how long
+_RUN_ANSWERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Resolver, SharedWork[tuple[str, str], Answer]]]
+_RUN_ANSWERS = weakref.WeakKeyDictionary()
+
+
+def _run_answers(resolver: Resolver) -> SharedWork[tuple[str, str], Answer]:
+    """The definite answers the run (this event loop) got from `resolver`, shared by all its lookups."""
+    per_loop = _RUN_ANSWERS.setdefault(asyncio.get_running_loop(), {})
+    found = per_loop.get(resolver)
+    if found is None:
+        found = per_loop[resolver] = SharedWork(RUN_ANSWERS, RUN_ANSWER_AGE)
+    return found
 
 
 def _key(name: str, rdtype: str) -> tuple[str, str]:

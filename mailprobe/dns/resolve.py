@@ -137,7 +137,7 @@ async def resolve_host(name: str, cfg: Config, *, client: DnsClient | None = Non
 async def check_resolver(cfg: Config) -> None:
     """Raise ResolverError (one line) unless the chosen resolver answers DNS; any rcode counts as DNS."""
     client = DnsClient.from_config(cfg)
-    answer = await client.query(".", "NS")
+    answer = await client.ask_now(".", "NS")
     if answer.refused:
         raise ResolverError(f"resolver {client.resolver}: nothing listening there (connection refused)")
     if answer.outcome is Outcome.TIMEOUT:

@@ -45,10 +45,11 @@ def test_the_pace_halves_on_a_lossy_second_grows_on_a_used_one_and_ignores_a_few
         pacer._account(float(at))  # the next second begins: the one before is judged
         return pacer.rate
 
-    assert second(101, 600, 300) == 500.0  # half unanswered: a rate limit
-    assert second(102, 400, 20) == 625.0  # used, 5 % unanswered (slow domains): grows by a quarter
-    assert second(103, 50, 0) == 625.0  # not used: no evidence either way
-    assert second(105, 600, 0) == 625.0  # a second went by unused in between: no growth
+    assert second(101, 600, 300) == 500.0  # half unanswered or truncated: a rate limit
+    assert second(102, 400, 20) == 500.0  # 5 % (a few slow domains, a big answer): neither cut nor grown
+    assert second(103, 400, 4) == 625.0  # used, 1 %: grows by a quarter
+    assert second(104, 50, 0) == 625.0  # not used: no evidence either way
+    assert second(106, 600, 0) == 625.0  # a second went by unused in between: no growth
     assert [pacer.try_timeout(n) for n in range(3)] == [1.0, 2.0, 4.0]  # no round trip known yet
     pacer.answered(0.05)
     assert [pacer.try_timeout(n) for n in range(3)] == [0.4, 0.8, 1.6]  # 4 x 50 ms is below the floor

@@ -4,11 +4,13 @@ counted at the server; what the user lists twice is probed twice; SharedWork's b
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 from cluster_servers import CountingSmtp
 
 from mailprobe.config import Config, Limits, Resolver
 from mailprobe.demo.dns_server import DnsServer
+from mailprobe.dns import resolve_domain
 from mailprobe.engine import Stages, audit_stream
 from mailprobe.model import PortState, ProbeStatus, Report, Service
 from mailprobe.shared_work import SharedWork
@@ -103,3 +105,19 @@ async def test_shared_work_keeps_running_answers_and_forgets_old_finished_ones()
     stale.put("x", loop.create_future())
     await asyncio.sleep(0.01)
     assert stale.get("x") is None  # too old to share: asked again
+
+
+async def test_a_definite_dns_answer_serves_the_whole_run_a_timeout_does_not() -> None:
+    """Two domains with one MX host: its address, PTR and TLSA questions go out once. A question that timed
+    out is asked again by the next lookup that needs it (the next try may be answered)."""
+    zones = hosted(2)
+    async with DnsServer(zones, behaviours={"_dmarc.test": "drop"}) as server:
+        cfg = Config(resolver=Resolver("127.0.0.1", server.port), limits=Limits(connect_timeout=0.5))
+        first = await resolve_domain("d0.test", cfg)
+        second = await resolve_domain("d1.test", cfg)
+        asked = Counter((name, qtype) for _, name, qtype in server.queries)
+    assert [h.addresses for h in first.mx] == [h.addresses for h in second.mx] == [("127.0.0.1",)]
+    assert asked[("mx.shared.test.", "A")] == 1 and asked[("mx.shared.test.", "AAAA")] == 1
+    assert asked[("_25._tcp.mx.shared.test.", "TLSA")] == 1
+    assert asked[("1.0.0.127.in-addr.arpa.", "PTR")] == 1
+    assert asked[("_dmarc.test.", "TXT")] >= 2  # the organizational domain's DMARC record: dropped, asked again
