@@ -108,6 +108,7 @@ class DnsClient:
 
     resolver: Resolver
     timeout: float  # deadline of one lookup (all attempts and CNAME hops together)
+    processes: int = 1  # the run's processes (--jobs): each paces its share of the questions (dns/pacing.py)
     log: list[QueryTime] = field(default_factory=list)
     _limit: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(MAX_IN_FLIGHT))
     _flights: dict[tuple[str, str], asyncio.Future[Answer]] = field(default_factory=dict)
@@ -117,7 +118,7 @@ class DnsClient:
     def from_config(cls, cfg: Config) -> DnsClient:
         resolver = cfg.resolver or system_resolver()
         guard.check(resolver.address)
-        return cls(resolver=resolver, timeout=cfg.limits.connect_timeout)
+        return cls(resolver=resolver, timeout=cfg.limits.connect_timeout, processes=cfg.limits.processes)
 
     async def query(self, name: str, rdtype: str) -> Answer:
         """Ask (or join the same question already asked), chase CNAMEs, classify.
@@ -292,7 +293,7 @@ class DnsClient:
         """
         where, port = self.resolver.address, self.resolver.port
         loop = asyncio.get_running_loop()
-        pacer = pacer_for(where, port)
+        pacer = pacer_for(where, port, self.processes)
         over_tcp = no_tcp = False
         async with await _connected_udp(where, port) as sock:
             for attempt in itertools.count():

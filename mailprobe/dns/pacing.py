@@ -32,8 +32,9 @@ RTT_MULTIPLE = 4.0
 class Pacer:
     """`await turn()` before each UDP try; then `answered(rtt)` (and `truncated()` if it was) or `unanswered()`."""
 
-    def __init__(self, rate: float = START_RATE) -> None:
+    def __init__(self, rate: float = START_RATE, ceiling: float = CEILING_RATE) -> None:
         self.rate = rate
+        self.ceiling = ceiling
         self.srtt: float | None = None
         self._next = 0.0  # when the next try may go
         self._second = 0  # the second the counts below are for
@@ -74,7 +75,7 @@ class Pacer:
         if self._sent >= 10 and self._lost > LOSS_SHARE * self._sent:
             self.rate = max(FLOOR_RATE, self.rate / 2)
         elif self._sent >= self.rate / 2 and self._lost <= CLEAN_SHARE * self._sent and second == self._second + 1:
-            self.rate = min(CEILING_RATE, self.rate * GROWTH)
+            self.rate = min(self.ceiling, self.rate * GROWTH)
         self._second, self._sent, self._lost = second, 0, 0
 
 
@@ -82,10 +83,12 @@ _PACERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, in
 _PACERS = weakref.WeakKeyDictionary()
 
 
-def pacer_for(address: str, port: int) -> Pacer:
-    """The run's pacer for one resolver (one per event loop: a run, or one --jobs process)."""
+def pacer_for(address: str, port: int, processes: int = 1) -> Pacer:
+    """The run's pacer for one resolver (one per event loop: a run, or one --jobs process, which starts at
+    and is capped by its share of the rates, as gentle together as one process)."""
     pacers = _PACERS.setdefault(asyncio.get_running_loop(), {})
     pacer = pacers.get((address, port))
     if pacer is None:
-        pacer = pacers[(address, port)] = Pacer()
+        share = max(1, processes)
+        pacer = pacers[(address, port)] = Pacer(START_RATE / share, CEILING_RATE / share)
     return pacer

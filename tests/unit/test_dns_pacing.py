@@ -6,7 +6,7 @@ from __future__ import annotations
 from mailprobe.config import Config, Limits, Resolver
 from mailprobe.demo.dns_server import DnsServer
 from mailprobe.dns.client import DnsClient, Outcome
-from mailprobe.dns.pacing import Pacer
+from mailprobe.dns.pacing import Pacer, pacer_for
 from mailprobe.engine import Stages, audit_stream
 from mailprobe.model import MxStatus
 
@@ -61,3 +61,9 @@ async def test_an_unanswered_udp_question_is_asked_again_over_tcp() -> None:
         answer = await client.query("d0.test", "MX")
     assert answer.outcome is Outcome.OK and answer.used_tcp
     assert [transport for transport, name, _ in server.queries if name == "d0.test."] == ["udp", "tcp"]
+
+
+async def test_each_of_n_processes_paces_its_share() -> None:
+    """--jobs N: every process's pacer starts at, and is capped by, 1/N of one process's rates (nothing sent)."""
+    alone, shared = pacer_for("198.51.100.1", 53), pacer_for("198.51.100.2", 53, processes=4)
+    assert (shared.rate, shared.ceiling) == (alone.rate / 4, alone.ceiling / 4)
