@@ -31,7 +31,7 @@ import dns.resolver
 import dns.rrset
 
 from mailprobe.config import Config, Resolver
-from mailprobe.dns.pacing import pacer_for
+from mailprobe.dns.pacing import Pacer, pacer_for_share
 from mailprobe.errors import ResolverError
 from mailprobe.model import DnsOutcome
 from mailprobe.net import guard
@@ -152,9 +152,8 @@ class DnsClient:
     def _flight(self, key: tuple[str, str], name: str, rdtype: str) -> asyncio.Future[Answer]:
         task = self._flights.get(key)
         if task is None:
-            task = _run_answers(self.resolver).get(key) or asyncio.get_running_loop().create_task(
-                self._ask_and_keep(key, name, rdtype)
-            )
+            known = resolver_run(self.resolver, self.processes).answers.get(key)
+            task = known or asyncio.get_running_loop().create_task(self._ask_and_keep(key, name, rdtype))
             self._flights[key] = task
         return task
 
@@ -165,7 +164,7 @@ class DnsClient:
         if answer.outcome in DEFINITE:
             kept: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
             kept.set_result(answer)
-            _run_answers(self.resolver).put(key, kept)
+            resolver_run(self.resolver, self.processes).answers.put(key, kept)
         return answer
 
     async def _ask(self, name: str, rdtype: str) -> Answer:
@@ -293,7 +292,7 @@ class DnsClient:
         """
         where, port = self.resolver.address, self.resolver.port
         loop = asyncio.get_running_loop()
-        pacer = pacer_for(where, port, self.processes)
+        pacer = resolver_run(self.resolver, self.processes).pacer
         over_tcp = no_tcp = False
         async with await _connected_udp(where, port) as sock:
             for attempt in itertools.count():
@@ -374,16 +373,26 @@ DEFINITE = frozenset(
     {Outcome.OK, Outcome.NXDOMAIN, Outcome.NODATA, Outcome.CNAME_LOOP, Outcome.REFERRAL, Outcome.REFUSED}
 )
 RUN_ANSWERS, RUN_ANSWER_AGE = 4096, 300.0  # definite answers kept per resolver for a run, and for how long
-_RUN_ANSWERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Resolver, SharedWork[tuple[str, str], Answer]]]
-_RUN_ANSWERS = weakref.WeakKeyDictionary()
 
 
-def _run_answers(resolver: Resolver) -> SharedWork[tuple[str, str], Answer]:
-    """The definite answers the run (this event loop) got from `resolver`, shared by all its lookups."""
-    per_loop = _RUN_ANSWERS.setdefault(asyncio.get_running_loop(), {})
+@dataclass(slots=True)
+class ResolverRun:
+    """What one run (one event loop: a run, or one --jobs process) keeps per resolver, for all its lookups:
+    the pace of its questions (dns/pacing.py) and the definite answers it got."""
+
+    pacer: Pacer
+    answers: SharedWork[tuple[str, str], Answer]
+
+
+_RUNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Resolver, ResolverRun]]
+_RUNS = weakref.WeakKeyDictionary()
+
+
+def resolver_run(resolver: Resolver, processes: int = 1) -> ResolverRun:
+    per_loop = _RUNS.setdefault(asyncio.get_running_loop(), {})
     found = per_loop.get(resolver)
     if found is None:
-        found = per_loop[resolver] = SharedWork(RUN_ANSWERS, RUN_ANSWER_AGE)
+        found = per_loop[resolver] = ResolverRun(pacer_for_share(processes), SharedWork(RUN_ANSWERS, RUN_ANSWER_AGE))
     return found
 
 

@@ -18,7 +18,6 @@ not counted against the resolver. Timing arithmetic and one sleep: no sockets.
 from __future__ import annotations
 
 import asyncio
-import weakref
 
 START_RATE = 1000.0  # tries per second to one resolver before anything is known
 FLOOR_RATE, CEILING_RATE = 20.0, 20000.0
@@ -79,16 +78,8 @@ class Pacer:
         self._second, self._sent, self._lost = second, 0, 0
 
 
-_PACERS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, int], Pacer]]
-_PACERS = weakref.WeakKeyDictionary()
-
-
-def pacer_for(address: str, port: int, processes: int = 1) -> Pacer:
-    """The run's pacer for one resolver (one per event loop: a run, or one --jobs process, which starts at
-    and is capped by its share of the rates, as gentle together as one process)."""
-    pacers = _PACERS.setdefault(asyncio.get_running_loop(), {})
-    pacer = pacers.get((address, port))
-    if pacer is None:
-        share = max(1, processes)
-        pacer = pacers[(address, port)] = Pacer(START_RATE / share, CEILING_RATE / share)
-    return pacer
+def pacer_for_share(processes: int = 1) -> Pacer:
+    """A pacer for one of `processes` processes (--jobs): it starts at and is capped by its share of the
+    rates, so they are as gentle together as one process."""
+    share = max(1, processes)
+    return Pacer(START_RATE / share, CEILING_RATE / share)

@@ -3,20 +3,16 @@ per-client limits) must slow the run down, not turn into findings: every domain'
 
 from __future__ import annotations
 
+from hosted_zones import hosted
+
 from mailprobe.config import Config, Limits, Resolver
 from mailprobe.demo.dns_server import DnsServer
-from mailprobe.dns.client import DnsClient, Outcome
-from mailprobe.dns.pacing import Pacer, pacer_for
+from mailprobe.dns.client import DnsClient, Outcome, resolver_run
+from mailprobe.dns.pacing import Pacer
 from mailprobe.engine import Stages, audit_stream
 from mailprobe.model import MxStatus
 
-SOA = "$TTL 300\n@ IN SOA ns.shared.test. hostmaster 1 3600 600 86400 300\n@ IN NS ns.shared.test.\n"
 DOMAINS = 40
-
-
-def hosted(count: int) -> list[tuple[str, str]]:
-    domains = [(f"d{i}.test.", SOA + "@ IN MX 10 mx.shared.test.\n") for i in range(count)]
-    return [*domains, ("shared.test.", SOA + "mx IN A 198.51.100.25\n")]
 
 
 async def test_a_rate_limiting_resolver_slows_the_run_and_every_mx_is_found() -> None:
@@ -65,5 +61,6 @@ async def test_an_unanswered_udp_question_is_asked_again_over_tcp() -> None:
 
 async def test_each_of_n_processes_paces_its_share() -> None:
     """--jobs N: every process's pacer starts at, and is capped by, 1/N of one process's rates (nothing sent)."""
-    alone, shared = pacer_for("198.51.100.1", 53), pacer_for("198.51.100.2", 53, processes=4)
+    alone = resolver_run(Resolver("198.51.100.1")).pacer
+    shared = resolver_run(Resolver("198.51.100.2"), processes=4).pacer
     assert (shared.rate, shared.ceiling) == (alone.rate / 4, alone.ceiling / 4)

@@ -7,6 +7,7 @@ import asyncio
 from collections import Counter
 
 from cluster_servers import CountingSmtp
+from hosted_zones import hosted
 
 from mailprobe.config import Config, Limits, Resolver
 from mailprobe.demo.dns_server import DnsServer
@@ -14,15 +15,6 @@ from mailprobe.dns import resolve_domain
 from mailprobe.engine import Stages, audit_stream
 from mailprobe.model import PortState, ProbeStatus, Report, Service
 from mailprobe.shared_work import SharedWork
-
-SOA = "$TTL 300\n@ IN SOA ns.shared.test. hostmaster 1 3600 600 86400 300\n@ IN NS ns.shared.test.\n"
-
-
-def hosted(count: int) -> list[tuple[str, str]]:
-    """`count` domains d0.test ... whose MX is the one host mx.shared.test (127.0.0.1)."""
-    domains = [(f"d{i}.test.", SOA + "@ IN MX 10 mx.shared.test.\n") for i in range(count)]
-    two = ("two.test.", SOA + "@ IN MX 10 mx.shared.test.\n@ IN MX 20 mx2.shared.test.\n")
-    return [*domains, two, ("shared.test.", SOA + "ns IN A 127.0.0.1\nmx IN A 127.0.0.1\nmx2 IN A 127.0.0.1\n")]
 
 
 async def connections_for(texts: list[str], stages: Stages, dns_port: int = 0) -> tuple[int, list[Report]]:
