@@ -105,7 +105,7 @@ def timed(lab: Any, argv: list[str], timeout: float = 300) -> tuple[float, subpr
     return time.monotonic() - started, done
 
 
-def mailprobe_argv(lab: Any, hosts_file: Path, timeout: float, jobs: int = 1) -> list[str]:
+def mailprobe_argv(lab: Any, hosts_file: Path, timeout: float, jobs: int = 0) -> list[str]:
     return [
         "/usr/bin/time",
         "-f",
@@ -125,7 +125,7 @@ def mailprobe_argv(lab: Any, hosts_file: Path, timeout: float, jobs: int = 1) ->
         lab.ca_file,
         "--resolver",
         lab.dns4,
-        *(["--jobs", str(jobs)] if jobs > 1 else []),
+        *(["--jobs", str(jobs)] if jobs else []),  # 0: mailprobe's choice
     ]
 
 
@@ -134,7 +134,7 @@ def nmap_argv(hosts: list[str], scripts: str = NMAP_SCRIPTS) -> list[str]:
 
 
 def run_mailprobe(
-    lab: Any, hosts: list[str], timeout: float, work: Path, jobs: int = 1
+    lab: Any, hosts: list[str], timeout: float, work: Path, jobs: int = 0
 ) -> tuple[float, dict[str, Any], CpuMeter]:
     """Wall seconds, the JSON report, and where the machine's CPU went (mailprobe's own in meter.tool)."""
     hosts_file = work / f"hosts-{len(hosts)}.txt"
@@ -361,7 +361,7 @@ def main() -> int:
     parser.add_argument("--nmap-runs", type=int, default=1, help="timed runs of nmap on many hosts (~90 s each at 50)")
     parser.add_argument("--hosts", type=int, default=64, help="hosts in the large run (1..150)")
     parser.add_argument("--timeout", type=float, default=5.0, help="mailprobe --timeout (the ceiling for connects)")
-    parser.add_argument("--jobs", type=int, default=1, help="mailprobe --jobs N (processes)")
+    parser.add_argument("--jobs", type=int, default=0, help="mailprobe --jobs N (default: none, mailprobe chooses)")
     parser.add_argument(
         "--reuse-login-processes", action="store_true",
         help="Dovecot in its high-performance mode (login processes serve many connections) instead of its "
@@ -384,7 +384,7 @@ def main() -> int:
         return 2
     rtt = args.rtt_ms / 1000
     mode = "reused (high-performance mode)" if args.reuse_login_processes else "one per connection (its default)"
-    print(f"Dovecot login processes: {mode}; mailprobe --jobs {args.jobs}")
+    print(f"Dovecot login processes: {mode}; mailprobe --jobs {args.jobs or 'not given (mailprobe chooses)'}")
     try:
         extra = aliases(args.hosts - 1)
         silent = set(silent_hosts(extra))

@@ -130,14 +130,14 @@ def run_mailprobe(
     raw: bool,
     fd_limit: int | None,
     tree: Path | None = None,
-    jobs: int = 1,
+    jobs: int = 0,
 ) -> Outcome:
     targets, out = work / "targets.txt", work / "out.jsonl"
     targets.write_text("\n".join(addresses) + "\n")
     out.unlink(missing_ok=True)
     cpu = work / "cpu.txt"
     argv = [*mailprobe_command(tree), "ports", "-i", str(targets), "--format", "jsonl", "--output", str(out)]
-    extra = [*(["--raw"] if raw else []), *(["--jobs", str(jobs)] if jobs > 1 else [])]
+    extra = [*(["--raw"] if raw else []), *(["--jobs", str(jobs)] if jobs else [])]  # 0: mailprobe's choice
     timed = ["/usr/bin/time", "-f", "%U %S", "-o", str(cpu), *argv, *extra]
     with CpuMeter(lab) as meter:
         started = time.monotonic()
@@ -188,6 +188,13 @@ def disagreements(ours: dict[str, str], theirs: dict[str, str]) -> list[str]:
     return [f"{k}: mailprobe {mapped.get(k)}, other {theirs.get(k)}" for k in keys if mapped.get(k) != theirs.get(k)]
 
 
+def processes_used(jobs: int, addresses: list[str], raw: bool) -> int:
+    """The processes a `mailprobe ports` run of `addresses` uses: --jobs N, or what it chooses without one."""
+    from mailprobe.cli.batch import auto_jobs, usable_cores
+
+    return min(jobs, len(addresses)) if jobs else auto_jobs("ports", len(addresses), usable_cores(), raw=raw)
+
+
 def bound(scenario: str, addresses: list[str], rtt: float, processes: int = 1) -> tuple[float, str]:
     """Seconds the network allows for the scan, and how that was computed (`processes`: mailprobe --jobs, each
     with its own descriptors under the limit)."""
@@ -219,7 +226,9 @@ def main() -> int:
         "--before", type=Path, metavar="TREE",
         help="also time the mailprobe package found in TREE (e.g. `git archive OLD mailprobe | tar -x -C TREE`)",
     )  # fmt: skip
-    parser.add_argument("--jobs", type=int, default=1, help="mailprobe --jobs N (processes) for mailprobe's runs")
+    parser.add_argument(
+        "--jobs", type=int, default=0, help="mailprobe --jobs N for mailprobe's runs (default: none, mailprobe chooses)"
+    )
     args = parser.parse_args()
     compile_bytecode(*([REPO, args.before] if args.before is not None else []))
     scenarios = [s for s in args.scenarios.split(",") if s]
@@ -259,7 +268,7 @@ def main() -> int:
             start_up = startup_seconds(lab)
             print(f"lab up in {lab.start_seconds:.1f} s; rtt {args.rtt_ms:g} ms; "
                   f"mailprobe start-up (python -m mailprobe --version) {start_up:.2f} s; "
-                  f"mailprobe --jobs {args.jobs}")  # fmt: skip
+                  f"mailprobe --jobs {args.jobs or 'not given (mailprobe chooses)'}")  # fmt: skip
             summary = []
             for scenario in scenarios:
                 addresses = SCENARIO_ADDRESSES[scenario]
@@ -305,7 +314,7 @@ def main() -> int:
                     failures += len(versus)
                     print(f"        mailprobe and {peer} agree on {len(truth) - len(versus)}/{len(truth)}")
                 ours, theirs = statistics.median(times["mailprobe"]), statistics.median(times[peer])
-                limit, how = bound(scenario, addresses, rtt, args.jobs)
+                limit, how = bound(scenario, addresses, rtt, processes_used(args.jobs, addresses, raw))
                 print(f"  bound: {how}")
                 line = (
                     f"{scenario:8s} mailprobe {ours:5.2f} s (cpu {statistics.median(cpu['mailprobe']):4.2f} s)  "

@@ -91,9 +91,11 @@ class Workers:
     def fork(cls, count: int, cfg: Config, stages: Stages, *, progress: bool) -> Workers:
         """Fork `count` children now. Call it with one thread running (a fork copies only the caller's)."""
         own = replace(cfg, limits=cfg.limits.shared_by(count))
-        # What every child imports anyway, imported once: N children importing it each cost N times the CPU.
-        importlib.import_module("mailprobe.checks.run")
+        # What every child imports anyway, imported once when the children will be busy (sessions' TLS): N
+        # children importing it each cost N times the CPU. A port scan's children mostly wait for answers, and
+        # import it meanwhile (engine.import_meanwhile) rather than delay their first SYN by it.
         if stages.handshake:
+            importlib.import_module("mailprobe.checks.run")
             importlib.import_module("mailprobe.protocols.tls")
         gc.freeze()  # what is imported now is shared: no collection touches (and so copies) its pages
         children: list[_Child] = []

@@ -24,6 +24,12 @@ from mailprobe.model import Report
 BLOCK_COMMANDS = ("ports", "handshake")  # the commands that take CIDR blocks and ranges
 ALL_STAGES = ("dns", "ports", "handshake")
 MAX_JOBS = 64  # --jobs: processes on one machine, at most
+# --jobs 0 (the default): one process per usable core for `ports` and `handshake`, whose listed targets share
+# nothing across processes, once each would have this many targets; never more than AUTO_JOBS_MAX. `audit`
+# and `mx` stay in one process: there the targets share what DNS leads to (a provider's MX probed once).
+AUTO_JOBS_COMMANDS = ("ports", "handshake")
+AUTO_TARGETS_PER_JOB = 32
+AUTO_JOBS_MAX = 8
 
 
 def apply_shard(texts: list[str], shard: str | None) -> list[str]:
@@ -66,7 +72,7 @@ def run_batch(command: str, opts: Options, stages: tuple[str, ...] | None = None
     total, any_valid = source.check()
     chosen = stages or (prof.stages if prof is not None else ALL_STAGES)
     on_cluster = _cluster_options(opts.cluster)
-    jobs = _jobs(opts.jobs, total, on_cluster is not None)
+    jobs = _jobs(opts.jobs, total, on_cluster is not None, command, opts.raw)
     from mailprobe.cli.stream import checked_stream
 
     workers = _fork(jobs, cfg, chosen) if jobs > 1 else None  # before any thread starts
@@ -85,15 +91,52 @@ def _fork(jobs: int, cfg: Config, stages: tuple[str, ...]) -> Workers:
     return Workers.fork(jobs, cfg, Stages.named(stages), progress=wanted())
 
 
-def _jobs(jobs: int, total: int | None, on_cluster: bool) -> int:
-    """--jobs checked: processes to fork, never more than there are targets (1: none, the run is this process)."""
+def _jobs(jobs: int, total: int | None, on_cluster: bool, command: str, raw: bool) -> int:
+    """--jobs checked: processes to fork, never more than there are targets (1: none, the run is this process);
+    0 chooses (auto_jobs)."""
     from mailprobe.errors import UsageError
 
-    if not 1 <= jobs <= MAX_JOBS:
-        raise UsageError(f"bad --jobs {jobs}: give 1 to {MAX_JOBS} processes")
+    if not 0 <= jobs <= MAX_JOBS:
+        raise UsageError(f"bad --jobs {jobs}: give 1 to {MAX_JOBS} processes, or 0 to let mailprobe choose")
     if jobs > 1 and on_cluster:
         raise UsageError("--jobs and --cluster exclude each other (a cluster's workers are its processes)")
+    if jobs == 0:
+        return auto_jobs(command, total, usable_cores(), raw=raw) if not on_cluster else 1
     return min(jobs, total) if total is not None else jobs
+
+
+def auto_jobs(command: str, total: int | None, cores: int, *, raw: bool = False) -> int:
+    """--jobs 0: a process per usable core, for a `ports` or `handshake` run large enough to share; else 1.
+    Standard input (total unknown) stays in one process: its targets may trickle in. So does `--raw`: its SYNs
+    leave one socket at a paced rate, cheap per probe, and N processes would each pace 1/N of it."""
+    if command not in AUTO_JOBS_COMMANDS or total is None or raw:
+        return 1
+    return max(1, min(cores, total // AUTO_TARGETS_PER_JOB, AUTO_JOBS_MAX))
+
+
+def usable_cores(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
+    """The cores this process may run on (its CPU affinity), fewer under a cgroup v2 CPU quota (cpu.max)."""
+    import os
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        with open(cpu_max, encoding="ascii") as limit:
+            quota = quota_cores(limit.read())
+    except OSError:
+        quota = None  # no cgroup v2 here: the affinity is the limit
+    return max(1, min(cores, quota) if quota is not None else cores)
+
+
+def quota_cores(cpu_max: str) -> int | None:
+    """Whole cores a cgroup v2 `cpu.max` ("QUOTA PERIOD", or "max PERIOD") allows, at least 1; None: no quota."""
+    words = cpu_max.split()
+    if len(words) != 2 or words[0] == "max":
+        return None
+    try:
+        quota, period = int(words[0]), int(words[1])
+    except ValueError:
+        return None
+    return max(1, quota // period) if quota > 0 and period > 0 else None
 
 
 def _cluster_options(cluster: str | None) -> ClusterOptions | None:

@@ -24,6 +24,7 @@ from mailprobe.errors import UsageError
 from mailprobe.model import Report, Severity
 
 if TYPE_CHECKING:
+    from mailprobe.report.json import Prerendered
     from mailprobe.report.nagios import Thresholds
 
 T = TypeVar("T")
@@ -188,13 +189,16 @@ def color_wanted(out: Output) -> bool:
     return out.path is None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
 
 
-def emit(report: Report, out: Output) -> int:
-    """Render, write to stdout or --output, write --report DIR, and return the exit code."""
+def emit(report: Report, out: Output, prerendered: Prerendered | None = None) -> int:
+    """Render, write to stdout or --output, write --report DIR, and return the exit code. `prerendered`: the
+    JSON of the report's results, written as the run went (--format json)."""
     from mailprobe import report as renderers
     from mailprobe.report.files import write_atomic
 
     if out.fmt == "nagios":
         code, text = renderers.nagios_status(report, out.thresholds())
+    elif out.fmt == "json" and prerendered is not None:
+        code, text = exit_code(report, out.fail_on), prerendered.render(report)
     else:
         code = exit_code(report, out.fail_on)
         text = renderers.render(

@@ -194,11 +194,13 @@ class Options:
         _option(
             "--jobs",
             metavar="N",
-            help="Spread the targets over N processes on this machine, so a large run's TLS handshakes and checks "
-            "use N cores; together they are as gentle as one (they share the run's limits and starting windows), "
-            "each with its own descriptors. Default 1.",
+            help="Spread the targets over N processes on this machine, so a large run's connects, TLS handshakes and "
+            "checks use N cores; together they are as gentle as one (they share the run's limits and starting "
+            "windows), each with its own descriptors. Default 0: ports (without --raw) and handshake runs of 64 or "
+            "more listed targets use a process per usable core (at most 8, one per 32 targets); audit, mx, "
+            "standard input and smaller runs use one.",
         ),
-    ] = 1
+    ] = 0
 
     # -- what the run needs ----------------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ import sys
 from collections.abc import Awaitable, Coroutine, Iterator
 from dataclasses import replace
 from types import TracebackType
-from typing import Any, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from mailprobe.cli import common as c
 from mailprobe.cli.batch import Run
@@ -32,6 +32,9 @@ from mailprobe.cli.status import StatusLine, above, wanted
 from mailprobe.config import Config
 from mailprobe.errors import UsageError
 from mailprobe.model import Report
+
+if TYPE_CHECKING:
+    from mailprobe.report.json import Prerendered
 
 UNFINISHED_LISTED = 10_000  # targets an interrupted report lists as unfinished, at most
 T = TypeVar("T")
@@ -201,6 +204,7 @@ async def _stream(run: Run, stop: asyncio.Event, verified: asyncio.Future[None] 
     sink = JsonlSink(out) if out.fmt == "jsonl" else None
     keep = sink is None or out.report_dir is not None  # JSONL alone keeps nothing: memory stays flat
     kept: list[tuple[int, Report]] = []
+    prerendered = _prerendered(out)
     status = StatusLine(run.total) if wanted() else None
     worst = c.EXIT_OK
     finished = 0
@@ -240,6 +244,8 @@ async def _stream(run: Run, stop: asyncio.Event, verified: asyncio.Future[None] 
                 status.done = finished
             if keep:
                 kept.append((index, report))
+            if prerendered is not None:
+                prerendered.add(report)
 
     async def consume_unless_refused() -> None:
         """consume(), ended at once when the resolver check fails (it may fail before any report is out)."""
@@ -284,13 +290,22 @@ async def _stream(run: Run, stop: asyncio.Event, verified: asyncio.Future[None] 
         merged = merge([report for _, report in kept], run.command, run.cfg.profile)
         if interrupted:
             merged = replace(merged, interrupted=True, unfinished=unfinished)
-        code = c.emit(merged, out) if sink is None else c.write_report_dir(merged, out)
+        code = c.emit(merged, out, prerendered) if sink is None else c.write_report_dir(merged, out)
     if not interrupted:
         return code
     done = f"{finished} of {run.total} targets finished" if run.total is not None else f"{finished} finished"
     more = " (or more)" if len(unfinished) >= UNFINISHED_LISTED else ""
     c.say_interrupted(f"{done}; {len(unfinished)}{more} did not (listed in the report)")
     return interrupted_code(code, out)
+
+
+def _prerendered(out: c.Output) -> Prerendered | None:
+    """--format json: each target's results written as its report arrives (report/json.Prerendered)."""
+    if out.fmt != "json":
+        return None
+    from mailprobe.report.json import Prerendered
+
+    return Prerendered()
 
 
 def interrupted_code(code: int, out: c.Output) -> int:

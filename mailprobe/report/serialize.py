@@ -20,8 +20,8 @@ import binascii
 import json
 import math
 import types
-from collections.abc import Callable
-from dataclasses import MISSING, fields, is_dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, fields, is_dataclass, replace
 from enum import Enum
 from functools import cache
 from importlib import resources
@@ -60,9 +60,15 @@ def json_schema() -> dict[str, Any]:
     return schema
 
 
-def to_jsonable(report: Report) -> dict[str, Any]:
-    """The report as plain dicts/lists/str/int/float/bool/None, ready for json.dumps."""
-    body = _encode(report)
+def to_jsonable(report: Report, given: Mapping[str, list[Any]] | None = None) -> dict[str, Any]:
+    """The report as plain dicts/lists/str/int/float/bool/None, ready for json.dumps. `given`: fields of the
+    report already encoded (as lists, by field name), taken as they are instead of encoding the report's."""
+    if given:
+        emptied: dict[str, Any] = {key: () for key in given}
+        body = _encode(replace(report, **emptied))
+        body.update(given)
+    else:
+        body = _encode(report)
     body["summary"] = summarize(report).as_jsonable()
     ordered = {key: body[key] for key in _TOP_ORDER}
     ordered.update((key, value) for key, value in body.items() if key not in ordered)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +15,11 @@ import pytest
 from typer.testing import CliRunner
 
 from mailprobe.cli.app import app
+from mailprobe.cli.batch import auto_jobs, quota_cores, usable_cores
 from mailprobe.demo.pki import DemoPki
 from mailprobe.demo.smtp_server import SmtpServer
+from mailprobe.report.json import render as render_json
+from mailprobe.report.serialize import report_from_jsonable
 
 runner = CliRunner()
 TIMING_KEYS = {"elapsed_ms", "at_ms", "started_at"}
@@ -78,6 +82,16 @@ def test_sharded_jsonl_merged_equals_the_unsharded_run(smtp_ports: list[int], tm
     assert len(whole["handshakes"]) == 3 and len(whole["errors"]) == 1  # the bad line is reported, not fatal
 
 
+def test_json_written_as_targets_finish_is_what_the_renderer_writes(smtp_ports: list[int], tmp_path: Path) -> None:
+    """--format json writes each target's results as its report arrives (report/json.Prerendered): the text
+    is exactly the JSON renderer's for the whole report (read back losslessly)."""
+    targets = targets_file(tmp_path, smtp_ports)
+    text = run("handshake", "-i", str(targets), "--timeout", "2", "--format", "json").stdout
+    report = report_from_jsonable(json.loads(text))
+    assert len(report.handshakes) == 3 and report.findings
+    assert render_json(report) == text
+
+
 def test_report_dir_writes_a_set_with_an_index(smtp_ports: list[int], tmp_path: Path) -> None:
     out_dir = tmp_path / "reports"
     result = run(
@@ -96,3 +110,40 @@ def test_report_dir_writes_a_set_with_an_index(smtp_ports: list[int], tmp_path: 
     assert "index.html" in names and "index.md" in names
     assert {Path(n).suffix for n in names} >= {".json", ".md", ".html"}
     assert all(p.resolve().parent == out_dir.resolve() for p in out_dir.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("command", "total", "cores", "processes"),
+    [
+        ("ports", 256, 2, 2),  # a process per usable core
+        ("handshake", 64, 4, 2),  # but one per 32 targets at most
+        ("ports", 63, 2, 1),  # too few to share
+        ("ports", 10_000, 64, 8),  # at most AUTO_JOBS_MAX
+        ("ports", 256, 1, 1),  # one core
+        ("ports", None, 8, 1),  # standard input: the number of targets is unknown
+        ("audit", 1000, 8, 1),  # audit and mx share what DNS leads to across targets: one process
+        ("mx", 1000, 8, 1),
+    ],
+)
+def test_jobs_0_chooses_a_process_per_core_for_large_listed_scans(
+    command: str, total: int | None, cores: int, processes: int
+) -> None:
+    assert auto_jobs(command, total, cores) == processes
+    assert auto_jobs(command, total, cores, raw=True) == 1  # --raw: one socket's paced SYNs, one process
+
+
+@pytest.mark.parametrize(
+    ("cpu_max", "cores"),
+    [("max 100000\n", None), ("200000 100000\n", 2), ("150000 100000", 1), ("50000 100000", 1), ("", None),
+     ("x 100000", None), ("0 100000", None)],
+)  # fmt: skip
+def test_a_cgroup_cpu_quota_is_read_as_whole_cores(cpu_max: str, cores: int | None) -> None:
+    assert quota_cores(cpu_max) == cores
+
+
+def test_the_usable_cores_are_at_most_the_affinity_and_the_quota(tmp_path: Path) -> None:
+    limit = tmp_path / "cpu.max"
+    limit.write_text("100000 100000\n")
+    affinity = len(os.sched_getaffinity(0))
+    assert usable_cores(str(tmp_path / "absent")) == affinity
+    assert usable_cores(str(limit)) == 1

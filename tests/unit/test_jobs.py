@@ -27,6 +27,7 @@ from processes import start as mailprobe
 from ptyrun import environment, run_in_pty
 from threaded import serving
 
+from mailprobe.cli.batch import auto_jobs, usable_cores
 from mailprobe.demo.smtp_server import SmtpServer
 from mailprobe.jobs import _Child, _end, _frame, _receive
 
@@ -171,6 +172,26 @@ def test_ctrl_c_to_the_process_group_ends_the_run_and_its_children(servers: tupl
     assert not any(running(pid) for pid in forked)
 
 
+def test_a_large_listed_run_forks_a_process_per_usable_core_by_default(
+    servers: tuple[int, int], tmp_path: Path
+) -> None:
+    """No --jobs: 64 listed handshake targets run in as many processes as auto_jobs chooses for this machine
+    (2 on CI's 2 cores; none forked on one core), ended together by Ctrl-C."""
+    silent, _ = servers
+    listed = tmp_path / "targets.txt"
+    listed.write_text(f"127.0.0.1:{silent}/smtp\n" * 64)
+    expected = auto_jobs("handshake", 64, usable_cores())
+    process = mailprobe("handshake", "-i", str(listed), "--timeout", "30", "--json", start_new_session=True)
+    wait_for(lambda: len(silent_server_sessions(silent)) >= 2)  # probing: any child is forked by now
+    forked = children(process.pid)
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert len(forked) == (expected if expected > 1 else 0)
+    assert process.returncode == 130, stderr
+    assert json.loads(stdout)["interrupted"] is True
+    assert not any(running(pid) for pid in forked)
+
+
 def test_errors_name_the_line_of_the_target(servers: tuple[int, int], tmp_path: Path) -> None:
     _, smtp = servers
     listed = tmp_path / "targets.txt"
@@ -193,8 +214,8 @@ def test_the_status_line_shows_what_a_child_waits_for(servers: tuple[int, int]) 
 @pytest.mark.parametrize(
     ("args", "said"),
     [
-        (("--jobs", "0"), "bad --jobs 0: give 1 to 64 processes"),
-        (("--jobs", "65"), "bad --jobs 65: give 1 to 64 processes"),
+        (("--jobs", "-1"), "bad --jobs -1: give 1 to 64 processes, or 0 to let mailprobe choose"),
+        (("--jobs", "65"), "bad --jobs 65: give 1 to 64 processes, or 0 to let mailprobe choose"),
         (
             ("--jobs", "2", "--cluster", "local:2"),
             "--jobs and --cluster exclude each other (a cluster's workers are its processes)",

@@ -4,13 +4,19 @@ allow_nan=False) writes, and leaves to json.dumps what it does not expect (so th
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from samples import hostile_report, sample_report
 
-from mailprobe.report.json import pretty
+from mailprobe.engine import merge
+from mailprobe.model import Report
+from mailprobe.report.json import Prerendered, pretty, render
 
 scalars = (
     st.none()
@@ -50,3 +56,40 @@ def test_what_it_does_not_expect_goes_to_json_dumps() -> None:
         pretty({"x": float("nan")})
     with pytest.raises(TypeError, match="not JSON serializable"):
         pretty({"x": object()})
+
+
+def _per_target(report: Report) -> list[Report]:
+    """A report cut as a run's targets deliver it: the first with everything but its results, then one report
+    per result (DNS record, port, handshake)."""
+    first = replace(report, dns=(), ports=(), handshakes=())
+    bare = Report(command=report.command, targets=(), started_at=report.started_at, elapsed_ms=0.0)
+    return [
+        first,
+        *(replace(bare, dns=(d,)) for d in report.dns),
+        *(replace(bare, ports=(p,)) for p in report.ports),
+        *(replace(bare, handshakes=(h,)) for h in report.handshakes),
+    ]
+
+
+@pytest.mark.parametrize("sample", [sample_report, hostile_report])
+def test_a_report_written_as_its_targets_arrive_is_the_same_text(sample: Callable[[], Report]) -> None:
+    """--format json: the results written as each target's report arrives, joined at the end, are exactly
+    render()'s text of the merged report (also when it is then marked interrupted)."""
+    parts = _per_target(sample())
+    assert len(parts) > 2
+    written = Prerendered()
+    for part in parts:
+        written.add(part)
+    merged = merge(parts, "audit")
+    assert written.render(merged) == render(merged)
+    stopped = replace(merged, interrupted=True, unfinished=("mx.example.com",))
+    assert written.render(stopped) == render(stopped)
+
+
+def test_a_result_that_was_not_added_is_written_at_the_end() -> None:
+    report = sample_report()
+    written = Prerendered()
+    written.add(replace(report, handshakes=()))
+    assert report.handshakes and written.render(report) == render(report)
+    odd = replace(report, elapsed_ms=math.inf)  # written as the string "inf", as render() writes it
+    assert written.render(odd) == render(odd)
