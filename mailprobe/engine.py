@@ -34,6 +34,7 @@ result with status `error` (or a per-target error line), so one bad target never
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import gc
 import importlib
@@ -357,7 +358,9 @@ def import_meanwhile(*modules: str) -> None:
             except ImportError:
                 return  # the main thread's own import will raise it where it can be reported
 
-    threading.Thread(target=run, name="mailprobe-import", daemon=False).start()
+    # No thread to be had (a pids limit): each module is imported where it is first used instead.
+    with contextlib.suppress(RuntimeError):
+        threading.Thread(target=run, name="mailprobe-import", daemon=False).start()
 
 
 def admission_window(cfg: Config, stages: Stages) -> int:

@@ -80,6 +80,10 @@ class _Failed:
         self.error = error
 
 
+class ForkFailed(UsageError):
+    """A child could not be forked (out of processes or memory); those already started have been ended."""
+
+
 class Workers:
     """N forked children, each waiting for targets; see the module docstring."""
 
@@ -108,7 +112,7 @@ class Workers:
                 theirs.close()
                 cls(children, cfg, stages).stop()
                 why = exc.strerror or exc
-                raise UsageError(f"--jobs {count}: cannot start process {len(children) + 1}: {why}") from None
+                raise ForkFailed(f"--jobs {count}: cannot start process {len(children) + 1}: {why}") from None
             if pid == 0:  # the child: never returns
                 ours.close()
                 for earlier in children:

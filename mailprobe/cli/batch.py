@@ -75,7 +75,7 @@ def run_batch(command: str, opts: Options, stages: tuple[str, ...] | None = None
     jobs = _jobs(opts.jobs, total, on_cluster is not None, command, opts.raw)
     from mailprobe.cli.stream import checked_stream
 
-    workers = _fork(jobs, cfg, chosen) if jobs > 1 else None  # before any thread starts
+    workers = _fork(jobs, cfg, chosen, chose=opts.jobs == 0) if jobs > 1 else None  # before any thread starts
     try:
         return c.run(checked_stream(Run(command, cfg, chosen, out, total, source, on_cluster, workers), any_valid))
     finally:
@@ -83,12 +83,19 @@ def run_batch(command: str, opts: Options, stages: tuple[str, ...] | None = None
             workers.stop()
 
 
-def _fork(jobs: int, cfg: Config, stages: tuple[str, ...]) -> Workers:
+def _fork(jobs: int, cfg: Config, stages: tuple[str, ...], *, chose: bool) -> Workers | None:
+    """The forked processes; None when mailprobe `chose` them (--jobs 0) and the system would not give them: the
+    run is then this process's, as with --jobs 1 (asked for with --jobs N, their absence is an error)."""
     from mailprobe.cli.status import wanted
     from mailprobe.engine import Stages
-    from mailprobe.jobs import Workers
+    from mailprobe.jobs import ForkFailed, Workers
 
-    return Workers.fork(jobs, cfg, Stages.named(stages), progress=wanted())
+    try:
+        return Workers.fork(jobs, cfg, Stages.named(stages), progress=wanted())
+    except ForkFailed:
+        if not chose:
+            raise
+        return None
 
 
 def _jobs(jobs: int, total: int | None, on_cluster: bool, command: str, raw: bool) -> int:
