@@ -100,7 +100,7 @@ class Workers:
         # import it meanwhile (engine.import_meanwhile) rather than delay their first SYN by it.
         if stages.handshake:
             importlib.import_module("mailprobe.checks.run")
-            importlib.import_module("mailprobe.protocols.tls")
+            importlib.import_module("mailprobe.protocols.tls").load_trust_store(cfg.ca_file)
         gc.freeze()  # what is imported now is shared: no collection touches (and so copies) its pages
         children: list[_Child] = []
         for _ in range(count):

@@ -29,8 +29,9 @@ from OpenSSL import crypto
 from mailprobe.model import CertFacts, TlsFacts, VerifyFailure
 from mailprobe.protocols.certnames import WEAK_KEY_BITS, hostname_matches
 
-__all__ = ["WEAK_KEY_BITS", "cert_facts", "hostname_matches", "tls_facts", "verify", "verify_chain"]
-
+__all__ = [
+    "WEAK_KEY_BITS", "cert_facts", "hostname_matches", "load_trust_store", "tls_facts", "verify", "verify_chain"
+]  # fmt: skip
 
 
 def _utc(when: dt.datetime) -> dt.datetime:
@@ -129,6 +130,12 @@ def _new_store(ca_file: str | None) -> crypto.X509Store:
 @lru_cache(maxsize=8)
 def _store(ca_file: str | None) -> crypto.X509Store:
     return _new_store(ca_file)
+
+
+def load_trust_store(ca_file: str | None) -> None:
+    """Read the trust store verify() uses now (the system's CAs, ~20 ms, and `ca_file`): a process about to
+    fork (--jobs) reads it once for all its children instead of each child reading it at its first chain."""
+    _store(ca_file)
 
 
 # OpenSSL X509_V_ERR_* codes (x509_vfy.h) and what they mean for a verdict.

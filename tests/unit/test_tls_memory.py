@@ -135,3 +135,26 @@ def test_memory_is_bounded(ca_files: tuple[trustme.CA, str, str]) -> None:
         memory.remember_parsed(chain[0], parsed)
         memory.remember_verdict((tuple(chain), ca_file), (None, None), (NOW, NOW + dt.timedelta(days=1)))
     assert len(memory.parsed) == 2 and len(memory._verdicts) == 2
+
+
+def test_a_trust_store_read_ahead_is_the_one_verify_uses(
+    memory: dict[str, int], ca_files: tuple[trustme.CA, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """load_trust_store (a process about to fork reads it once for all its children): a chain verified later
+    reads no store of its own, and is judged by the CA file it was read with."""
+    ca, _, other_file = ca_files
+    reads: list[str | None] = []
+    new_store = tls._new_store
+
+    def counted(ca_file: str | None) -> object:
+        reads.append(ca_file)
+        return new_store(ca_file)
+
+    monkeypatch.setattr(tls, "_new_store", counted)
+    tls._store.cache_clear()
+    tls.load_trust_store(other_file)
+    assert reads == [other_file]
+    facts = tls.tls_facts("TLSv1.3", CIPHER, der_chain(ca.issue_cert("mx1.lab.test")), "mx1.lab.test", other_file)
+    assert reads == [other_file]  # the store read ahead, not another
+    assert facts.verify_error is not None  # other_file's CA is not the one that issued the chain
+    tls._store.cache_clear()
