@@ -39,7 +39,7 @@ from mailprobe.net.connect import (
     sockaddr_for,
 )
 from mailprobe.net.icmp import RECVERR_OPTION, read_error_queue
-from mailprobe.net.limits import Slots
+from mailprobe.net.limits import LaunchGate, Slots
 from mailprobe.net.timing import RttEstimator
 from mailprobe.net.wakeups import Wakeups
 
@@ -86,8 +86,7 @@ class ConnectScanner:
         self._loop = asyncio.get_running_loop()
         self._queue: deque[_Probe] = deque()
         self._pump_due = False
-        self._started_this_turn = 0  # connects started in this turn of the event loop, at most per_turn
-        self._turn_end_due = False
+        self._gate = LaunchGate(self.per_turn)
         self._waiting_for_fds = False
         self._wakeups: Wakeups[_Probe] = Wakeups(self._loop, self._due)
         self._live: set[_Probe] = set()
@@ -138,7 +137,7 @@ class ConnectScanner:
 
     def _launch(self) -> None:
         """Start up to per_turn connects a turn, each holding one descriptor from the pool; come back next turn."""
-        while self._queue and self._started_this_turn < self.per_turn:
+        while self._queue:
             probe = self._queue[0]
             if probe.done.done():  # cancelled by its caller
                 self._queue.popleft()
@@ -150,22 +149,14 @@ class ConnectScanner:
                     self._waiting_for_fds = True
                     self.fds.when_free(self._fds_freed)
                 return
+            if not self._gate.try_pass():
+                self.fds.release(1)
+                break  # this turn's budget is spent: the next turn's pump goes on
             self._queue.popleft()
-            self._count_start()
             if not self._start(probe):
                 return  # out of descriptors after all: _start came back later
         if self._queue:
             self._schedule_pump()
-
-    def _count_start(self) -> None:
-        self._started_this_turn += 1
-        if not self._turn_end_due:
-            self._turn_end_due = True
-            self._loop.call_soon(self._turn_ended)  # runs in the next turn: what is ready now runs first
-
-    def _turn_ended(self) -> None:
-        self._turn_end_due = False
-        self._started_this_turn = 0
 
     def _fds_freed(self) -> None:
         self._waiting_for_fds = False

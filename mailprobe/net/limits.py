@@ -174,6 +174,14 @@ class LaunchGate:
                 self._waiting.remove(turn)
             raise
 
+    def try_pass(self) -> bool:
+        """wait() without waiting: True when this turn's budget has room (and takes it), else False."""
+        self._schedule_refill()
+        if self._left > 0 and not self._waiting:
+            self._left -= 1
+            return True
+        return False
+
     def _schedule_refill(self) -> None:
         if not self._refill_due:
             self._refill_due = True

@@ -296,6 +296,13 @@ async def test_a_cancelled_waiter_gives_its_turn_away() -> None:
     assert slots.free == 1
 
 
+async def test_the_launch_gate_says_at_once_whether_this_turn_has_room() -> None:
+    gate = LaunchGate(2)
+    assert [gate.try_pass() for _ in range(3)] == [True, True, False]
+    await asyncio.sleep(0)  # the next turn: the budget is whole again
+    assert gate.try_pass()
+
+
 async def test_the_launch_gate_lets_a_few_through_per_loop_turn() -> None:
     gate = LaunchGate(4)
     turns: list[int] = []
