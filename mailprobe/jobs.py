@@ -96,8 +96,8 @@ class Workers:
         """Fork `count` children now. Call it with one thread running (a fork copies only the caller's)."""
         own = replace(cfg, limits=cfg.limits.shared_by(count))
         # What every child imports anyway, imported once when the children will be busy (sessions' TLS): N
-        # children importing it each cost N times the CPU. A port scan's children mostly wait for answers, and
-        # import it meanwhile (engine.import_meanwhile) rather than delay their first SYN by it.
+        # children importing it each cost N times the CPU. A port scan's children (busy about half the time,
+        # profiled) import it meanwhile (engine.import_meanwhile) rather than have it delay their first SYN.
         if stages.handshake:
             importlib.import_module("mailprobe.checks.run")
             importlib.import_module("mailprobe.protocols.tls").load_trust_store(cfg.ca_file)
