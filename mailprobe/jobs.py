@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import gc
 import importlib
 import os
@@ -308,6 +307,8 @@ def _child_main(sock: socket.socket, cfg: Config, stages: Stages, progress: bool
 
 def _die_with_parent() -> None:
     """PR_SET_PDEATHSIG (Linux): SIGTERM when the parent dies; elsewhere the socket's EOF does it."""
+    import ctypes  # here, in each child at once, not in the parent's start-up
+
     parent = os.getppid()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM))

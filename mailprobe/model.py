@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING, Any
 
-from mailprobe.records.dkim import DkimKey
-from mailprobe.records.dmarc import DmarcRecord
-from mailprobe.records.mtasts import StsPolicy
-from mailprobe.records.spf import SpfRecord
-from mailprobe.records.tags import TagRecord
-from mailprobe.records.tlsa import Tlsa
+if TYPE_CHECKING:  # at run time see record_types(): a port scan never parses a record
+    from mailprobe.records.dkim import DkimKey
+    from mailprobe.records.dmarc import DmarcRecord
+    from mailprobe.records.mtasts import StsPolicy
+    from mailprobe.records.spf import SpfRecord
+    from mailprobe.records.tags import TagRecord
+    from mailprobe.records.tlsa import Tlsa
 
 SCHEMA_VERSION = 2
 
@@ -529,9 +531,26 @@ class StsFetch:
 # What DnsRecord.parsed holds, by kind: SPF an SpfEvaluation (or the SpfRecord when it was not evaluated), DMARC a
 # DmarcRecord, MTA-STS and TLS-RPT TXT a TagRecord, the MTA-STS policy an StsFetch, DKIM a DkimKey, TLSA a Tlsa,
 # SRV an SrvTarget, DNSBL a DnsblListing.
-ParsedRecord = (
-    SpfEvaluation | SpfRecord | DmarcRecord | TagRecord | StsFetch | DkimKey | Tlsa | SrvTarget | DnsblListing
-)
+if TYPE_CHECKING:
+    ParsedRecord = (
+        SpfEvaluation | SpfRecord | DmarcRecord | TagRecord | StsFetch | DkimKey | Tlsa | SrvTarget | DnsblListing
+    )
+
+
+def record_types() -> dict[str, Any]:
+    """The names this module's annotations take from the record parsers, for typing.get_type_hints(cls,
+    localns=...). They are imported for type checkers only: the parsers cost every command ~15 ms of start-up,
+    and a `ports` or `handshake` run never parses a record (a report that holds one imports them on unpickling)."""
+    from mailprobe.records.dkim import DkimKey
+    from mailprobe.records.dmarc import DmarcRecord
+    from mailprobe.records.mtasts import StsPolicy
+    from mailprobe.records.spf import SpfRecord
+    from mailprobe.records.tags import TagRecord
+    from mailprobe.records.tlsa import Tlsa
+
+    parsed = SpfEvaluation | SpfRecord | DmarcRecord | TagRecord | StsFetch | DkimKey | Tlsa | SrvTarget | DnsblListing
+    names = (DkimKey, DmarcRecord, StsPolicy, SpfRecord, TagRecord, Tlsa)
+    return {**{cls.__name__: cls for cls in names}, "ParsedRecord": parsed}
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from mailprobe.cluster.options import ClusterOptions
     from mailprobe.jobs import Workers
+    from mailprobe.profiles import Profile
 
 from dataclasses import dataclass, replace
 
@@ -53,9 +54,11 @@ class Run:
 
 def run_batch(command: str, opts: Options, stages: tuple[str, ...] | None = None) -> int:
     """Check everything that can be checked before sending, then run; the exit code."""
-    from mailprobe.profiles import Profile, load_profile
+    prof: Profile | None = None
+    if opts.profile:
+        from mailprobe.profiles import load_profile  # TOML and the profiles' checks: only when one is run
 
-    prof: Profile | None = load_profile(opts.profile) if opts.profile else None
+        prof = load_profile(opts.profile)
     out = opts.output()
     if not opts.fail_on and prof is not None:
         out = replace(out, fail_on=prof.fail_on, fail_on_chosen=True)

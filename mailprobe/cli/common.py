@@ -101,7 +101,8 @@ def output_options(
         critical_on=critical_on,
         fail_on_chosen=fail_on_chosen,
     )
-    out.thresholds()  # bad thresholds are bad input, before anything is probed
+    if warning_on or critical_on:  # bad thresholds are bad input, before anything is probed (defaults are good)
+        out.thresholds()
     if path is not None:
         check_writable_file(path, "--output")
     return out

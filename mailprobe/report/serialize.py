@@ -28,7 +28,7 @@ from importlib import resources
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from mailprobe.errors import UsageError
-from mailprobe.model import SCHEMA_VERSION, Report
+from mailprobe.model import SCHEMA_VERSION, Report, record_types
 from mailprobe.report.escape import terminal_safe
 from mailprobe.report.summary import summarize
 
@@ -187,7 +187,7 @@ def _encode_pairs(pairs: tuple[tuple[str, Any], ...]) -> dict[str, Any] | list[l
 
 @cache
 def _hints(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls)
+    return get_type_hints(cls, localns=record_types())
 
 
 def _fail(path: str, expected: str, data: Any) -> UsageError:

@@ -103,6 +103,26 @@ def test_a_port_scan_imports_neither_pydantic_nor_the_dns_and_tls_libraries() ->
     assert '"state":"open"' in done.stdout and '"state":"closed"' in done.stdout
 
 
+def test_a_port_scan_sends_its_first_probe_before_importing_what_it_does_not_need_yet() -> None:
+    """The record parsers, the profiles (and TOML), the nagios renderer and ctypes stay out of the start-up
+    of a `ports` run without --profile: its first SYN waits for nothing it does not use. Background imports
+    are switched off here, so that what the main thread imported is all there is when the first probe leaves."""
+    code = (
+        "import sys\nimport mailprobe.engine as engine\nimport mailprobe.net.connectscan as scan\n"
+        "engine.import_meanwhile = lambda *names: None\nseen = []\nsubmit = scan.ConnectScanner.submit\n"
+        "def first(self, *args):\n"
+        "    seen.append(seen or sorted(sys.modules))\n    return submit(self, *args)\n"
+        "scan.ConnectScanner.submit = first\nfrom mailprobe.cli.app import main\ntry:\n"
+        " main(['ports', '127.0.0.1', '--ports', '1', '--timeout', '1', '--format', 'jsonl', '--jobs', '1'])\n"
+        "except SystemExit as exc:\n print('exit', exc.code)\n"
+        "print([n for n in seen[0] if n.startswith(('mailprobe.records', 'mailprobe.profiles', 'tomllib', "
+        "'mailprobe.report.nagios', 'ctypes'))])"
+    )
+    env = {**os.environ, "MAILPROBE_ALLOW_ONLY": "127.0.0.0/8"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert done.stdout.strip().splitlines()[-2:] == ["exit 0", "[]"], (done.stdout, done.stderr)
+
+
 @pytest.mark.parametrize(
     ("words", "named"),
     [

@@ -27,6 +27,7 @@ from mailprobe.model import (
     Service,
     Severity,
     StartTlsOutcome,
+    record_types,
 )
 from mailprobe.report import json as json_format
 from mailprobe.report.jsonl import jsonl_lines, read_jsonl
@@ -63,7 +64,7 @@ def strategy(tp: Any) -> st.SearchStrategy[Any]:
     if isinstance(tp, type) and issubclass(tp, Enum):
         return st.sampled_from(tp)
     if isinstance(tp, type) and is_dataclass(tp):
-        hints = get_type_hints(tp)
+        hints = get_type_hints(tp, localns=record_types())
         if tp is Report:  # one schema version only
             return st.builds(tp, **{f.name: strategy(hints[f.name]) for f in fields(tp) if f.name != "schema_version"})
         return st.builds(tp, **{f.name: st.deferred(lambda h=hints[f.name]: strategy(h)) for f in fields(tp)})
