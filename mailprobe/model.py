@@ -6,7 +6,8 @@ Renderers and checks know only this module.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import operator
+from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -726,3 +727,28 @@ class Report:
         if not self.findings:
             return None
         return max((f.severity for f in self.findings), key=lambda s: s.rank)
+
+
+def _pickled_by_position(cls: type) -> None:
+    """Pickle a frozen slotted dataclass as the tuple of its values: what dataclasses installs looks its fields
+    up again for every object (a --jobs run moves ~20 objects per target between processes both ways)."""
+    names = tuple(f.name for f in fields(cls))
+    values = operator.attrgetter(*names)
+    setter = object.__setattr__
+
+    def __getstate__(self: object) -> tuple[object, ...]:
+        got = values(self)
+        return got if len(names) > 1 else (got,)
+
+    def __setstate__(self: object, state: tuple[object, ...]) -> None:
+        for name, value in zip(names, state, strict=True):
+            setter(self, name, value)
+
+    cls.__getstate__ = __getstate__  # type: ignore[attr-defined]
+    cls.__setstate__ = __setstate__  # type: ignore[attr-defined]
+
+
+for _cls in list(globals().values()):
+    if isinstance(_cls, type) and is_dataclass(_cls) and _cls.__module__ == __name__ and "__slots__" in vars(_cls):
+        _pickled_by_position(_cls)
+del _cls

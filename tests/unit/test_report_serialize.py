@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
 import types
 from dataclasses import fields, is_dataclass, replace
 from enum import Enum
@@ -93,6 +94,19 @@ def test_round_trip_is_exact_for_the_samples(make: Any) -> None:
 @given(reports)
 def test_round_trip_is_exact_for_any_report(report: Report) -> None:
     assert through_json(report) == report
+
+
+@FAST
+@given(reports)
+def test_any_report_survives_pickling_as_processes_pass_it(report: Report) -> None:
+    """--jobs children and --cluster workers send their reports pickled (model classes by position)."""
+    assert pickle.loads(pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL)) == report
+
+
+@pytest.mark.parametrize("make", [sample_report, hostile_report])
+def test_the_samples_survive_pickling(make: Any) -> None:
+    report = make()
+    assert pickle.loads(pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL)) == report
 
 
 def test_json_output_is_stable_ascii_with_schema_version_first() -> None:
