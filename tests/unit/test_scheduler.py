@@ -444,7 +444,7 @@ async def test_targets_may_come_from_an_async_source(open_port: int) -> None:
     assert done[0].ports[0].state is PortState.OPEN  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("processes", "sessions", "connects"), [(1, 64, 512), (2, 32, 256), (64, 4, 8)])
+@pytest.mark.parametrize(("processes", "sessions", "connects"), [(1, 128, 512), (2, 64, 256), (64, 4, 8)])
 async def test_a_run_spread_over_processes_starts_as_gently_as_one(
     processes: int, sessions: int, connects: int
 ) -> None:
