@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from mailprobe.config import Config, Limits
 from mailprobe.model import HandshakeResult, PortResult, ProbeStatus, Service, Target
-from mailprobe.net.connect import Place, session_socket
+from mailprobe.net.connect import session_socket
 from mailprobe.net.connectscan import WINDOW_FLOOR as CONNECT_WINDOW_FLOOR
 from mailprobe.net.connectscan import WINDOW_START as CONNECT_WINDOW_START
 from mailprobe.net.connectscan import ConnectScanner
@@ -194,16 +194,15 @@ class Scheduler:
                 self.progress.end(step)
 
     @asynccontextmanager
-    async def _session_slot(self, address: str) -> AsyncIterator[Place]:
-        """What a session holds while it runs: its address's and its path's slots, a run-wide one, descriptors.
-        Yields its place in the path's window (given up while its port is silent: _Opener)."""
+    async def _session_slot(self, address: str) -> AsyncIterator[None]:
+        """What a session holds while it runs: its address's and its path's slots, a run-wide one, descriptors."""
         async with (
             self.destinations.session(address),
-            self.windows.slot(address) as place,
+            self.windows.slot(address),
             self._sessions.hold(),
             self.fds.hold(self.session_fds),
         ):
-            yield place
+            yield
 
     async def identify(
         self, host: str, address: str, port: int, server_hostname: str | None, *, seen_open: bool = False
@@ -217,10 +216,8 @@ class Scheduler:
                 host, f"{host} {port} (which service?)", "waiting for a session slot", session=True
             )
         try:
-            async with self._session_slot(address) as place:
-                opener = _Opener(self, seen_open, step)
-                opener.place = place
-                return await identify(address, port, self.cfg.limits, opener, server_hostname)
+            async with self._session_slot(address):
+                return await identify(address, port, self.cfg.limits, _Opener(self, seen_open, step), server_hostname)
         finally:
             if step is not None and self.progress is not None:
                 self.progress.end(step)
@@ -230,8 +227,7 @@ class Scheduler:
 
         opener = _Opener(self, seen_open, step)
         address = target.address
-        async with self.destinations.session(address), self.windows.slot(address) as place:
-            opener.place = place
+        async with self.destinations.session(address), self.windows.slot(address):
             async with self._sessions.hold(), self.fds.hold(self.session_fds):
                 stall = self.windows.stall_after(address, target.port)
                 loop = asyncio.get_running_loop()
@@ -373,7 +369,6 @@ class _Opener:
     def __init__(self, scheduler: Scheduler, patient: bool, step: Step | None = None) -> None:
         self.scheduler, self.patient = scheduler, patient
         self.step = step  # given to the first session only: the dialogue itself, not its side sessions
-        self.place: Place | None = None  # the session's place in its path's window, given up while a port is silent
 
     async def __call__(
         self,
@@ -389,9 +384,7 @@ class _Opener:
         scheduler = self.scheduler
 
         async def connect() -> socket.socket:
-            return await session_socket(
-                address, port, scheduler.timing, scheduler.gate, patient=self.patient, place=self.place
-            )
+            return await session_socket(address, port, scheduler.timing, scheduler.gate, patient=self.patient)
 
         step, self.step = self.step, None
         return await Session.open(

@@ -17,7 +17,6 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
 
 from mailprobe.errors import TransportError
 from mailprobe.model import IcmpInfo, PortResult, PortState, ProbeStatus, Service
@@ -216,14 +215,12 @@ async def connect_adaptive(
     keep: bool = False,
     gate: LaunchGate | None = None,
     retries: int = RETRIES,
-    silent: Callable[[], None] | None = None,
 ) -> tuple[Attempt, int, float, socket.socket | None]:
     """Connect with one retry of silence; each try times out after a few round trips learnt on its path.
 
     Returns the last attempt, the number of tries, the seconds spent and (with `keep`) the connected socket.
     The guard is asked first (UnsafeTargetError); a non-address is a ValueError. Answers teach `timing`.
-    Each try waits for its turn at `gate` (the run's pacing of connects), if given. `silent` is called when a
-    try went unanswered and another follows.
+    Each try waits for its turn at `gate` (the run's pacing of connects), if given.
     """
     family, sockaddr = sockaddr_for(address, port)
     guard.check(address)
@@ -249,8 +246,6 @@ async def connect_adaptive(
             timing.observe(address, attempt.rtt)
         if attempt.answer is not Answer.SILENT:
             break
-        if silent is not None and tries <= retries:
-            silent()
     return attempt, tries, loop.time() - first, sock
 
 
@@ -282,47 +277,25 @@ async def probe_port(address: str, port: int, timeout: float, *, host: str = "")
 _SESSION_UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EACCES, errno.EPERM, errno.EADDRNOTAVAIL}
 
 
-class Place(Protocol):
-    """A session's place among those allowed at once (net/window.py): given up while its port is silent."""
-
-    def step_aside(self) -> None: ...
-
-    async def rejoin(self) -> None: ...
-
-
 async def session_socket(
-    address: str,
-    port: int,
-    timing: RttEstimator,
-    gate: LaunchGate | None = None,
-    *,
-    patient: bool = False,
-    place: Place | None = None,
+    address: str, port: int, timing: RttEstimator, gate: LaunchGate | None = None, *, patient: bool = False
 ) -> socket.socket:
     """A connected socket for a session, or TransportError with the ProbeStatus the connect amounts to.
 
     Silence is given up as in the scan (a few learnt round trips, one retry), not after the whole connect
     timeout, which stays the ceiling. `patient`: the port was just seen open, so silence now is a busy server
     (a full accept queue drops SYNs), not a filter: one try, as long as the ceiling allows (the kernel
-    resends the SYN meanwhile). `place`: given up while the retry of a silent first try waits (a filtered port
-    loads no server), taken again before the socket is handed over when the port answers after all.
+    resends the SYN meanwhile).
     """
     if patient:
         timing = RttEstimator(timing.ceiling, floor=timing.ceiling, initial=timing.ceiling)
-    aside = place.step_aside if place is not None else None
     try:
         attempt, tries, _elapsed, sock = await connect_adaptive(
-            address, port, timing, keep=True, gate=gate, retries=0 if patient else RETRIES, silent=aside
+            address, port, timing, keep=True, gate=gate, retries=0 if patient else RETRIES
         )
     except ValueError as exc:
         raise TransportError(ProbeStatus.ERROR.value, str(exc)) from None
     if sock is not None:
-        if place is not None:
-            try:
-                await place.rejoin()
-            except BaseException:
-                sock.close()
-                raise
         return sock
     if attempt.answer is Answer.REFUSED:
         raise TransportError(ProbeStatus.REFUSED.value, "connection refused (RST)")

@@ -91,28 +91,15 @@ def _wake(path: _Path) -> None:
 
 
 class _Slot:
-    """One session's place in its path's window. A session whose connect goes unanswered steps aside while it
-    tries again (`step_aside`) and `rejoin`s when the port answers after all: a silent port loads no server,
-    so it holds no place other sessions on the path are waiting for."""
-
-    __slots__ = ("_held", "_path", "_windows")
+    __slots__ = ("_path", "_windows")
 
     def __init__(self, windows: SessionWindows, path: _Path) -> None:
         self._windows, self._path = windows, path
-        self._held = False
 
-    async def __aenter__(self) -> _Slot:
-        await self.rejoin()
-        return self
-
-    async def rejoin(self) -> None:
-        """Take a place (waiting for one while the window is full); nothing when this slot holds one."""
-        if self._held:
-            return
+    async def __aenter__(self) -> None:
         path = self._path
         if not path.waiting and path.in_use < int(path.window):
             path.in_use += 1
-            self._held = True
             return
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         path.waiting.append(turn)
@@ -125,16 +112,9 @@ class _Slot:
             else:
                 path.waiting.remove(turn)
             raise
-        self._held = True
-
-    def step_aside(self) -> None:
-        """Give the place to the next session waiting (nothing when this slot holds none)."""
-        if self._held:
-            self._held = False
-            self._path.in_use -= 1
-            _wake(self._path)
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.step_aside()
+        self._path.in_use -= 1
+        _wake(self._path)

@@ -357,59 +357,6 @@ async def test_a_paths_session_window_halves_on_a_stall_and_grows_back() -> None
     assert late.done()
 
 
-async def test_a_session_place_given_up_is_taken_again_only_when_the_window_has_room() -> None:
-    windows = SessionWindows(start=1, floor=1, ceiling=4)
-    first = await windows.slot("203.0.113.25").__aenter__()
-    second = windows.slot("203.0.113.26")  # the same path
-    waiting = asyncio.ensure_future(second.__aenter__())
-    await asyncio.sleep(0)
-    assert not waiting.done()  # a window of one, held
-    first.step_aside()
-    first.step_aside()  # twice is once: the place was given up already
-    await asyncio.sleep(0)
-    assert waiting.done()  # the next session in line has it
-    back = asyncio.ensure_future(first.rejoin())
-    await asyncio.sleep(0)
-    assert not back.done()  # the port answered after all: it waits for room like any session
-    await second.__aexit__(None, None, None)
-    await asyncio.sleep(0)
-    assert back.done()
-    await first.__aexit__(None, None, None)
-    await first.__aexit__(None, None, None)  # a place is given back once
-    held = [await windows.slot("203.0.113.27").__aenter__()]
-    late = asyncio.ensure_future(windows.slot("203.0.113.28").__aenter__())
-    await asyncio.sleep(0)
-    assert not late.done() and len(held) == 1  # the window of one is free again, and full again
-
-
-async def test_a_silent_port_s_session_steps_aside_while_it_retries(silent_port: int, open_port: int) -> None:
-    """A filtered port loads no server: while its session waits for the retry of a silent SYN, a session to
-    an open port on the same path takes the window's only place, and is connected before the silent one ends."""
-    from mailprobe.errors import TransportError
-    from mailprobe.net.connect import session_socket
-
-    windows = SessionWindows(start=1, floor=1, ceiling=4)
-    timing = RttEstimator(5.0)
-    for _ in range(4):
-        timing.observe("127.0.0.1", 0.001)  # round trips known: a silent try is given up after 100 ms
-    ended: dict[str, float] = {}
-
-    async def session(port: int, name: str) -> None:
-        async with windows.slot("127.0.0.1") as place:
-            try:
-                sock = await session_socket("127.0.0.1", port, timing, place=place)
-            except TransportError as exc:
-                assert exc.status == ProbeStatus.CONNECT_TIMEOUT.value
-            else:
-                sock.close()
-            ended[name] = time.monotonic()
-
-    silent = asyncio.ensure_future(session(silent_port, "silent"))
-    await asyncio.sleep(0.01)  # the silent port's session has the place
-    await asyncio.gather(silent, session(open_port, "open"))
-    assert ended["open"] < ended["silent"] - 0.05, ended
-
-
 def test_what_counts_as_a_stall() -> None:
     from mailprobe.model import HandshakeResult, Target
     from mailprobe.scheduler import congested
