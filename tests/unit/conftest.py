@@ -6,6 +6,7 @@ import socket
 from collections.abc import Iterator
 
 import pytest
+from processes import end_started
 
 
 @pytest.fixture
@@ -22,3 +23,11 @@ def listener() -> Iterator[int]:
 def control(listener: int) -> int:
     """egress's control port: a loopback port that accepts connections."""
     return listener
+
+
+@pytest.fixture(autouse=True)
+def no_mailprobe_left() -> Iterator[None]:
+    """A test that started `mailprobe` processes (processes.start) and failed before ending them leaves none
+    running (until its --timeout) to disturb the next tests."""
+    yield
+    end_started()

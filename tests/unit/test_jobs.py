@@ -270,3 +270,15 @@ def test_a_child_is_reaped_after_its_grace_never_waited_for_forever(command: str
     ours.close()
     theirs.close()
     process.wait(timeout=5)  # already reaped: Popen takes that (ECHILD) as the end
+
+
+def test_a_mailprobe_a_test_left_running_is_ended_after_it() -> None:
+    """conftest's no_mailprobe_left: what processes.start began and a failed test did not end is killed."""
+    from processes import end_started
+
+    waiting = mailprobe("ports", "-i", "-", "--timeout", "1", stdin=subprocess.PIPE)  # reads targets for ever
+    time.sleep(0.5)
+    assert waiting.poll() is None
+    assert end_started() == [waiting.pid]
+    assert waiting.returncode == -signal.SIGKILL
+    assert end_started() == []  # each process once
