@@ -6,12 +6,14 @@ Renderers and checks know only this module.
 
 from __future__ import annotations
 
+import functools
 import operator
+import typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:  # at run time see record_types(): a port scan never parses a record
+if TYPE_CHECKING:  # at run time see type_hints(): a port scan never parses a record
     from mailprobe.records.dkim import DkimKey
     from mailprobe.records.dmarc import DmarcRecord
     from mailprobe.records.mtasts import StsPolicy
@@ -538,10 +540,15 @@ if TYPE_CHECKING:
     )
 
 
-def record_types() -> dict[str, Any]:
-    """The names this module's annotations take from the record parsers, for typing.get_type_hints(cls,
-    localns=...). They are imported for type checkers only: the parsers cost every command ~15 ms of start-up,
-    and a `ports` or `handshake` run never parses a record (a report that holds one imports them on unpickling)."""
+def type_hints(cls: type) -> dict[str, Any]:
+    """typing.get_type_hints of a model class (or any dataclass a report holds), resolved once per class. The
+    record parsers' classes its annotations name are imported for type checkers only (they cost every command
+    ~15 ms of start-up, and a port scan never parses a record), so they are given here."""
+    return _type_hints(cls)
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
     from mailprobe.records.dkim import DkimKey
     from mailprobe.records.dmarc import DmarcRecord
     from mailprobe.records.mtasts import StsPolicy
@@ -549,9 +556,10 @@ def record_types() -> dict[str, Any]:
     from mailprobe.records.tags import TagRecord
     from mailprobe.records.tlsa import Tlsa
 
+    # The same union as ParsedRecord, which exists for type checkers only.
     parsed = SpfEvaluation | SpfRecord | DmarcRecord | TagRecord | StsFetch | DkimKey | Tlsa | SrvTarget | DnsblListing
-    names = (DkimKey, DmarcRecord, StsPolicy, SpfRecord, TagRecord, Tlsa)
-    return {**{cls.__name__: cls for cls in names}, "ParsedRecord": parsed}
+    names = {c.__name__: c for c in (DkimKey, DmarcRecord, StsPolicy, SpfRecord, TagRecord, Tlsa)}
+    return typing.get_type_hints(cls, localns={**names, "ParsedRecord": parsed})
 
 
 @dataclass(frozen=True, slots=True)
@@ -731,7 +739,7 @@ class Report:
 
 def _pickled_by_position(cls: type) -> None:
     """Pickle a frozen slotted dataclass as the tuple of its values: what dataclasses installs looks its fields
-    up again for every object (a --jobs run moves ~20 objects per target between processes both ways)."""
+    up again for every object (a --jobs port scan's workers send ~18 model objects per target)."""
     names = tuple(f.name for f in fields(cls))
     values = operator.attrgetter(*names)
     setter = object.__setattr__

@@ -63,9 +63,10 @@ CONNECTS_PER_TURN = 32  # connects started per turn of the event loop (see Launc
 # Sessions at once per path (/24, /48) before any outcome is known, and at least. Each address has its own
 # limit (Limits.per_host); this one guards servers behind many addresses. 128 spread over the mail services
 # keeps each daemon (a port of Postfix, Dovecot's pop3/imap logins) below the 100 processes their defaults
-# allow, even when every address of the /24 is one server; a stall halves it. At 64 a handshake run of one
-# /24's 64 addresses waited for its window to open (held lab: 2.02 s against 1.93 s, 10 runs each); an audit
-# of 100 addresses of one saturated server failed as many sessions either way, 3-7 % slower at 128 (bench/README).
+# allow (default_process_limit in both), even when every address of the /24 is one server; a stall halves
+# it. At 64 a handshake run of one /24's 64 addresses waited for its window to open (held lab: 2.02 s against
+# 1.93 s, 10 runs each); an audit of 100 addresses of one saturated server failed as many sessions either
+# way, 3-7 % slower at 128 (bench/README).
 WINDOW_START, WINDOW_FLOOR = 128, 4
 SHARED_PORTS, SHARED_SESSIONS = 8192, 256  # finished answers kept to share (a PortResult is small, a session not)
 

@@ -18,7 +18,7 @@ _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # Noncharacters (U+FFFE, U+FFFF, U+FDD0-FDEF, ...) are escaped too: XML forbids some, and none are text.
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 # Characters XML 1.0 allows (section 2.2); everything else must not reach an XML document. Compiled when first
-# needed: its ranges cost ~8 ms, a tenth of the start-up of a run that writes no XML.
+# needed: its ranges cost ~8 ms to compile, start-up that a run writing no XML need not pay.
 _XML_FORBIDDEN = "[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 # Markdown syntax (code spans, links, HTML, emphasis, table pipes, strikethrough) and GitHub/GitLab references
 # (@user, #issue, !merge-request, ~label, %milestone, $snippet/math, &epic), and the backslash itself.

@@ -12,9 +12,9 @@ import sys
 import types
 from dataclasses import fields, is_dataclass
 from enum import Enum
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Union, get_args, get_origin
 
-from mailprobe.model import SCHEMA_VERSION, Report, record_types
+from mailprobe.model import SCHEMA_VERSION, Report, type_hints
 from mailprobe.report.serialize import PAIR_FIELDS, TYPE_KEY
 
 _MS = {
@@ -90,7 +90,7 @@ class _Builder:
         if issubclass(cls, Enum):
             return {"type": "string", "enum": [member.value for member in cls]}
         assert is_dataclass(cls)
-        hints = get_type_hints(cls, localns=record_types())
+        hints = type_hints(cls)
         props: dict[str, Any] = {}
         for f in fields(cls):
             if (cls, f.name) in PAIR_FIELDS:

@@ -25,10 +25,10 @@ from dataclasses import MISSING, fields, is_dataclass, replace
 from enum import Enum
 from functools import cache
 from importlib import resources
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Union, get_args, get_origin
 
 from mailprobe.errors import UsageError
-from mailprobe.model import SCHEMA_VERSION, Report, record_types
+from mailprobe.model import SCHEMA_VERSION, Report, type_hints
 from mailprobe.report.escape import terminal_safe
 from mailprobe.report.summary import summarize
 
@@ -157,7 +157,7 @@ def _layout(cls: type) -> tuple[tuple[str, int], ...] | None:
     """A dataclass's fields in model order, each with how it is encoded; None for anything else."""
     if not is_dataclass(cls):
         return None
-    hints = _hints(cls)
+    hints = type_hints(cls)
     layout = []
     for f in fields(cls):
         if (cls, f.name) in PAIR_FIELDS:
@@ -183,11 +183,6 @@ def _encode_pairs(pairs: tuple[tuple[str, Any], ...]) -> dict[str, Any] | list[l
 
 
 # --- decoding -------------------------------------------------------------------------------------------
-
-
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return get_type_hints(cls, localns=record_types())
 
 
 def _fail(path: str, expected: str, data: Any) -> UsageError:
@@ -275,7 +270,7 @@ def _decode_pairs(tp: Any, data: Any, path: str) -> tuple[tuple[str, Any], ...]:
 def _decode_dataclass(cls: type, data: Any, path: str) -> Any:
     if not isinstance(data, dict):
         raise _fail(path, "an object", data)
-    hints = _hints(cls)
+    hints = type_hints(cls)
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
         if f.name not in data:

@@ -9,7 +9,7 @@ import types
 from dataclasses import fields, is_dataclass, replace
 from enum import Enum
 from functools import cache
-from typing import Any, Union, get_args, get_origin, get_type_hints
+from typing import Any, Union, get_args, get_origin
 
 import jsonschema
 import pytest
@@ -28,7 +28,7 @@ from mailprobe.model import (
     Service,
     Severity,
     StartTlsOutcome,
-    record_types,
+    type_hints,
 )
 from mailprobe.report import json as json_format
 from mailprobe.report.jsonl import jsonl_lines, read_jsonl
@@ -65,7 +65,7 @@ def strategy(tp: Any) -> st.SearchStrategy[Any]:
     if isinstance(tp, type) and issubclass(tp, Enum):
         return st.sampled_from(tp)
     if isinstance(tp, type) and is_dataclass(tp):
-        hints = get_type_hints(tp, localns=record_types())
+        hints = type_hints(tp)
         if tp is Report:  # one schema version only
             return st.builds(tp, **{f.name: strategy(hints[f.name]) for f in fields(tp) if f.name != "schema_version"})
         return st.builds(tp, **{f.name: st.deferred(lambda h=hints[f.name]: strategy(h)) for f in fields(tp)})
