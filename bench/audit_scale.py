@@ -43,6 +43,7 @@ import ipaddress
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -322,6 +323,7 @@ def main() -> int:
         metavar="N",
         help="then `mailprobe handshake` on N targets with and without --legacy-tls (0: skip)",
     )
+    parser.add_argument("--keep-output", type=Path, metavar="DIR", help="copy each run's JSONL report into DIR")
     args = parser.parse_args()
     compile_bytecode()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -363,6 +365,9 @@ def main() -> int:
             for size in sizes:
                 run = run_audit(lab, size, work, args.timeout, jobs=args.jobs)
                 runs.append(run)
+                if args.keep_output:
+                    args.keep_output.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(work / f"out-{size}.jsonl", args.keep_output / f"audit-{size}.jsonl")
                 problems += report(run, args.rtt_ms, alone.wall)
             if args.legacy_check:
                 print(f"`mailprobe handshake -i` on {args.legacy_check} targets (no port scan, no checks):")

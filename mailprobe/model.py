@@ -123,7 +123,8 @@ class ProbeStatus(str, Enum):
     SERVICE_UNAVAILABLE = "service-unavailable"  # 421/554 greeting, -ERR / BYE greeting
     PROTOCOL_ERROR = "protocol-error"  # bytes that are not the protocol
     LIMIT_EXCEEDED = "limit-exceeded"  # line/reply/session byte cap
-    TLS_HANDSHAKE_ERROR = "tls-handshake-error"
+    TLS_HANDSHAKE_ERROR = "tls-handshake-error"  # an alert, a reset, bytes that are not TLS: the handshake failed
+    TLS_HANDSHAKE_TIMEOUT = "tls-handshake-timeout"  # the server did not finish its part in time (slow, not broken)
     POST_TLS_ERROR = "post-tls-error"  # the dialogue failed after TLS was up
     SKIPPED = "skipped"
     BLOCKED = "blocked"  # refused by the safety guard (MAILPROBE_ALLOW_ONLY): nothing was sent
@@ -361,6 +362,11 @@ class HandshakeResult:
     tls_problem: TlsProblem | None = None
     round_trips: int = 0
     transcript: tuple[TranscriptEntry, ...] = ()
+    # post-tls-error: how the encrypted dialogue ended (closed or io-timeout); None otherwise.
+    post_tls_status: ProbeStatus | None = None
+    # Sessions this result took: 2 when the first timed out on a server that had answered, beside other sessions
+    # of the run to its network (/24, /48), and was tried again after them (scheduler.py). The last one's result.
+    sessions: int = 1
 
 
 class DnsOutcome(str, Enum):

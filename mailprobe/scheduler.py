@@ -107,10 +107,10 @@ class LocalDestinationLimits:
 
 def congested(result: HandshakeResult, seen_open: bool) -> bool:
     """Did the session end by waiting on a server that had answered (a sign it has more than it can take)?"""
-    if result.status in (ProbeStatus.IO_TIMEOUT, ProbeStatus.SESSION_TIMEOUT):
+    if result.status in (ProbeStatus.IO_TIMEOUT, ProbeStatus.SESSION_TIMEOUT, ProbeStatus.TLS_HANDSHAKE_TIMEOUT):
         return True
-    if result.status in (ProbeStatus.TLS_HANDSHAKE_ERROR, ProbeStatus.POST_TLS_ERROR):
-        return any(words in result.reason for words in ("timed out", "taking longer than", "io-timeout"))
+    if result.status is ProbeStatus.POST_TLS_ERROR:
+        return result.post_tls_status is ProbeStatus.IO_TIMEOUT
     return result.status is ProbeStatus.CONNECT_TIMEOUT and seen_open
 
 
@@ -225,11 +225,23 @@ class Scheduler:
                 self.progress.end(step)
 
     async def _handshake(self, target: Target, seen_open: bool, step: Step | None) -> HandshakeResult:
+        result, crowded = await self._session(target, seen_open, step)
+        if crowded and congested(result, seen_open):
+            # It timed out on a server that had answered, while other sessions of this run went to the same
+            # network: that may be our own load, not the server's fault. Once more, behind the sessions
+            # waiting now (the path's window was cut meanwhile); its result is the verdict, both counted.
+            again, _ = await self._session(target, seen_open, step)
+            result = replace(again, sessions=result.sessions + 1)
+        return result
+
+    async def _session(self, target: Target, seen_open: bool, step: Step | None) -> tuple[HandshakeResult, bool]:
+        """One session and whether it shared its path with other sessions of the run (at its start or end)."""
         from mailprobe.probes.registry import handshake
 
         opener = _Opener(self, seen_open, step)
         address = target.address
         async with self.destinations.session(address), self.windows.slot(address):
+            crowded = self.windows.in_use(address) > 1
             async with self._sessions.hold(), self.fds.hold(self.session_fds):
                 stall = self.windows.stall_after(address, target.port)
                 loop = asyncio.get_running_loop()
@@ -242,11 +254,12 @@ class Scheduler:
                 finally:
                     if watch is not None:
                         watch.cancel()
+            crowded = crowded or self.windows.in_use(address) > 1
             if result.status is ProbeStatus.SUCCESS:
                 self.windows.ended(address, False, target.port, result.elapsed_ms / 1000)
             else:
                 self.windows.ended(address, congested(result, seen_open))
-        return result
+        return result, crowded
 
     # ---- port probes -----------------------------------------------------------------------------------------
 

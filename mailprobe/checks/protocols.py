@@ -39,7 +39,6 @@ from mailprobe.model import (
 _NO_TLS = {Protocol.SMTP: k.SMTP_NO_STARTTLS, Protocol.POP3: k.POP3_NO_STLS, Protocol.IMAP: k.IMAP_NO_STARTTLS}
 # Ends of a session that say the port is not offered (a port state), not that a dialogue failed.
 CONNECT_FAILURES = (ProbeStatus.REFUSED, ProbeStatus.CONNECT_TIMEOUT, ProbeStatus.UNREACHABLE, ProbeStatus.SKIPPED)
-_TLS_FAILED = (ProbeStatus.TLS_HANDSHAKE_ERROR,)
 
 
 def _quote(caps: tuple[Capability, ...], *keywords: str) -> str:
@@ -56,6 +55,13 @@ def _reply(reply: Reply | None) -> str:
 # --- how the session ended ---------------------------------------------------------------------------------
 
 
+def _again(h: HandshakeResult) -> str:
+    """What the evidence adds when the session was tried again (scheduler.py: after waiting on a busy server)."""
+    if h.sessions == 1:
+        return ""
+    return f" (session {h.sessions}: the first timed out beside other sessions to its network)"
+
+
 def _session(report: Report, h: HandshakeResult) -> Iterator[Finding]:
     where, host, category = place(h), host_of(h), category_of(h)
     if h.status is ProbeStatus.SERVICE_UNAVAILABLE:
@@ -65,10 +71,11 @@ def _session(report: Report, h: HandshakeResult) -> Iterator[Finding]:
     elif h.status in (ProbeStatus.PROTOCOL_ERROR, ProbeStatus.LIMIT_EXCEEDED):
         yield finding(k.PROTOCOL_ERROR, host, h.reason, places=(where,), category=category)
     elif h.status is ProbeStatus.TLS_HANDSHAKE_ERROR:
-        yield finding(t.TLS_HANDSHAKE_FAILED, host, h.reason, places=(where,))
+        yield finding(t.TLS_HANDSHAKE_FAILED, host, h.reason + _again(h), places=(where,))
     elif h.status not in (ProbeStatus.SUCCESS, *CONNECT_FAILURES):
-        # The port accepted the connection, then the dialogue failed: the service is broken, not absent.
-        evidence = f"{h.status.value}: {h.reason}"
+        # The port accepted the connection, then the dialogue failed (a TLS handshake that timed out included:
+        # the server was slow, which says nothing of its certificate): the service is broken, not absent.
+        evidence = f"{h.status.value}: {h.reason}{_again(h)}"
         yield finding(k.HANDSHAKE_FAILED, host, evidence, places=(where,), category=category)
 
 

@@ -23,8 +23,9 @@ from mailprobe.model import IcmpInfo, PortResult, PortState, ProbeStatus, Servic
 from mailprobe.net import guard
 from mailprobe.net.icmp import enable_recverr, read_error_queue
 from mailprobe.net.limits import LaunchGate, RttEstimator
+from mailprobe.net.timing import TRIES
 
-RETRIES = 1  # one retry of a silent port, as nmap's connect scan does at -T4
+RETRIES = TRIES - 1  # a session's connect: one retry of silence, as the scan on a path that loses no SYNs
 TICK = 0.1  # how often a waiting probe looks again at the (adapting) timeout
 EMFILE_WAIT = 0.05
 EMFILE_TRIES = 100  # 5 s of waiting for a descriptor before giving up on that port

@@ -1,13 +1,14 @@
 """Connect probes for a whole run, without a task or a coroutine per probe.
 
 The same probe as net/connect.py (a non-blocking connect with IP_RECVERR; open, closed, filtered after one
-retry, unreachable with the ICMP sender), driven the way net/synscan.py drives SYNs: a queue started at most
-`per_turn` connects per turn of the event loop (answers are read between bursts, so the round trips measured
-are the network's, not our CPU's), one descriptor from the run's pool per socket, a writer callback per
-socket and one timer for the earliest deadline. The sockets wait in an epoll set of the scanner's own,
-which the event loop watches as one descriptor: registering a socket there costs a system call, where
-asyncio's add_writer/remove_writer cost several times that in Python per probe. A silent try is given up
-after the timeout learnt for its path (RttEstimator), looked at again every TICK while no round trip is known.
+retry or more where SYNs get lost (net/timing.py TRIES), unreachable with the ICMP sender), driven the way
+net/synscan.py drives SYNs: a queue started at most `per_turn` connects per turn of the event loop (answers
+are read between bursts, so the round trips measured are the network's, not our CPU's), one descriptor from
+the run's pool per socket, a writer callback per socket and one timer for the earliest deadline. The sockets
+wait in an epoll set of the scanner's own, which the event loop watches as one descriptor: registering a
+socket there costs a system call, where asyncio's add_writer/remove_writer cost several times that in Python
+per probe. A silent try is given up after the timeout learnt for its path (RttEstimator), looked at again
+every TICK while no round trip is known.
 
 How many connects may be in flight follows nmap's congestion control: a window that doubles per round of
 answers (slow start) and halves when a port answers only its retry, i.e. its first SYN was lost. A port that
@@ -29,7 +30,6 @@ from mailprobe.model import PortResult, PortState, Service
 from mailprobe.net import guard
 from mailprobe.net.connect import (
     EMFILE_WAIT,
-    RETRIES,
     TICK,
     Answer,
     Attempt,
@@ -221,6 +221,7 @@ class ConnectScanner:
     def _answered(self, probe: _Probe, attempt: Attempt) -> None:
         if attempt.answer in (Answer.SYN_ACK, Answer.REFUSED):
             self.timing.observe(probe.address, attempt.rtt)
+            self.timing.answered(probe.address, probe.tries)
             self._adjust_window(lost=probe.tries > 1)
         if attempt.answer is Answer.SYN_ACK and probe.sock is not None:
             probe.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)
@@ -269,8 +270,8 @@ class ConnectScanner:
             self._schedule_pump()
 
     def _conclude(self, probe: _Probe, attempt: Attempt) -> None:
-        """Settle the probe, or send it again (first in line) when it was silent and has a retry left."""
-        if attempt.answer is Answer.SILENT and probe.tries <= RETRIES and not probe.done.done():
+        """Settle the probe, or send it again (first in line) when it was silent and has a try left."""
+        if attempt.answer is Answer.SILENT and probe.tries < self.timing.tries(probe.address) and not probe.done.done():
             self._queue.appendleft(probe)
             self._schedule_pump()
             return

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from mailprobe.errors import UnsafeTargetError
 from mailprobe.model import PortResult, PortState, Service
 from mailprobe.net import guard
-from mailprobe.net.connect import RETRIES, TICK, Answer, Attempt, result_from
+from mailprobe.net.connect import TICK, Answer, Attempt, result_from
 from mailprobe.net.packets import Answer as Reply
 from mailprobe.net.packets import Kind, parse_icmpv6, parse_ipv4, parse_ipv6_tcp, result_for, syn_segment
 from mailprobe.net.timing import RttEstimator, path_of
@@ -223,7 +223,7 @@ class SynScanner:
             return  # answered, cancelled, or already sent again
         if probe.sent[-1] + self.timing.timeout(probe.address, tries - 1) > now:
             self._arm(probe, now)  # the estimate grew, or it was only a look while unsettled
-        elif tries <= RETRIES:
+        elif tries < self.timing.tries(probe.address):
             self._queue.appendleft(probe)  # the retry goes first: its caller has waited longest
             self._schedule_pump(0.0)
         else:
@@ -273,5 +273,6 @@ class SynScanner:
         rtt = now - probe.sent[tries - 1]
         if answer.kind is Kind.TCP:
             self.timing.observe(probe.address, rtt)
+            self.timing.answered(probe.address, tries)
         elapsed = now - probe.sent[0]
         self._finish(probe, result_for(probe.host, probe.address, probe.port, answer, elapsed, tries, probe.service))

@@ -18,6 +18,10 @@ RTT_FLOOR = 0.1  # seconds; below this, jitter dominates and retransmissions wou
 RTT_MULTIPLE = 2.0  # a silent port is given at least this many smoothed round trips
 INITIAL_TIMEOUT = 1.0  # before any round trip is measured (nmap's default initial RTT timeout)
 RETRY_BACKOFF = 1.0  # the retry of a silent port waits as long as the first try (nmap: the current timeout)
+# Tries of a silent port: two (one retry, as nmap's -T4 connect scan) on a path where no answer needed more;
+# once a port there answered only its n-th try (its SYNs were lost, e.g. to a full accept queue), n + 1
+# (nmap's max_successful_tryno + 1), each extra try waiting LOSS_BACKOFF times the one before, at most MAX_TRIES.
+TRIES, MAX_TRIES, LOSS_BACKOFF = 2, 4, 2.0
 ADDRESS_MEMORY = 4096  # addresses whose own statistics are kept (least recently seen forgotten first)
 
 
@@ -57,6 +61,7 @@ class RttEstimator:
         self._hosts: OrderedDict[str, _Smoothed] = OrderedDict()
         self._paths: dict[bytes, _Smoothed] = {}
         self._global: _Smoothed | None = None
+        self._answered_on: dict[bytes | str, int] = {}  # path -> the latest try that got an answer there
 
     def _path(self, host: str) -> bytes | None:
         return path_of(host)
@@ -83,6 +88,17 @@ class RttEstimator:
         else:
             self._global.update(rtt)
 
+    def answered(self, host: str, tries: int) -> None:
+        """A port of `host` answered its `tries`-th try."""
+        key = self._path(host) or host
+        if tries > self._answered_on.get(key, 1):
+            self._answered_on[key] = tries
+
+    def tries(self, host: str) -> int:
+        """Tries a silent port of `host` is given before it is called filtered (see TRIES)."""
+        needed = self._answered_on.get(self._path(host) or host, 1)
+        return min(MAX_TRIES, max(TRIES, needed + 1))
+
     def _stats(self, host: str) -> _Smoothed | None:
         own = self._hosts.get(host)
         if own is not None:
@@ -97,13 +113,15 @@ class RttEstimator:
         return self._stats(host) is not None
 
     def timeout(self, host: str, attempt: int = 0) -> float:
-        """Seconds to wait for a SYN answer; longer on each retry (back-off), never above the ceiling."""
+        """Seconds to wait for a SYN answer on try `attempt` + 1 (back-off after the first retry), at most the
+        ceiling."""
         stats = self._stats(host)
         if stats is None:
             base = self.initial
         else:
             base = max(stats.srtt + 4 * stats.rttvar, RTT_MULTIPLE * stats.srtt, self.floor)
-        return min(self.ceiling, base * RETRY_BACKOFF**attempt)
+        backoff = RETRY_BACKOFF * LOSS_BACKOFF ** (attempt - 1) if attempt else 1.0
+        return min(self.ceiling, base * backoff)
 
     def srtt(self, host: str) -> float | None:
         stats = self._stats(host)

@@ -313,19 +313,29 @@ class Session:
             self.step.now("in the TLS handshake")
         loop = asyncio.get_running_loop()
         timeout = max(0.1, min(self.limits.read_timeout, self.remaining()))
+        # Our own timer, not asyncio's ssl_handshake_timeout (set later, as a backstop): when it fires, the
+        # transport tells a server still holding the connection (too slow: a timeout) from one that reset it
+        # as the handshake started (a failure; asyncio's own timer would then wait for ever on a closed one).
+        tls = loop.start_tls(
+            transport, receiver, context, server_hostname=server_hostname, ssl_handshake_timeout=timeout + 1.0
+        )
+        handshake = asyncio.ensure_future(tls)
         try:
-            # Bounded here too: when the peer resets the connection as the handshake starts, asyncio's own
-            # ssl_handshake_timeout aborts a transport that is already closed and start_tls never returns.
-            new_transport = await asyncio.wait_for(
-                loop.start_tls(
-                    transport, receiver, context, server_hostname=server_hostname, ssl_handshake_timeout=timeout
-                ),
-                timeout + 1.0,
-            )
-        except (ssl.SSLError, ConnectionError, OSError, asyncio.TimeoutError) as exc:
+            await asyncio.wait((handshake,), timeout=timeout)
+            hung_up = transport.is_closing()
+        finally:
+            if not handshake.done():
+                handshake.cancel()
+                await asyncio.gather(handshake, return_exceptions=True)
+        if handshake.cancelled():
+            if hung_up:
+                raise TransportError(ProbeStatus.TLS_HANDSHAKE_ERROR.value, "TLS handshake failed: connection closed")
+            reason = f"no TLS handshake reply within {timeout:g} s"
+            raise TransportError(ProbeStatus.TLS_HANDSHAKE_TIMEOUT.value, reason)
+        try:
+            new_transport = handshake.result()
+        except (ssl.SSLError, ConnectionError, OSError) as exc:
             reason = str(exc) or type(exc).__name__
-            if isinstance(exc, asyncio.TimeoutError):
-                reason = "TLS handshake timed out"
             raise TransportError(ProbeStatus.TLS_HANDSHAKE_ERROR.value, f"TLS handshake failed: {reason}") from exc
         if new_transport is None:
             raise TransportError(ProbeStatus.TLS_HANDSHAKE_ERROR.value, "TLS handshake failed: connection closed")

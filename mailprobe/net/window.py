@@ -53,6 +53,10 @@ class SessionWindows:
     def window(self, address: str) -> float:
         return self._path(address).window
 
+    def in_use(self, address: str) -> int:
+        """Sessions running now on the path of `address`."""
+        return self._path(address).in_use
+
     def slot(self, address: str) -> _Slot:
         return _Slot(self, self._path(address))
 

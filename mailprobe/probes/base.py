@@ -53,9 +53,11 @@ class Draft:
     tls_problem: TlsProblem | None = None
     status: ProbeStatus = ProbeStatus.SUCCESS
     reason: str = "handshake completed"
+    post_tls_status: ProbeStatus | None = None  # with post-tls-error: how the encrypted dialogue ended
 
 
 _DIALOGUE_FAILURES = (ProbeStatus.CLOSED, ProbeStatus.IO_TIMEOUT)
+_TLS_FAILURES = (ProbeStatus.TLS_HANDSHAKE_ERROR, ProbeStatus.TLS_HANDSHAKE_TIMEOUT)
 _LEGACY = {"TLSv1.0": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1}
 
 
@@ -169,6 +171,7 @@ class MailProbe:
             d.status, d.reason = ProbeStatus(exc.status), exc.reason
             if session is not None and session.tls is not None and d.status in _DIALOGUE_FAILURES:
                 # Kept apart from failures before TLS: the encrypted dialogue is what broke.
+                d.post_tls_status = d.status
                 d.status, d.reason = ProbeStatus.POST_TLS_ERROR, f"after TLS: {d.status.value}: {d.reason}"
             if d.status is ProbeStatus.TLS_HANDSHAKE_ERROR and self.target.service.implicit_tls:
                 hint = await self._plaintext_hint()
@@ -201,7 +204,7 @@ class MailProbe:
             starttls=d.starttls,
             starttls_reply=d.starttls_reply,
             tls=tls,
-            tls_error=d.reason if d.status is ProbeStatus.TLS_HANDSHAKE_ERROR else "",
+            tls_error=d.reason if d.status in _TLS_FAILURES else "",
             auth_before_tls=d.auth_before,
             auth_after_tls=d.auth_after,
             plaintext_login_before_tls=d.plaintext_login_before,
@@ -212,6 +215,7 @@ class MailProbe:
             tls_problem=d.tls_problem,
             round_trips=session.round_trips if session else 0,
             transcript=tuple(session.transcript) if session and self.cfg.transcript else (),
+            post_tls_status=d.post_tls_status,
         )
 
     async def _upgrade(self, s: Session, d: Draft) -> None:

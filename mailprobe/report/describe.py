@@ -89,6 +89,8 @@ def handshake_rows(h: HandshakeResult) -> list[tuple[str, str]]:
     rows: list[tuple[str, str]] = []
     if h.reason:
         rows.append(("reason", h.reason))
+    if h.sessions > 1:
+        rows.append(("sessions", f"{h.sessions}: the first timed out beside other sessions to its network"))
     if h.banner or h.greeting_code:
         rows.append(("greeting", f"{h.greeting_code} {h.banner}".strip()))
     if h.starttls is not StartTlsOutcome.NOT_APPLICABLE:

@@ -87,3 +87,21 @@ def test_fd_budget() -> None:
     assert fd_budget(256, open_fds=10, reserve=32) == 214
     assert fd_budget(40, open_fds=30, reserve=32) == 1  # never zero: progress, slowly
     assert fd_budget(-1, open_fds=10) > 100_000  # RLIM_INFINITY
+
+
+def test_a_path_that_lost_syns_gives_its_silent_ports_more_tries_each_waiting_longer() -> None:
+    from mailprobe.net.timing import LOSS_BACKOFF, MAX_TRIES, TRIES
+
+    timing = RttEstimator(ceiling=5.0)
+    assert timing.tries("203.0.113.25") == TRIES == 2  # one retry, as nmap -T4
+    timing.answered("203.0.113.25", 1)
+    assert timing.tries("203.0.113.99") == 2  # answers at the first try say nothing of loss
+    timing.answered("203.0.113.25", 2)  # a port there answered only its retry: its first SYN was lost
+    assert timing.tries("203.0.113.99") == 3  # the same /24 (nmap: max_successful_tryno + 1)
+    assert timing.tries("198.51.100.7") == 2  # another path
+    timing.answered("203.0.113.7", 9)
+    assert timing.tries("203.0.113.25") == MAX_TRIES == 4
+    timing.observe("203.0.113.25", 0.1)
+    waits = [timing.timeout("203.0.113.25", attempt) for attempt in range(4)]
+    assert waits[1] == waits[0] * RETRY_BACKOFF
+    assert waits[3] == pytest.approx(waits[2] * LOSS_BACKOFF) and waits[2] == pytest.approx(waits[1] * LOSS_BACKOFF)

@@ -367,9 +367,12 @@ def test_what_counts_as_a_stall() -> None:
         return HandshakeResult(target, status, reason, 0.0)
 
     assert congested(result(ProbeStatus.IO_TIMEOUT), seen_open=False)
-    assert congested(result(ProbeStatus.TLS_HANDSHAKE_ERROR, "TLS handshake failed: TLS handshake timed out"), False)
-    assert congested(result(ProbeStatus.TLS_HANDSHAKE_ERROR, "SSL handshake is taking longer than 5.0 seconds"), False)
-    assert not congested(result(ProbeStatus.TLS_HANDSHAKE_ERROR, "certificate verify failed"), False)
+    assert congested(result(ProbeStatus.TLS_HANDSHAKE_TIMEOUT), False)
+    # Judged by type, never by the words: a failure that says "timed out" is still a failure.
+    assert not congested(result(ProbeStatus.TLS_HANDSHAKE_ERROR, "TLS handshake failed: timed out"), False)
+    after_tls = result(ProbeStatus.POST_TLS_ERROR, "after TLS: io-timeout: no reply within 5 s")
+    assert congested(replace(after_tls, post_tls_status=ProbeStatus.IO_TIMEOUT), False)
+    assert not congested(replace(after_tls, post_tls_status=ProbeStatus.CLOSED), False)
     assert congested(result(ProbeStatus.CONNECT_TIMEOUT), seen_open=True)
     assert not congested(result(ProbeStatus.CONNECT_TIMEOUT), seen_open=False)  # a filtered port, not a busy one
     assert not congested(result(ProbeStatus.SUCCESS), seen_open=True)
