@@ -239,7 +239,9 @@ def read_results(path: Path, run: Run) -> None:
                     run.session_ms.append(session["elapsed_ms"])
                     tls = session.get("tls") or {}
                     if tls:
-                        run.legacy[",".join(tls.get("legacy_versions") or []) or "none"] += 1
+                        accepted = ",".join(tls.get("legacy_versions") or []) or "none"
+                        unknown = ",".join(tls.get("legacy_unknown") or [])
+                        run.legacy[f"{accepted}, not judged {unknown}" if unknown else accepted] += 1
 
 
 def _quartiles(samples: list[tuple[int, int]], size: int) -> str:

@@ -259,6 +259,7 @@ class TlsFacts:
     hostname_match: bool
     legacy_versions: tuple[str, ...] = ()  # TLS 1.0/1.1 still accepted (separate handshakes)
     verify_failure: VerifyFailure | None = None
+    legacy_unknown: tuple[str, ...] = ()  # TLS 1.0/1.1 tests that neither succeeded nor were refused (a timeout, ...)
 
     @property
     def leaf(self) -> CertFacts | None:

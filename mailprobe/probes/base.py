@@ -91,7 +91,7 @@ class MailProbe:
         self.limits = cfg.limits
         # Injected I/O: tests replay recorded dialogues through a scripted opener; the default connects.
         self.open_session: Opener = opener or Session.open
-        self._legacy: asyncio.Future[list[bool]] | None = None
+        self._legacy: asyncio.Future[list[bool | None]] | None = None
         self._deadline: float | None = None  # the main session's (time.monotonic()); side sessions end by it
 
     # -- steps a protocol implements ---------------------------------------------------------------------------------
@@ -284,7 +284,10 @@ class MailProbe:
                 raise TransportError(ProbeStatus.PROTOCOL_ERROR.value, "STARTTLS refused")
             await session.start_tls(context, self.server_name)
 
-    async def _accepts(self, version: ssl.TLSVersion) -> bool:
+    async def _accepts(self, version: ssl.TLSVersion) -> bool | None:
+        """True: a handshake at `version` succeeded; False: the server refused it (an alert, a reset, a close
+        during the handshake) or this OpenSSL cannot offer it; None: it did not get that far (a timeout, a
+        connect or dialogue that failed first), so nothing was learnt."""
         try:
             context = client_context(minimum=version, maximum=version)
         except (ssl.SSLError, ValueError):
@@ -295,8 +298,10 @@ class MailProbe:
         deadline = self._deadline if self._deadline is not None else time.monotonic() + self.limits.session_timeout
         try:
             await asyncio.wait_for(self._reach_tls(context, deadline, opened), max(0.0, deadline - time.monotonic()))
-        except (TransportError, ProtocolViolation, LimitExceeded, Stop, asyncio.TimeoutError):
-            return False
+        except TransportError as exc:
+            return False if exc.status == ProbeStatus.TLS_HANDSHAKE_ERROR.value else None
+        except (ProtocolViolation, LimitExceeded, Stop, asyncio.TimeoutError):
+            return None
         finally:
             for session in opened:
                 session.close()
@@ -317,8 +322,12 @@ class MailProbe:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
             return tls
-        accepted = await task
-        return replace(tls, legacy_versions=tuple(name for name, ok in zip(_LEGACY, accepted, strict=True) if ok))
+        outcomes = list(zip(_LEGACY, await task, strict=True))
+        return replace(
+            tls,
+            legacy_versions=tuple(name for name, ok in outcomes if ok),
+            legacy_unknown=tuple(name for name, ok in outcomes if ok is None),
+        )
 
     async def _plaintext_hint(self) -> str:
         """After a failed implicit-TLS handshake: does the port speak plaintext instead?"""

@@ -188,6 +188,8 @@ def tls_rows(tls: TlsFacts) -> list[tuple[str, str]]:
     rows = [("TLS", f"{tls.version} {tls.cipher} ({tls.cipher_bits} bits{group})")]
     if tls.legacy_versions:
         rows.append(("legacy TLS", "still accepted: " + ", ".join(tls.legacy_versions)))
+    if tls.legacy_unknown:
+        rows.append(("legacy TLS", "not judged (no conclusion from its test): " + ", ".join(tls.legacy_unknown)))
     trust = "verified" if tls.verified else "NOT trusted" + (f": {tls.verify_error}" if tls.verify_error else "")
     rows.append(("trust", trust))
     rows.append(("host match", ("yes" if tls.hostname_match else "NO") + f" ({tls.hostname})"))

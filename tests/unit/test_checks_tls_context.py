@@ -254,3 +254,17 @@ def test_the_evidence_says_whether_dane_and_mta_sts_were_looked_up() -> None:
         if f.code == "TLS-HOSTNAME-MISMATCH"
     ]  # fmt: skip
     assert "no DANE or MTA-STS policy covers this host" in with_dns[0].evidence
+
+
+def test_legacy_versions_not_concluded_are_a_note_never_a_pass_or_a_fault() -> None:
+    from dataclasses import replace
+
+    good = cert(MX, key="served")
+    untested = replace(tls(MX, good), legacy_unknown=("TLSv1.0", "TLSv1.1"))
+    [note] = [f for f in findings(handshakes=(session(MX, tls_facts=untested),)) if f.code.startswith("TLS-LEGACY")]
+    assert (note.code, note.severity, note.evidence) == (
+        "TLS-LEGACY-NOT-JUDGED", Severity.INFO, "no conclusion for TLSv1.0, TLSv1.1"
+    )  # fmt: skip
+    accepted = replace(tls(MX, good, legacy=("TLSv1.0",)), legacy_unknown=("TLSv1.1",))
+    codes = {f.code for f in findings(handshakes=(session(MX, tls_facts=accepted),))}
+    assert "TLS-LEGACY-VERSION" in codes and "TLS-LEGACY-NOT-JUDGED" not in codes  # one accepted is the news

@@ -129,6 +129,7 @@ async def test_legacy_tls_probe_runs_separate_handshakes(pki: DemoPki) -> None:
     assert result.status is ProbeStatus.SUCCESS
     assert result.tls is not None
     assert result.tls.legacy_versions == ()  # Python's default server context refuses TLS 1.0/1.1
+    assert result.tls.legacy_unknown == ()  # refused is an answer: both were judged
 
 
 HOSTILE_CASES = [

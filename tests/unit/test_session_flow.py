@@ -227,3 +227,6 @@ async def test_legacy_side_sessions_end_by_the_main_sessions_deadline(pki: DemoP
     assert result.starttls is StartTlsOutcome.OK
     assert connections >= 3  # the side sessions did connect
     assert elapsed < limits.session_timeout + 0.25, elapsed
+    # Cut short before their handshakes: neither accepted nor refused, and said so (TLS-LEGACY-NOT-JUDGED).
+    assert result.tls is not None
+    assert (result.tls.legacy_versions, result.tls.legacy_unknown) == ((), ("TLSv1.0", "TLSv1.1"))

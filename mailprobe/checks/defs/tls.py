@@ -161,6 +161,14 @@ DANE_EE_AUTHENTICATES = define(
     "would flag (listed in the evidence) does not hinder delivery from them.",
     "Nothing to do for DANE senders. For senders without DANE (opportunistic TLS) it does not matter either.",
 )  # fmt: skip
+LEGACY_NOT_JUDGED = define(
+    "TLS-LEGACY-NOT-JUDGED", Severity.INFO, Category.TLS,
+    "TLS 1.0/1.1 not judged: their test handshakes did not conclude",
+    "mailprobe tests TLS 1.0 and 1.1 in separate handshakes beside the session. These neither succeeded nor "
+    "were refused by the server (a timeout, or the connection or dialogue failed first), so whether the server "
+    "still accepts them is not known.",
+    "Run again, with a longer --timeout if the server is slow.",
+)  # fmt: skip
 NAME_NOT_JUDGED = define(
     "TLS-NAME-NOT-JUDGED", Severity.INFO, Category.TLS,
     "Certificate name not judged: the name clients connect to is not known",
