@@ -244,7 +244,7 @@ async def connect_adaptive(
         except OSError as exc:  # could not even make a socket (descriptors exhausted, ...)
             attempt = Attempt(Answer.LOCAL, 0.0, exc.errno or 0)
         if attempt.answer in (Answer.SYN_ACK, Answer.REFUSED):
-            timing.observe(address, attempt.rtt)
+            timing.observe(address, attempt.rtt, tries)
         if attempt.answer is not Answer.SILENT:
             break
     return attempt, tries, loop.time() - first, sock

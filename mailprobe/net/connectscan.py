@@ -220,8 +220,7 @@ class ConnectScanner:
 
     def _answered(self, probe: _Probe, attempt: Attempt) -> None:
         if attempt.answer in (Answer.SYN_ACK, Answer.REFUSED):
-            self.timing.observe(probe.address, attempt.rtt)
-            self.timing.answered(probe.address, probe.tries)
+            self.timing.observe(probe.address, attempt.rtt, probe.tries)
             self._adjust_window(lost=probe.tries > 1)
         if attempt.answer is Answer.SYN_ACK and probe.sock is not None:
             probe.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET_ON_CLOSE)

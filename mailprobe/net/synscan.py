@@ -272,7 +272,6 @@ class SynScanner:
             return
         rtt = now - probe.sent[tries - 1]
         if answer.kind is Kind.TCP:
-            self.timing.observe(probe.address, rtt)
-            self.timing.answered(probe.address, tries)
+            self.timing.observe(probe.address, rtt, tries)
         elapsed = now - probe.sent[0]
         self._finish(probe, result_for(probe.host, probe.address, probe.port, answer, elapsed, tries, probe.service))

@@ -66,7 +66,8 @@ class RttEstimator:
     def _path(self, host: str) -> bytes | None:
         return path_of(host)
 
-    def observe(self, host: str, rtt: float) -> None:
+    def observe(self, host: str, rtt: float, tries: int = 1) -> None:
+        """An answer from `host` after `rtt` seconds, to its `tries`-th try (a later try: SYNs were lost)."""
         rtt = max(rtt, 0.0)
         known = self._hosts.get(host)
         if known is None:
@@ -77,6 +78,8 @@ class RttEstimator:
             known.update(rtt)
             self._hosts.move_to_end(host)
         path = self._path(host)
+        if tries > self._answered_on.get(path or host, 1):
+            self._answered_on[path or host] = tries
         if path is not None:
             on_path = self._paths.get(path)
             if on_path is None:
@@ -87,12 +90,6 @@ class RttEstimator:
             self._global = _Smoothed(rtt, rtt / 2)
         else:
             self._global.update(rtt)
-
-    def answered(self, host: str, tries: int) -> None:
-        """A port of `host` answered its `tries`-th try."""
-        key = self._path(host) or host
-        if tries > self._answered_on.get(key, 1):
-            self._answered_on[key] = tries
 
     def tries(self, host: str) -> int:
         """Tries a silent port of `host` is given before it is called filtered (see TRIES)."""

@@ -94,12 +94,12 @@ def test_a_path_that_lost_syns_gives_its_silent_ports_more_tries_each_waiting_lo
 
     timing = RttEstimator(ceiling=5.0)
     assert timing.tries("203.0.113.25") == TRIES == 2  # one retry, as nmap -T4
-    timing.answered("203.0.113.25", 1)
+    timing.observe("203.0.113.25", 0.1, 1)
     assert timing.tries("203.0.113.99") == 2  # answers at the first try say nothing of loss
-    timing.answered("203.0.113.25", 2)  # a port there answered only its retry: its first SYN was lost
+    timing.observe("203.0.113.25", 0.1, 2)  # a port there answered only its retry: its first SYN was lost
     assert timing.tries("203.0.113.99") == 3  # the same /24 (nmap: max_successful_tryno + 1)
     assert timing.tries("198.51.100.7") == 2  # another path
-    timing.answered("203.0.113.7", 9)
+    timing.observe("203.0.113.7", 0.1, 9)
     assert timing.tries("203.0.113.25") == MAX_TRIES == 4
     timing.observe("203.0.113.25", 0.1)
     waits = [timing.timeout("203.0.113.25", attempt) for attempt in range(4)]
