@@ -48,6 +48,8 @@ class Verifier(str, Enum):
     STS_ENFORCE = "mta-sts-enforce"  # MTA-STS enforce: PKIX validity for the MX name, or no delivery
     STS_TESTING = "mta-sts-testing"  # MTA-STS testing: failures are reported, mail still goes
     OPPORTUNISTIC = "opportunistic"  # port 25, no DANE match nor MTA-STS: senders without DANE deliver anyway
+    # Port 25 probed by address: senders check the MX name (when they check), which this run does not know.
+    OPPORTUNISTIC_NAME_UNKNOWN = "opportunistic-name-unknown"
     CLIENT = "client"  # a mail client, against the name it was given
     CLIENT_NAME_UNKNOWN = "client-name-unknown"  # a client port reached through an MX name or an address
 
@@ -57,6 +59,7 @@ class Context:
     verifier: Verifier
     why: str  # a few words naming the evidence for the context, for the finding's evidence
     names: tuple[str, ...] = ()  # the names a client accepts, when not the one probed (RFC 7817 for SRV)
+    name_why: str = ""  # why names are not judged, when that is all a finding says (else `why`)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,7 @@ COSTS: dict[Verifier, Costs] = {
     Verifier.STS_ENFORCE: Costs(_HIGH, _HIGH, _HIGH, _HIGH),
     Verifier.STS_TESTING: Costs(_MEDIUM, _MEDIUM, _MEDIUM, _MEDIUM),
     Verifier.OPPORTUNISTIC: Costs(_LOW, _LOW, _LOW, _MEDIUM),
+    Verifier.OPPORTUNISTIC_NAME_UNKNOWN: Costs(None, _LOW, _LOW, _MEDIUM),
     Verifier.CLIENT: Costs(_HIGH, _HIGH, _MEDIUM, _HIGH),
     Verifier.CLIENT_NAME_UNKNOWN: Costs(None, _HIGH, _MEDIUM, _HIGH),
 }
@@ -96,6 +100,9 @@ def _sts_mode(report: Report, host: str) -> tuple[str | None, str]:
     return None, ""
 
 
+BY_ADDRESS = "probed by address; give --servername NAME to judge names"
+
+
 def context_of(report: Report, h: HandshakeResult) -> Context:
     if h.target.service is Service.SMTP:
         dane = dane_for(report, h)
@@ -108,11 +115,14 @@ def context_of(report: Report, h: HandshakeResult) -> Context:
             return Context(Verifier.STS_ENFORCE, where)
         if mode == "testing":
             return Context(Verifier.STS_TESTING, where)
+        if is_address(h.target.host) and not report.context.servername:
+            why = f"{BY_ADDRESS}; {_without_policy(report, h, dane)}"
+            return Context(Verifier.OPPORTUNISTIC_NAME_UNKNOWN, why, name_why=BY_ADDRESS)
         return Context(Verifier.OPPORTUNISTIC, _without_policy(report, h, dane))
     if report.context.servername:
         return Context(Verifier.CLIENT, f"clients connect as {report.context.servername} (--servername)")
     if is_address(h.target.host):
-        return Context(Verifier.CLIENT_NAME_UNKNOWN, "probed by address; give --servername NAME to judge names")
+        return Context(Verifier.CLIENT_NAME_UNKNOWN, BY_ADDRESS)
     if h.target.origin in ("mx", "implicit-mx"):
         return Context(
             Verifier.CLIENT_NAME_UNKNOWN, f"reached through the MX name {h.target.host}, which clients need not use"
@@ -215,7 +225,7 @@ def _certificate(report: Report, h: HandshakeResult) -> Iterator[Finding]:
         unused = "; ".join(words for _, words in overridden)
         yield finding(t.DANE_EE_AUTHENTICATES, host, f"{_cert_id(leaf)}: not used: {unused}", places=(where,))
     elif any(kind is t.HOSTNAME_MISMATCH for kind, _ in overridden):
-        yield finding(t.NAME_NOT_JUDGED, host, f"{_cert_id(leaf)}: {ctx.why}", places=(where,))
+        yield finding(t.NAME_NOT_JUDGED, host, f"{_cert_id(leaf)}: {ctx.name_why or ctx.why}", places=(where,))
     if 0 <= leaf.days_left < t.EXPIRING_DAYS and costs.dates is not None:
         evidence = f"{_cert_id(leaf)}: notAfter {leaf.not_after} ({leaf.days_left} days left)"
         yield finding(t.CERT_EXPIRING, host, evidence, places=(where,))

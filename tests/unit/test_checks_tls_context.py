@@ -184,6 +184,25 @@ def test_by_address_names_are_judged_only_with_servername() -> None:
     assert got == {"TLS-HOSTNAME-MISMATCH": Severity.HIGH}
 
 
+def test_port_25_by_address_has_no_name_to_judge_and_one_note_for_every_port() -> None:
+    """A sender checks the MX name, which a run given an address does not know: no mismatch to report."""
+    address = "203.0.113.25"
+    facts = tls(address, WRONG, failure=VerifyFailure.UNKNOWN_ISSUER)
+    smtp, imaps = (
+        session(address, service, address=address, origin="user", tls_facts=facts)
+        for service in (Service.SMTP, Service.IMAPS)
+    )
+    found = findings(handshakes=(smtp, imaps))
+    assert tls_findings(*found) == {"TLS-NAME-NOT-JUDGED": Severity.INFO, "TLS-CERT-UNTRUSTED": Severity.HIGH}
+    [note] = [f for f in found if f.code == "TLS-NAME-NOT-JUDGED"]
+    assert note.places == ("203.0.113.25:25/smtp", "203.0.113.25:993/imaps")  # one note, both places
+    untrusted = sorted((f.severity.value, f.places) for f in found if f.code == "TLS-CERT-UNTRUSTED")
+    assert untrusted == [("high", ("203.0.113.25:993/imaps",)), ("low", ("203.0.113.25:25/smtp",))]
+    named = session(address, address=address, origin="user", tls_facts=tls("mx1.example.test", WRONG))
+    got = tls_findings(*findings(handshakes=(named,), context=RunContext(servername="mx1.example.test")))
+    assert got == {"TLS-HOSTNAME-MISMATCH": Severity.LOW}  # the name given, at opportunistic TLS's cost
+
+
 def test_expiry_and_trust_matter_on_client_ports_whatever_the_name() -> None:
     expired = cert("mail.example.test", key="sub", days_left=-1)
     h = session(MX, Service.SUBMISSION, origin="mx", tls_facts=tls(MX, expired, failure=VerifyFailure.EXPIRED))
