@@ -212,6 +212,10 @@ class PortResult:
     ttl: int | None = None  # raw mode: TTL of the answer
     ip_id: int | None = None  # raw mode
     attempts: int = 1
+    # Silent while ports on its path (/24, /48) answered only a retry: SYNs were being lost there (a busy
+    # server's full accept queue drops them as a firewall would). Such a port is probed a second round.
+    lost_syns_on_path: bool = False
+    rounds: int = 1  # 2: probed again, behind the sessions then waiting on its path
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from mailprobe.config import Config, Limits
-from mailprobe.model import HandshakeResult, PortResult, ProbeStatus, Service, Target
+from mailprobe.model import HandshakeResult, PortResult, PortState, ProbeStatus, Service, Target
 from mailprobe.net.connect import session_socket
 from mailprobe.net.connectscan import WINDOW_FLOOR as CONNECT_WINDOW_FLOOR
 from mailprobe.net.connectscan import WINDOW_START as CONNECT_WINDOW_START
@@ -342,6 +342,16 @@ class Scheduler:
             if ended or future.cancelled():
                 return
             result = future.result()
+            if result.state is PortState.FILTERED and result.rounds == 1 and self.timing.lost_syns(address):
+                # Silent while its path was losing SYNs: not a firewall's verdict yet. With sessions on the
+                # path (what may keep the server busy), a second round after them; a bare scan has had its
+                # extra tries (net/timing.py) and says what it saw.
+                if self.windows.in_use(address):
+                    again = self._look_again(future, result, shared)
+                    outstanding[again] = hosts
+                    again.add_done_callback(finished)
+                    return
+                result = replace(result, lost_syns_on_path=True)
             for host in hosts:
                 deliver(result if result.host == host else replace(result, host=host))
                 left -= 1
@@ -361,6 +371,34 @@ class Scheduler:
                 if not shared:  # a shared probe may have other askers: it runs on, unheard here
                     for future in list(outstanding):
                         future.cancel()
+
+    def _look_again(
+        self, first: asyncio.Future[PortResult], result: PortResult, shared: bool
+    ) -> asyncio.Future[PortResult]:
+        """A second round for a port silent while its path was losing SYNs (net/timing.py lost_syns), once per
+        port: for a shared probe, the other askers find this round in place of the first."""
+        key = (result.address, result.port)
+        if shared:
+            running = self._shared_ports.get(key)
+            if running is not None and running is not first:
+                return running
+        again = asyncio.ensure_future(self._second_round(result))
+        if shared:
+            self._shared_ports.put(key, again)
+        return again
+
+    async def _second_round(self, first: PortResult) -> PortResult:
+        """Probed again behind the sessions waiting on its path now (they are what kept the server busy; a
+        scan with no sessions goes at once). Both rounds' tries and probing time are counted."""
+        async with self.windows.slot(first.address):
+            again = await self._scanner().submit(first.host, first.address, first.port, first.service)
+        return replace(
+            again,
+            attempts=first.attempts + again.attempts,
+            elapsed_ms=round(first.elapsed_ms + again.elapsed_ms, 1),
+            lost_syns_on_path=True,
+            rounds=2,
+        )
 
     def _probe(self, host: str, address: str, port: int, shared: bool) -> asyncio.Future[PortResult]:
         scanner = self._scanner()

@@ -27,7 +27,8 @@ def _port(report: Report, p: PortResult) -> Iterator[Finding]:
     assert expect is not None
     where, is_open = port_label(p), p.state is PortState.OPEN
     if p.port in expect.open_ports and not is_open:
-        yield finding(x.EXPECTED_OPEN, p.address, f"{p.state.value}: {p.reason}", places=(where,))
+        lost = " (connection attempts were being lost on its network)" if p.lost_syns_on_path else ""
+        yield finding(x.EXPECTED_OPEN, p.address, f"{p.state.value}: {p.reason}{lost}", places=(where,))
     if p.port in expect.blocked_ports and is_open:
         yield finding(x.EXPECTED_BLOCKED_OPEN, p.address, f"{p.state.value}: {p.reason}", places=(where,))
 

@@ -69,7 +69,15 @@ def _port_state(report: Report, p: PortResult) -> Iterator[Finding]:
     if _blocked_expected(report, p.port):
         yield finding(x.EXPECTED_BLOCKED_SEEN, _target(p), f"{p.state.value}: {p.reason}", places=(_where(p),))
         return
+    if p.state is PortState.FILTERED and p.lost_syns_on_path:
+        yield finding(r.PORT_SILENT_SYN_LOSS, _target(p), lost_syns_evidence(p), places=(_where(p),))
+        return
     yield finding(kind, _target(p), p.reason, places=(_where(p),), title=f"{kind.title}")
+
+
+def lost_syns_evidence(p: PortResult) -> str:
+    rounds = f" in {p.rounds} rounds" if p.rounds > 1 else ""
+    return f"no answer to {p.attempts} tries{rounds}; ports on its network answered only a retry meanwhile"
 
 
 def unprobed_handshakes(report: Report) -> Iterator[HandshakeResult]:
@@ -123,6 +131,9 @@ def _mx_takes_mail(report: Report, p: PortResult) -> Iterator[Finding]:
         answering = ", ".join(str(n) for n in sorted({q.port for q in elsewhere}))
         evidence = f"port 25 {p.state.value} at {silent}; ports {answering} of the same addresses answered"
         yield finding(r.PORT25_NOT_TESTED_HERE, _target(p), evidence, places=(_where(p),))
+        return
+    if p.state is PortState.FILTERED and p.lost_syns_on_path:  # no evidence the MX refuses mail: a busy path
+        yield finding(r.PORT_SILENT_SYN_LOSS, _target(p), lost_syns_evidence(p), places=(_where(p),))
         return
     yield finding(r.MX_PORT25, _target(p), f"port 25 {p.state.value} ({p.reason})", places=(_where(p),))
 

@@ -96,6 +96,10 @@ class RttEstimator:
         needed = self._answered_on.get(self._path(host) or host, 1)
         return min(MAX_TRIES, max(TRIES, needed + 1))
 
+    def lost_syns(self, host: str) -> bool:
+        """Has a port on the path of `host` answered only a retry (its earlier SYNs were lost)?"""
+        return self._answered_on.get(self._path(host) or host, 1) > 1
+
     def _stats(self, host: str) -> _Smoothed | None:
         own = self._hosts.get(host)
         if own is not None:

@@ -77,6 +77,9 @@ def dns_heading(d: DomainDns) -> str:
 
 def port_row(p: PortResult) -> tuple[str, str, str, str, str, str]:
     tries = f" ({p.attempts} tries)" if p.attempts > 1 else ""
+    if p.lost_syns_on_path:
+        rounds = f" in {p.rounds} rounds" if p.rounds > 1 else ""
+        tries = f" ({p.attempts} tries{rounds}; SYNs were being lost on its network)"
     service = p.service.value if p.service else ""
     return p.address, str(p.port), service, p.state.value, p.reason + tries, ms(p.elapsed_ms)
 

@@ -3,8 +3,10 @@ finding); silence on 25 everywhere while other ports of the same addresses answe
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from mailprobe.checks.run import judge
-from mailprobe.model import DomainDns, MxHost, MxStatus, PortResult, PortState, Report
+from mailprobe.model import DomainDns, MxHost, MxStatus, PortResult, PortState, Report, Severity
 
 MX1 = MxHost(10, "mx1.example.test", ("203.0.113.25",))
 MX2 = MxHost(20, "mx2.example.test", ("203.0.113.26",))
@@ -44,3 +46,20 @@ def test_everything_silent_says_nothing_about_this_network() -> None:
     found = findings(port(MX1, 25, PortState.FILTERED), port(MX1, 587, PortState.FILTERED))
     assert found["PORT25-MX-NOT-OPEN"] == ("mx1.example.test [203.0.113.25]:25",)
     assert found["PORT-FILTERED"] == ("mx1.example.test [203.0.113.25]:587",)
+
+
+def test_silence_while_the_path_lost_syns_is_a_note_not_a_firewall_or_an_mx_fault() -> None:
+    busy = {"lost_syns_on_path": True, "attempts": 6, "rounds": 2}
+    mx25 = replace(port(MX2, 25, PortState.FILTERED), **busy)
+    submission = replace(port(MX2, 587, PortState.FILTERED), **busy)
+    report = Report(
+        "audit", ("example.test",), "2026-01-01T00:00:00+00:00", 0.0,
+        dns=(DomainDns("example.test", MxStatus.FOUND, "ok", 1.0, mx=(MX1, MX2)),),
+        ports=(port(MX1, 25, PortState.OPEN), mx25, submission),
+    )  # fmt: skip
+    found = {f.code: f for f in judge(report).findings}
+    assert "PORT25-MX-NOT-OPEN" not in found and "PORT-FILTERED" not in found
+    note = found["PORT-SILENT-SYN-LOSS"]
+    assert sorted(note.places) == ["mx2.example.test [203.0.113.26]:25", "mx2.example.test [203.0.113.26]:587"]
+    assert note.evidence == "no answer to 6 tries in 2 rounds; ports on its network answered only a retry meanwhile"
+    assert note.severity is Severity.INFO

@@ -1,16 +1,18 @@
 """A server whose accept queue is full drops SYNs (Linux: ListenOverflows): its port looks filtered though it
 is open. Once a port on the path answered only its retry, silent ports there get more tries (nmap's rule)
-before they are called filtered. Real listening sockets on loopback, their queues filled by real connects."""
+before they are called filtered, and with sessions on the path (what keeps a server busy) a second round after
+them. Real listening sockets on loopback, their queues filled by real connects."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from mailprobe.config import Config, Limits
 from mailprobe.model import PortResult, PortState
+from mailprobe.net.window import SessionWindows
 from mailprobe.scheduler import Scheduler
 
 TIMEOUT = 0.3  # before any round trip is known, a try waits this long (the ceiling)
@@ -71,3 +73,54 @@ async def test_after_a_port_answered_only_its_retry_a_silent_port_on_the_path_ge
             assert (answered.state, answered.attempts) == (PortState.OPEN, 2)
             result = await scan_one(scheduler, busy.getsockname()[1])
     assert (result.state, result.attempts) == (PortState.FILTERED, 3)
+    assert result.lost_syns_on_path and result.rounds == 1  # no session on the path: no second round
+
+
+def one_session_window(scheduler: Scheduler) -> None:
+    scheduler.windows = SessionWindows(1, 1, 1)
+
+
+async def hold_the_path(scheduler: Scheduler, until: asyncio.Event, then: Callable[[], None]) -> None:
+    """What a session holds on its path (its window slot) until `until`; `then` runs before it lets go."""
+    async with scheduler.windows.slot("127.0.0.1"):
+        await until.wait()
+        then()
+
+
+async def lose_a_syn_on_the_path(scheduler: Scheduler) -> None:
+    with full_listener() as (recovering, _):
+        asyncio.get_running_loop().call_later(TIMEOUT / 2, drain, recovering)
+        answered = await scan_one(scheduler, recovering.getsockname()[1])
+    assert (answered.state, answered.attempts) == (PortState.OPEN, 2)
+
+
+async def test_a_port_silent_while_sessions_run_on_its_path_gets_a_second_round_after_them() -> None:
+    with full_listener() as (busy, _):
+        async with Scheduler(config()) as scheduler:
+            one_session_window(scheduler)
+            await lose_a_syn_on_the_path(scheduler)
+            session_over = asyncio.Event()
+            session = asyncio.ensure_future(hold_the_path(scheduler, session_over, lambda: drain(busy)))
+            scan = asyncio.ensure_future(scan_one(scheduler, busy.getsockname()[1]))
+            await asyncio.sleep(1.5)  # the first round (3 tries, at most 0.3 + 0.3 + 0.6 s) has ended by now
+            assert not scan.done()  # its second round waits behind the session
+            session_over.set()  # the server is drained as the session ends
+            result = await scan
+            await session
+    assert (result.state, result.attempts, result.rounds, result.lost_syns_on_path) == (PortState.OPEN, 4, 2, True)
+
+
+async def test_a_port_silent_in_both_rounds_is_filtered_with_the_loss_on_record() -> None:
+    with full_listener() as (busy, _):
+        async with Scheduler(config()) as scheduler:
+            one_session_window(scheduler)
+            await lose_a_syn_on_the_path(scheduler)
+            session_over = asyncio.Event()
+            session = asyncio.ensure_future(hold_the_path(scheduler, session_over, lambda: None))
+            scan = asyncio.ensure_future(scan_one(scheduler, busy.getsockname()[1]))
+            await asyncio.sleep(1.5)
+            assert not scan.done()
+            session_over.set()
+            result = await scan
+            await session
+    assert (result.state, result.attempts, result.rounds, result.lost_syns_on_path) == (PortState.FILTERED, 6, 2, True)

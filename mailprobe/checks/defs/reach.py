@@ -21,6 +21,15 @@ PORT_FILTERED = define(
     "connect 203.0.113.25:25 -> no answer after 2 attempts (no-response)",
 )  # fmt: skip
 
+PORT_SILENT_SYN_LOSS = define(
+    "PORT-SILENT-SYN-LOSS", Severity.INFO, Category.REACH, "No answer while connection attempts were being lost",
+    "The port answered none of its tries, but other ports on the same network (/24 or /48) answered only a "
+    "retry at the time: connection attempts were being lost there. A busy server whose accept queue is full "
+    "drops them exactly as a firewall would, so this is not a verdict on the port.",
+    "Run again when the server is less busy (or with fewer targets at once); a port that stays silent is filtered.",
+    "connect 203.0.113.25:993 -> no answer to 6 tries in 2 rounds; ports on its network answered only a retry",
+)  # fmt: skip
+
 PORT_UNREACHABLE = define(
     "PORT-UNREACHABLE", Severity.LOW, Category.REACH, "Port unreachable (ICMP error)",
     "A router or the host answers connection attempts with an ICMP error (administratively prohibited, host "
