@@ -86,6 +86,14 @@ def test_table_shows_the_starttls_story_and_certificate() -> None:
         assert expected in out, expected
 
 
+def test_table_says_a_silent_port_was_probed_while_its_network_lost_syns() -> None:
+    report = sample_report()
+    silent = next(p for p in report.ports if p.state is PortState.FILTERED)
+    busy = replace(silent, attempts=6, rounds=2, lost_syns_on_path=True)
+    out = render(replace(report, ports=(busy,)), "table", width=200)
+    assert "no-response (6 tries in 2 rounds; SYNs were being lost on its network)" in out
+
+
 def test_table_appends_transcripts_only_when_asked() -> None:
     assert "transcript:" not in render(sample_report(), "table")
     out = render(sample_report(), "table", transcript=True)
