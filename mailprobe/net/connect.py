@@ -23,9 +23,7 @@ from mailprobe.model import IcmpInfo, PortResult, PortState, ProbeStatus, Servic
 from mailprobe.net import guard
 from mailprobe.net.icmp import enable_recverr, read_error_queue
 from mailprobe.net.limits import LaunchGate, RttEstimator
-from mailprobe.net.timing import TRIES
 
-RETRIES = TRIES - 1  # a session's connect: one retry of silence, as the scan on a path that loses no SYNs
 TICK = 0.1  # how often a waiting probe looks again at the (adapting) timeout
 EMFILE_WAIT = 0.05
 EMFILE_TRIES = 100  # 5 s of waiting for a descriptor before giving up on that port
@@ -215,9 +213,10 @@ async def connect_adaptive(
     *,
     keep: bool = False,
     gate: LaunchGate | None = None,
-    retries: int = RETRIES,
+    retries: int | None = None,
 ) -> tuple[Attempt, int, float, socket.socket | None]:
-    """Connect with one retry of silence; each try times out after a few round trips learnt on its path.
+    """Connect, trying again after silence as the scan does (`retries`, else net/timing.py's tries rule for the
+    path); each try times out after a few round trips learnt on its path.
 
     Returns the last attempt, the number of tries, the seconds spent and (with `keep`) the connected socket.
     The guard is asked first (UnsafeTargetError); a non-address is a ValueError. Answers teach `timing`.
@@ -229,7 +228,7 @@ async def connect_adaptive(
     first = loop.time()
     attempt, sock = Attempt(Answer.SILENT, 0.0), None
     tries = 0
-    for tries in range(1, retries + 2):
+    for tries in range(1, (timing.tries(address) - 1 if retries is None else retries) + 2):
         backoff = tries - 1
         if gate is not None:
             await gate.wait()
@@ -283,7 +282,7 @@ async def session_socket(
 ) -> socket.socket:
     """A connected socket for a session, or TransportError with the ProbeStatus the connect amounts to.
 
-    Silence is given up as in the scan (a few learnt round trips, one retry), not after the whole connect
+    Silence is given up as in the scan (a few learnt round trips, its tries rule), not after the whole connect
     timeout, which stays the ceiling. `patient`: the port was just seen open, so silence now is a busy server
     (a full accept queue drops SYNs), not a filter: one try, as long as the ceiling allows (the kernel
     resends the SYN meanwhile).
@@ -292,7 +291,7 @@ async def session_socket(
         timing = RttEstimator(timing.ceiling, floor=timing.ceiling, initial=timing.ceiling)
     try:
         attempt, tries, _elapsed, sock = await connect_adaptive(
-            address, port, timing, keep=True, gate=gate, retries=0 if patient else RETRIES
+            address, port, timing, keep=True, gate=gate, retries=0 if patient else None
         )
     except ValueError as exc:
         raise TransportError(ProbeStatus.ERROR.value, str(exc)) from None

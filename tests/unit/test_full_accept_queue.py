@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from mailprobe.config import Config, Limits
-from mailprobe.model import PortResult, PortState
+from mailprobe.model import PortResult, PortState, ProbeStatus, Service, Target
 from mailprobe.net.window import SessionWindows
 from mailprobe.scheduler import Scheduler
 
@@ -124,3 +124,12 @@ async def test_a_port_silent_in_both_rounds_is_filtered_with_the_loss_on_record(
             result = await scan
             await session
     assert (result.state, result.attempts, result.rounds, result.lost_syns_on_path) == (PortState.FILTERED, 6, 2, True)
+
+
+async def test_a_session_connect_follows_the_same_tries_rule() -> None:
+    with full_listener() as (busy, _):
+        async with Scheduler(config()) as scheduler:
+            await lose_a_syn_on_the_path(scheduler)
+            target = Target("127.0.0.1", "127.0.0.1", busy.getsockname()[1], Service.SMTP)
+            result = await scheduler.handshake(target)
+    assert (result.status, result.reason) == (ProbeStatus.CONNECT_TIMEOUT, "no answer to the TCP handshake (3 tries)")
