@@ -2,7 +2,9 @@
 
 RFC 6298 / nmap smoothing (srtt, rttvar) at three levels, the most specific with samples wins: the address
 itself, its path (the /24 or /48 it sits in: addresses there almost always share the route and its
-delays), and the whole run. One estimator serves a whole run, across targets, as nmap shares timing per
+delays), and the whole run's answers of its address family (an IPv6 route is not the IPv4 one: borrowing
+IPv4's round trips for a first IPv6 try would call ports filtered while the IPv6 neighbours are still being
+resolved). One estimator serves a whole run, across targets, as nmap shares timing per
 host group; the port scan's samples therefore also shorten the handshake stage's connect timeouts. Between
 a floor (jitter dominates below it) and the ceiling (the user's --timeout). Pure arithmetic, no sockets.
 """
@@ -60,7 +62,8 @@ class RttEstimator:
         self.initial = min(initial, ceiling)
         self._hosts: OrderedDict[str, _Smoothed] = OrderedDict()
         self._paths: dict[bytes, _Smoothed] = {}
-        self._global: _Smoothed | None = None
+        self._global: _Smoothed | None = None  # every answer: the run's pace (asked with a non-address)
+        self._families: dict[int, _Smoothed] = {}  # the run's answers per address family (path_of's first byte)
         self._answered_on: dict[bytes | str, int] = {}  # path -> the latest try that got an answer there
 
     def _path(self, host: str) -> bytes | None:
@@ -86,6 +89,11 @@ class RttEstimator:
                 self._paths[path] = _Smoothed(rtt, rtt / 2)
             else:
                 on_path.update(rtt)
+            family = self._families.get(path[0])
+            if family is None:
+                self._families[path[0]] = _Smoothed(rtt, rtt / 2)
+            else:
+                family.update(rtt)
         if self._global is None:
             self._global = _Smoothed(rtt, rtt / 2)
         else:
@@ -105,8 +113,9 @@ class RttEstimator:
         if own is not None:
             return own
         path = self._path(host)
-        on_path = self._paths.get(path) if path is not None else None
-        return on_path or self._global
+        if path is None:
+            return self._global
+        return self._paths.get(path) or self._families.get(path[0])
 
     def settled(self, host: str) -> bool:
         """True once a round trip is known for this host, its path or the run (the timeout then only

@@ -40,11 +40,23 @@ def test_an_unseen_address_uses_its_paths_round_trips_before_the_runs() -> None:
     for _ in range(50):
         timing.observe("203.0.113.25", 0.3)  # a far network
         timing.observe("198.51.100.7", 0.01)  # a near one
-    assert timing.settled("203.0.113.99") and timing.settled("2001:db8::1")
+    assert timing.settled("203.0.113.99") and timing.settled("127.0.0.9")
     assert timing.srtt("203.0.113.99") == pytest.approx(0.3)  # same /24: the far path's figure
     assert timing.srtt("198.51.100.200") == pytest.approx(0.01)
-    assert 0.01 < (timing.srtt("2001:db8::1") or 0) < 0.3  # no path known: the run's blend
+    assert 0.01 < (timing.srtt("127.0.0.9") or 0) < 0.3  # no path known: the blend of the run's IPv4 answers
     assert RttEstimator(ceiling=5.0).settled("203.0.113.1") is False
+
+
+def test_an_ipv6_path_does_not_borrow_ipv4_round_trips() -> None:
+    """A first IPv6 try waits the initial timeout, not IPv4's few round trips, until IPv6 answers."""
+    timing = RttEstimator(ceiling=5.0)
+    for _ in range(20):
+        timing.observe("203.0.113.25", 0.05)
+    assert not timing.settled("2001:db8::25") and timing.timeout("2001:db8::25") == INITIAL_TIMEOUT
+    timing.observe("2001:db8:1::7", 0.2)
+    assert timing.srtt("2001:db8::25") == pytest.approx(0.2)  # another /48, same family
+    assert timing.srtt("203.0.113.99") == pytest.approx(0.05)
+    assert timing.timeout("") == pytest.approx(timing.timeout("anything"))  # a non-address: the whole run
 
 
 def test_jitter_widens_the_timeout() -> None:
