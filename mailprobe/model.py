@@ -110,6 +110,14 @@ class PortState(str, Enum):
     BLOCKED = "blocked"  # refused by the safety guard (MAILPROBE_ALLOW_ONLY): nothing was sent
 
 
+class BusyPath(str, Enum):
+    """Why a silent port's network looked busy when it went unanswered: a busy server whose accept queue is full
+    drops SYNs exactly as a firewall does, so such silence is not a firewall's verdict."""
+
+    LOST_SYNS = "lost-syns"  # ports on its path (/24, /48) had answered only a retry
+    STALLED_SESSIONS = "stalled-sessions"  # sessions of the run to its path had stalled (net/window.py)
+
+
 class ProbeStatus(str, Enum):
     """Where a session ended (zgrab2-style): before/after TLS kept apart."""
 
@@ -212,9 +220,9 @@ class PortResult:
     ttl: int | None = None  # raw mode: TTL of the answer
     ip_id: int | None = None  # raw mode
     attempts: int = 1
-    # Silent while ports on its path (/24, /48) answered only a retry: SYNs were being lost there (a busy
-    # server's full accept queue drops them as a firewall would). Such a port is probed a second round.
-    lost_syns_on_path: bool = False
+    # Silent while its path looked busy (set only then): such a port is probed a second round when sessions of
+    # the run are on its path, and its silence is a note, not a firewall's verdict.
+    busy_path: BusyPath | None = None
     rounds: int = 1  # 2: probed again, behind the sessions then waiting on its path
 
 
@@ -372,6 +380,7 @@ class HandshakeResult:
     # Sessions this result took: 2 when the first timed out on a server that had answered, beside other sessions
     # of the run to its network (/24, /48), and was tried again after them (scheduler.py). The last one's result.
     sessions: int = 1
+    busy_path: BusyPath | None = None  # connect-timeout while its path looked busy (as PortResult.busy_path)
 
 
 class DnsOutcome(str, Enum):

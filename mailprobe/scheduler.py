@@ -39,7 +39,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from mailprobe.config import Config, Limits
-from mailprobe.model import HandshakeResult, PortResult, PortState, ProbeStatus, Service, Target
+from mailprobe.model import BusyPath, HandshakeResult, PortResult, PortState, ProbeStatus, Service, Target
 from mailprobe.net.connect import session_socket
 from mailprobe.net.connectscan import WINDOW_FLOOR as CONNECT_WINDOW_FLOOR
 from mailprobe.net.connectscan import WINDOW_START as CONNECT_WINDOW_START
@@ -232,6 +232,10 @@ class Scheduler:
             # waiting now (the path's window was cut meanwhile); its result is the verdict, both counted.
             again, _ = await self._session(target, seen_open, step)
             result = replace(again, sessions=result.sessions + 1)
+        if result.status is ProbeStatus.CONNECT_TIMEOUT:
+            busy = self.busy_path(target.address)
+            if busy is not None:  # silence then is no firewall's verdict (see BusyPath)
+                result = replace(result, busy_path=busy)
         return result
 
     async def _session(self, target: Target, seen_open: bool, step: Step | None) -> tuple[HandshakeResult, bool]:
@@ -342,16 +346,17 @@ class Scheduler:
             if ended or future.cancelled():
                 return
             result = future.result()
-            if result.state is PortState.FILTERED and result.rounds == 1 and self.timing.lost_syns(address):
-                # Silent while its path was losing SYNs: not a firewall's verdict yet. With sessions on the
-                # path (what may keep the server busy), a second round after them; a bare scan has had its
-                # extra tries (net/timing.py) and says what it saw.
+            busy = self.busy_path(address) if result.state is PortState.FILTERED and result.rounds == 1 else None
+            if busy is not None:
+                # Silent while its path looked busy: not a firewall's verdict yet. With sessions on the path
+                # (what may keep the server busy), a second round after them; a bare scan has had its extra
+                # tries (net/timing.py) and says what it saw.
                 if self.windows.in_use(address):
-                    again = self._look_again(future, result, shared)
+                    again = self._look_again(future, result, busy, shared)
                     outstanding[again] = hosts
                     again.add_done_callback(finished)
                     return
-                result = replace(result, lost_syns_on_path=True)
+                result = replace(result, busy_path=busy)
             for host in hosts:
                 deliver(result if result.host == host else replace(result, host=host))
                 left -= 1
@@ -372,31 +377,39 @@ class Scheduler:
                     for future in list(outstanding):
                         future.cancel()
 
+    def busy_path(self, address: str) -> BusyPath | None:
+        """Positive evidence, now, that the servers on the path of `address` are busy (see BusyPath)."""
+        if self.timing.lost_syns(address):
+            return BusyPath.LOST_SYNS
+        if self.windows.stalled_recently(address):
+            return BusyPath.STALLED_SESSIONS
+        return None
+
     def _look_again(
-        self, first: asyncio.Future[PortResult], result: PortResult, shared: bool
+        self, first: asyncio.Future[PortResult], result: PortResult, busy: BusyPath, shared: bool
     ) -> asyncio.Future[PortResult]:
-        """A second round for a port silent while its path was losing SYNs (net/timing.py lost_syns), once per
-        port: for a shared probe, the other askers find this round in place of the first."""
+        """A second round for a port silent while its path looked busy, once per port: for a shared probe, the
+        other askers find this round in place of the first."""
         key = (result.address, result.port)
         if shared:
             running = self._shared_ports.get(key)
             if running is not None and running is not first:
                 return running
-        again = asyncio.ensure_future(self._second_round(result))
+        again = asyncio.ensure_future(self._second_round(result, busy))
         if shared:
             self._shared_ports.put(key, again)
         return again
 
-    async def _second_round(self, first: PortResult) -> PortResult:
-        """Probed again behind the sessions waiting on its path now (they are what kept the server busy; a
-        scan with no sessions goes at once). Both rounds' tries and probing time are counted."""
+    async def _second_round(self, first: PortResult, busy: BusyPath) -> PortResult:
+        """Probed again behind the sessions waiting on its path now (they are what may keep the server busy).
+        Both rounds' tries and probing time are counted; `busy_path` says why there was a second round."""
         async with self.windows.slot(first.address):
             again = await self._scanner().submit(first.host, first.address, first.port, first.service)
         return replace(
             again,
             attempts=first.attempts + again.attempts,
             elapsed_ms=round(first.elapsed_ms + again.elapsed_ms, 1),
-            lost_syns_on_path=True,
+            busy_path=busy,
             rounds=2,
         )
 

@@ -15,6 +15,7 @@ from mailprobe.checks.defs import reach as r
 from mailprobe.checks.framework import Check
 from mailprobe.checks.places import place
 from mailprobe.model import (
+    BusyPath,
     Category,
     Finding,
     HandshakeResult,
@@ -69,15 +70,21 @@ def _port_state(report: Report, p: PortResult) -> Iterator[Finding]:
     if _blocked_expected(report, p.port):
         yield finding(x.EXPECTED_BLOCKED_SEEN, _target(p), f"{p.state.value}: {p.reason}", places=(_where(p),))
         return
-    if p.state is PortState.FILTERED and p.lost_syns_on_path:
-        yield finding(r.PORT_SILENT_SYN_LOSS, _target(p), lost_syns_evidence(p), places=(_where(p),))
+    if p.state is PortState.FILTERED and p.busy_path is not None:
+        yield finding(r.PORT_SILENT_BUSY, _target(p), busy_evidence(p, p.busy_path), places=(_where(p),))
         return
     yield finding(kind, _target(p), p.reason, places=(_where(p),), title=f"{kind.title}")
 
 
-def lost_syns_evidence(p: PortResult) -> str:
+BUSY_WORDS = {
+    BusyPath.LOST_SYNS: "ports on its network answered only a retry meanwhile",
+    BusyPath.STALLED_SESSIONS: "sessions of this run to its network stalled meanwhile",
+}
+
+
+def busy_evidence(p: PortResult, busy: BusyPath) -> str:
     rounds = f" in {p.rounds} rounds" if p.rounds > 1 else ""
-    return f"no answer to {p.attempts} tries{rounds}; ports on its network answered only a retry meanwhile"
+    return f"no answer to {p.attempts} tries{rounds}; {BUSY_WORDS[busy]}"
 
 
 def unprobed_handshakes(report: Report) -> Iterator[HandshakeResult]:
@@ -93,6 +100,9 @@ def _handshake_port(report: Report, h: HandshakeResult) -> Iterator[Finding]:
     where = f"{place(h).rsplit('/', 1)[0]}"
     if _blocked_expected(report, h.target.port):
         yield finding(x.EXPECTED_BLOCKED_SEEN, h.target.host, f"{state.value}: {h.reason}", places=(where,))
+        return
+    if h.busy_path is not None:
+        yield finding(r.PORT_SILENT_BUSY, h.target.host, f"{h.reason}; {BUSY_WORDS[h.busy_path]}", places=(where,))
         return
     yield finding(_BY_STATE[state], h.target.host, h.reason, places=(where,))
 
@@ -132,8 +142,8 @@ def _mx_takes_mail(report: Report, p: PortResult) -> Iterator[Finding]:
         evidence = f"port 25 {p.state.value} at {silent}; ports {answering} of the same addresses answered"
         yield finding(r.PORT25_NOT_TESTED_HERE, _target(p), evidence, places=(_where(p),))
         return
-    if p.state is PortState.FILTERED and p.lost_syns_on_path:  # no evidence the MX refuses mail: a busy path
-        yield finding(r.PORT_SILENT_SYN_LOSS, _target(p), lost_syns_evidence(p), places=(_where(p),))
+    if p.state is PortState.FILTERED and p.busy_path is not None:  # no evidence the MX refuses mail: a busy path
+        yield finding(r.PORT_SILENT_BUSY, _target(p), busy_evidence(p, p.busy_path), places=(_where(p),))
         return
     yield finding(r.MX_PORT25, _target(p), f"port 25 {p.state.value} ({p.reason})", places=(_where(p),))
 

@@ -6,7 +6,20 @@ from __future__ import annotations
 from dataclasses import replace
 
 from mailprobe.checks.run import judge
-from mailprobe.model import DomainDns, MxHost, MxStatus, PortResult, PortState, Report, Severity
+from mailprobe.model import (
+    BusyPath,
+    DomainDns,
+    HandshakeResult,
+    MxHost,
+    MxStatus,
+    PortResult,
+    PortState,
+    ProbeStatus,
+    Report,
+    Service,
+    Severity,
+    Target,
+)
 
 MX1 = MxHost(10, "mx1.example.test", ("203.0.113.25",))
 MX2 = MxHost(20, "mx2.example.test", ("203.0.113.26",))
@@ -48,8 +61,8 @@ def test_everything_silent_says_nothing_about_this_network() -> None:
     assert found["PORT-FILTERED"] == ("mx1.example.test [203.0.113.25]:587",)
 
 
-def test_silence_while_the_path_lost_syns_is_a_note_not_a_firewall_or_an_mx_fault() -> None:
-    busy = {"lost_syns_on_path": True, "attempts": 6, "rounds": 2}
+def test_silence_while_the_path_was_busy_is_a_note_not_a_firewall_or_an_mx_fault() -> None:
+    busy = {"busy_path": BusyPath.LOST_SYNS, "attempts": 6, "rounds": 2}
     mx25 = replace(port(MX2, 25, PortState.FILTERED), **busy)
     submission = replace(port(MX2, 587, PortState.FILTERED), **busy)
     report = Report(
@@ -59,7 +72,20 @@ def test_silence_while_the_path_lost_syns_is_a_note_not_a_firewall_or_an_mx_faul
     )  # fmt: skip
     found = {f.code: f for f in judge(report).findings}
     assert "PORT25-MX-NOT-OPEN" not in found and "PORT-FILTERED" not in found
-    note = found["PORT-SILENT-SYN-LOSS"]
+    note = found["PORT-SILENT-BUSY-PATH"]
     assert sorted(note.places) == ["mx2.example.test [203.0.113.26]:25", "mx2.example.test [203.0.113.26]:587"]
     assert note.evidence == "no answer to 6 tries in 2 rounds; ports on its network answered only a retry meanwhile"
     assert note.severity is Severity.INFO
+
+
+def test_a_session_that_found_no_answer_on_a_busy_path_is_the_same_note() -> None:
+    target = Target("203.0.113.26", "203.0.113.26", 993, Service.IMAPS)
+    silent = HandshakeResult(target, ProbeStatus.CONNECT_TIMEOUT, "no answer to the TCP handshake (2 tries)", 250.0)
+    stalled = replace(silent, busy_path=BusyPath.STALLED_SESSIONS)
+    report = Report("handshake", ("203.0.113.26",), "2026-01-01T00:00:00+00:00", 0.0, handshakes=(silent,))
+    assert [f.code for f in judge(report).findings] == ["PORT-FILTERED"]
+    [note] = judge(replace(report, handshakes=(stalled,))).findings
+    assert note.code == "PORT-SILENT-BUSY-PATH" and note.places == ("203.0.113.26:993",)
+    assert note.evidence == (
+        "no answer to the TCP handshake (2 tries); sessions of this run to its network stalled meanwhile"
+    )

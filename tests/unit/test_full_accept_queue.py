@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from mailprobe.config import Config, Limits
-from mailprobe.model import PortResult, PortState, ProbeStatus, Service, Target
+from mailprobe.model import BusyPath, PortResult, PortState, ProbeStatus, Service, Target
 from mailprobe.net.window import SessionWindows
 from mailprobe.scheduler import Scheduler
 
@@ -73,7 +73,7 @@ async def test_after_a_port_answered_only_its_retry_a_silent_port_on_the_path_ge
             assert (answered.state, answered.attempts) == (PortState.OPEN, 2)
             result = await scan_one(scheduler, busy.getsockname()[1])
     assert (result.state, result.attempts) == (PortState.FILTERED, 3)
-    assert result.lost_syns_on_path and result.rounds == 1  # no session on the path: no second round
+    assert (result.busy_path, result.rounds) == (BusyPath.LOST_SYNS, 1)  # no session on the path: one round
 
 
 def one_session_window(scheduler: Scheduler) -> None:
@@ -107,7 +107,8 @@ async def test_a_port_silent_while_sessions_run_on_its_path_gets_a_second_round_
             session_over.set()  # the server is drained as the session ends
             result = await scan
             await session
-    assert (result.state, result.attempts, result.rounds, result.lost_syns_on_path) == (PortState.OPEN, 4, 2, True)
+    assert (result.state, result.attempts, result.rounds) == (PortState.OPEN, 4, 2)
+    assert result.busy_path is BusyPath.LOST_SYNS
 
 
 async def test_a_port_silent_in_both_rounds_is_filtered_with_the_loss_on_record() -> None:
@@ -123,7 +124,8 @@ async def test_a_port_silent_in_both_rounds_is_filtered_with_the_loss_on_record(
             session_over.set()
             result = await scan
             await session
-    assert (result.state, result.attempts, result.rounds, result.lost_syns_on_path) == (PortState.FILTERED, 6, 2, True)
+    assert (result.state, result.attempts, result.rounds) == (PortState.FILTERED, 6, 2)
+    assert result.busy_path is BusyPath.LOST_SYNS
 
 
 async def test_a_session_connect_follows_the_same_tries_rule() -> None:
@@ -133,3 +135,33 @@ async def test_a_session_connect_follows_the_same_tries_rule() -> None:
             target = Target("127.0.0.1", "127.0.0.1", busy.getsockname()[1], Service.SMTP)
             result = await scheduler.handshake(target)
     assert (result.status, result.reason) == (ProbeStatus.CONNECT_TIMEOUT, "no answer to the TCP handshake (3 tries)")
+    assert result.busy_path is BusyPath.LOST_SYNS
+
+
+async def test_a_port_silent_where_sessions_stalled_gets_a_second_round_too() -> None:
+    """No SYN lost yet, but sessions of the run to the path stalled: the server is busy (net/window.py)."""
+    with full_listener() as (busy, _):
+        async with Scheduler(config()) as scheduler:
+            one_session_window(scheduler)
+            scheduler.windows.stalled("127.0.0.1")
+            session_over = asyncio.Event()
+            session = asyncio.ensure_future(hold_the_path(scheduler, session_over, lambda: drain(busy)))
+            scan = asyncio.ensure_future(scan_one(scheduler, busy.getsockname()[1]))
+            await asyncio.sleep(1.0)  # the first round: 2 tries of at most 0.3 s
+            assert not scan.done()
+            session_over.set()
+            result = await scan
+            await session
+    assert (result.state, result.attempts, result.rounds) == (PortState.OPEN, 3, 2)
+    assert result.busy_path is BusyPath.STALLED_SESSIONS
+
+
+async def test_a_stall_long_ago_is_no_evidence() -> None:
+    with full_listener() as (busy, _):
+        async with Scheduler(config()) as scheduler:
+            scheduler.windows = SessionWindows(128, 4, 128, stall_memory=0.01)
+            scheduler.windows.stalled("127.0.0.1")
+            await asyncio.sleep(0.05)
+            async with scheduler.windows.slot("127.0.0.1"):  # a session on the path: a second round would be due
+                result = await scan_one(scheduler, busy.getsockname()[1])
+    assert (result.state, result.attempts, result.rounds, result.busy_path) == (PortState.FILTERED, 2, 1, None)

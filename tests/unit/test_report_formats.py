@@ -13,6 +13,7 @@ from samples import hostile_report, sample_report
 
 from mailprobe.errors import UsageError
 from mailprobe.model import (
+    BusyPath,
     Category,
     CheckResult,
     CheckStatus,
@@ -86,10 +87,10 @@ def test_table_shows_the_starttls_story_and_certificate() -> None:
         assert expected in out, expected
 
 
-def test_table_says_a_silent_port_was_probed_while_its_network_lost_syns() -> None:
+def test_table_says_a_silent_port_was_probed_while_its_network_was_busy() -> None:
     report = sample_report()
     silent = next(p for p in report.ports if p.state is PortState.FILTERED)
-    busy = replace(silent, attempts=6, rounds=2, lost_syns_on_path=True)
+    busy = replace(silent, attempts=6, rounds=2, busy_path=BusyPath.LOST_SYNS)
     out = render(replace(report, ports=(busy,)), "table", width=200)
     assert "no-response (6 tries in 2 rounds; SYNs were being lost on its network)" in out
 

@@ -21,11 +21,12 @@ PORT_FILTERED = define(
     "connect 203.0.113.25:25 -> no answer after 2 attempts (no-response)",
 )  # fmt: skip
 
-PORT_SILENT_SYN_LOSS = define(
-    "PORT-SILENT-SYN-LOSS", Severity.INFO, Category.REACH, "No answer while connection attempts were being lost",
-    "The port answered none of its tries, but other ports on the same network (/24 or /48) answered only a "
-    "retry at the time: connection attempts were being lost there. A busy server whose accept queue is full "
-    "drops them exactly as a firewall would, so this is not a verdict on the port.",
+PORT_SILENT_BUSY = define(
+    "PORT-SILENT-BUSY-PATH", Severity.INFO, Category.REACH, "No answer while its network was busy",
+    "The port answered none of its tries, but at the time the servers on its network (/24 or /48) were seen busy: "
+    "other ports there answered only a retry (connection attempts were being lost), or sessions of this run to "
+    "them stalled. A busy server whose accept queue is full drops connection attempts exactly as a firewall "
+    "would, so this is not a verdict on the port.",
     "Run again when the server is less busy (or with fewer targets at once); a port that stays silent is filtered.",
     "connect 203.0.113.25:993 -> no answer to 6 tries in 2 rounds; ports on its network answered only a retry",
 )  # fmt: skip
