@@ -45,7 +45,7 @@ from mailprobe.net.connectscan import WINDOW_FLOOR as CONNECT_WINDOW_FLOOR
 from mailprobe.net.connectscan import WINDOW_START as CONNECT_WINDOW_START
 from mailprobe.net.connectscan import ConnectScanner
 from mailprobe.net.limits import HostLimiter, LaunchGate, Slots, current_fd_budget, raise_fd_limit
-from mailprobe.net.timing import RttEstimator
+from mailprobe.net.timing import RttEstimator, path_of
 from mailprobe.net.window import SessionWindows
 from mailprobe.shared_work import SharedWork
 
@@ -68,6 +68,10 @@ CONNECTS_PER_TURN = 32  # connects started per turn of the event loop (see Launc
 # 1.93 s, 10 runs each); an audit of 100 addresses of one saturated server failed as many sessions either
 # way, 3-7 % slower at 128 (bench/README).
 WINDOW_START, WINDOW_FLOOR = 128, 4
+_ANSWERED = (PortState.OPEN, PortState.CLOSED)  # a SYN-ACK or a RST: the port number answers on that path
+_NOT_CONNECTED = (
+    ProbeStatus.CONNECT_TIMEOUT, ProbeStatus.UNREACHABLE, ProbeStatus.BLOCKED, ProbeStatus.SKIPPED, ProbeStatus.ERROR
+)
 SHARED_PORTS, SHARED_SESSIONS = 8192, 256  # finished answers kept to share (a PortResult is small, a session not)
 
 
@@ -146,6 +150,7 @@ class Scheduler:
         self.raw = cfg.raw and _raw_available()
         self._shared_ports: SharedWork[tuple[str, int], PortResult] = SharedWork(SHARED_PORTS)
         self._shared_sessions: SharedWork[Target, HandshakeResult] = SharedWork(SHARED_SESSIONS)
+        self._answered: dict[bytes | str, set[int]] = {}  # path -> ports that answered there (scan or session)
 
     async def __aenter__(self) -> Scheduler:
         return self
@@ -233,7 +238,7 @@ class Scheduler:
             again, _ = await self._session(target, seen_open, step)
             result = replace(again, sessions=result.sessions + 1)
         if result.status is ProbeStatus.CONNECT_TIMEOUT:
-            busy = self.busy_path(target.address)
+            busy = self.busy_path(target.address, target.port)
             if busy is not None:  # silence then is no firewall's verdict (see BusyPath)
                 result = replace(result, busy_path=busy)
         return result
@@ -259,6 +264,8 @@ class Scheduler:
                     if watch is not None:
                         watch.cancel()
             crowded = crowded or self.windows.in_use(address) > 1
+            if result.status not in _NOT_CONNECTED:
+                self._heard(address, target.port)
             if result.status is ProbeStatus.SUCCESS:
                 self.windows.ended(address, False, target.port, result.elapsed_ms / 1000)
             else:
@@ -346,7 +353,11 @@ class Scheduler:
             if ended or future.cancelled():
                 return
             result = future.result()
-            busy = self.busy_path(address) if result.state is PortState.FILTERED and result.rounds == 1 else None
+            if result.state in _ANSWERED:
+                self._heard(address, result.port)
+            busy = None
+            if result.state is PortState.FILTERED and result.rounds == 1:
+                busy = self.busy_path(address, result.port)
             if busy is not None:
                 # Silent while its path looked busy: not a firewall's verdict yet. With sessions on the path
                 # (what may keep the server busy), a second round after them; a bare scan has had its extra
@@ -377,8 +388,14 @@ class Scheduler:
                     for future in list(outstanding):
                         future.cancel()
 
-    def busy_path(self, address: str) -> BusyPath | None:
-        """Positive evidence, now, that the servers on the path of `address` are busy (see BusyPath)."""
+    def _heard(self, address: str, port: int) -> None:
+        self._answered.setdefault(path_of(address) or address, set()).add(port)
+
+    def busy_path(self, address: str, port: int) -> BusyPath | None:
+        """Positive evidence, now, that a silent `port` of `address` may be a busy server's (see BusyPath): that
+        port answered elsewhere on the path, and the path's servers are busy. Else silence is a firewall's."""
+        if port not in self._answered.get(path_of(address) or address, ()):
+            return None  # a port silent across the path is the pattern of a filter, busy or not
         if self.timing.lost_syns(address):
             return BusyPath.LOST_SYNS
         if self.windows.stalled_recently(address):

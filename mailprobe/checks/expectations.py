@@ -9,7 +9,7 @@ from mailprobe.checks.catalogue import finding
 from mailprobe.checks.defs import expectations as x
 from mailprobe.checks.framework import Check
 from mailprobe.checks.places import greeted, place
-from mailprobe.checks.reach import BUSY_WORDS, port_label, ports
+from mailprobe.checks.reach import busy_words, port_label, ports
 from mailprobe.model import Category, Finding, HandshakeResult, PortResult, PortState, Report, StartTlsOutcome
 from mailprobe.profiles import TLS_VERSIONS
 
@@ -27,7 +27,7 @@ def _port(report: Report, p: PortResult) -> Iterator[Finding]:
     assert expect is not None
     where, is_open = port_label(p), p.state is PortState.OPEN
     if p.port in expect.open_ports and not is_open:
-        busy = f" ({BUSY_WORDS[p.busy_path]})" if p.busy_path is not None else ""
+        busy = f" ({busy_words(p.busy_path)})" if p.busy_path is not None else ""
         yield finding(x.EXPECTED_OPEN, p.address, f"{p.state.value}: {p.reason}{busy}", places=(where,))
     if p.port in expect.blocked_ports and is_open:
         yield finding(x.EXPECTED_BLOCKED_OPEN, p.address, f"{p.state.value}: {p.reason}", places=(where,))

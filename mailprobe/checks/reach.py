@@ -77,14 +77,19 @@ def _port_state(report: Report, p: PortResult) -> Iterator[Finding]:
 
 
 BUSY_WORDS = {
-    BusyPath.LOST_SYNS: "ports on its network answered only a retry meanwhile",
-    BusyPath.STALLED_SESSIONS: "sessions of this run to its network stalled meanwhile",
+    BusyPath.LOST_SYNS: "ports there answered only a retry meanwhile",
+    BusyPath.STALLED_SESSIONS: "sessions of this run there stalled meanwhile",
 }
+
+
+def busy_words(busy: BusyPath) -> str:
+    """No port number in the words: the places name it, and one busy network is one finding."""
+    return f"the same port had answered on its network earlier in the run, and {BUSY_WORDS[busy]}"
 
 
 def busy_evidence(p: PortResult, busy: BusyPath) -> str:
     rounds = f" in {p.rounds} rounds" if p.rounds > 1 else ""
-    return f"no answer to {p.attempts} tries{rounds}; {BUSY_WORDS[busy]}"
+    return f"no answer to {p.attempts} tries{rounds}; {busy_words(busy)}"
 
 
 def unprobed_handshakes(report: Report) -> Iterator[HandshakeResult]:
@@ -102,7 +107,8 @@ def _handshake_port(report: Report, h: HandshakeResult) -> Iterator[Finding]:
         yield finding(x.EXPECTED_BLOCKED_SEEN, h.target.host, f"{state.value}: {h.reason}", places=(where,))
         return
     if h.busy_path is not None:
-        yield finding(r.PORT_SILENT_BUSY, h.target.host, f"{h.reason}; {BUSY_WORDS[h.busy_path]}", places=(where,))
+        evidence = f"{h.reason}; {busy_words(h.busy_path)}"
+        yield finding(r.PORT_SILENT_BUSY, h.target.host, evidence, places=(where,))
         return
     yield finding(_BY_STATE[state], h.target.host, h.reason, places=(where,))
 

@@ -23,10 +23,15 @@ from mailprobe.model import IcmpInfo, PortResult, PortState, ProbeStatus, Servic
 from mailprobe.net import guard
 from mailprobe.net.icmp import enable_recverr, read_error_queue
 from mailprobe.net.limits import LaunchGate, RttEstimator
+from mailprobe.net.timing import TRIES
 
 TICK = 0.1  # how often a waiting probe looks again at the (adapting) timeout
 EMFILE_WAIT = 0.05
 EMFILE_TRIES = 100  # 5 s of waiting for a descriptor before giving up on that port
+# A session's connect: one retry of silence, whatever the path lost. More tries (the scan's rule) made the
+# firewalled ports of a handshake run whose own sessions filled a server's accept queue wait ~0.15 s longer
+# (bench/README), and told nothing: silence on a path seen busy is reported as such (scheduler.busy_path).
+SESSION_RETRIES = TRIES - 1
 
 _LOCAL_UNREACH = {
     errno.ENETUNREACH: "net-unreach",
@@ -282,16 +287,16 @@ async def session_socket(
 ) -> socket.socket:
     """A connected socket for a session, or TransportError with the ProbeStatus the connect amounts to.
 
-    Silence is given up as in the scan (a few learnt round trips, its tries rule), not after the whole connect
-    timeout, which stays the ceiling. `patient`: the port was just seen open, so silence now is a busy server
-    (a full accept queue drops SYNs), not a filter: one try, as long as the ceiling allows (the kernel
-    resends the SYN meanwhile).
+    Silence is given up after a few learnt round trips, as in the scan (SESSION_RETRIES retries), not after the
+    whole connect timeout, which stays the ceiling. `patient`: the port was just seen open, so silence now is a
+    busy server (a full accept queue drops SYNs), not a filter: one try, as long as the ceiling allows (the
+    kernel resends the SYN meanwhile).
     """
     if patient:
         timing = RttEstimator(timing.ceiling, floor=timing.ceiling, initial=timing.ceiling)
     try:
         attempt, tries, _elapsed, sock = await connect_adaptive(
-            address, port, timing, keep=True, gate=gate, retries=0 if patient else None
+            address, port, timing, keep=True, gate=gate, retries=0 if patient else SESSION_RETRIES
         )
     except ValueError as exc:
         raise TransportError(ProbeStatus.ERROR.value, str(exc)) from None
