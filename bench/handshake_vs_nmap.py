@@ -301,7 +301,8 @@ def compare(
     print(
         f"    mailprobe: {totals['mailprobe caps']} capabilities (before and after TLS, per session), "
         f"{totals['mailprobe certs']} certificates in {totals['mailprobe tls sessions']} TLS sessions, "
-        f"{len(report['findings'])} findings"
+        f"{len(report['findings'])} findings: "
+        + ", ".join(f"{f['code']} ({f['severity']}, {len(f['places'])} places)" for f in report["findings"])
     )
     print(
         f"    nmap:      {totals['nmap open']} open ports, {totals['nmap tokens']} capability tokens of which "
