@@ -4,7 +4,7 @@ A Scheduler is made once per run (`async with Scheduler(cfg) as s:`) and shared 
     s.scan(pairs, ports)   one target's port probes; PortResults as they come (connect, or raw with cfg.raw)
     s.handshake(target)    one session; its TCP connect times out like a probe, not after --timeout
     s.with_dns(work)       a target's DNS stage, holding descriptors for its queries meanwhile
-    s.timing               the run's RttEstimator (per address, per path, whole run), fed by every answer
+    s.timing               the run's RttEstimator (per address, per path, per family), fed by every answer
 
 Port probes of every target go to one scanner for the run: net/connectscan.py (connects started a few per
 loop turn, one descriptor each from the run's pool, no task per probe) or, with --raw as root,
@@ -14,6 +14,11 @@ another target's slow port. Sessions hold a slot in their path's window (net/win
 sessions time out on servers that had answered, so a busy server is not swamped), a session slot
 (Limits.global_concurrency) and their descriptors from the same first-come-first-served pool, sized below
 RLIMIT_NOFILE.
+
+A busy server drops SYNs as a firewall does. A port silent on a path seen busy (net/timing.py lost_syns, or
+a session stalled there lately), whose number answered on that path earlier in the run, gets a second round
+behind the sessions then waiting on the path, and a silence after it carries `busy_path` (model.BusyPath):
+the checks report it as such, not as filtered. So does a session's connect timeout there.
 
 What DNS leads to is done once per run (shared_work.py): a port of an address that several targets' MX
 hosts share is probed once (scan(..., shared=True)), and a session to an MX, SRV or implicit-MX target once
@@ -32,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import replace
@@ -72,6 +78,7 @@ _ANSWERED = (PortState.OPEN, PortState.CLOSED)  # a SYN-ACK or a RST: the port n
 _NOT_CONNECTED = (
     ProbeStatus.CONNECT_TIMEOUT, ProbeStatus.UNREACHABLE, ProbeStatus.BLOCKED, ProbeStatus.SKIPPED, ProbeStatus.ERROR
 )
+ANSWERED_PATHS = 4096  # paths whose answering ports are kept (memory stays flat over a scan of many networks)
 SHARED_PORTS, SHARED_SESSIONS = 8192, 256  # finished answers kept to share (a PortResult is small, a session not)
 
 
@@ -150,7 +157,8 @@ class Scheduler:
         self.raw = cfg.raw and _raw_available()
         self._shared_ports: SharedWork[tuple[str, int], PortResult] = SharedWork(SHARED_PORTS)
         self._shared_sessions: SharedWork[Target, HandshakeResult] = SharedWork(SHARED_SESSIONS)
-        self._answered: dict[bytes | str, set[int]] = {}  # path -> ports that answered there (scan or session)
+        # path -> ports that answered there (scan or session), the least recently heard paths forgotten first
+        self._answered: OrderedDict[bytes | str, set[int]] = OrderedDict()
 
     async def __aenter__(self) -> Scheduler:
         return self
@@ -389,7 +397,15 @@ class Scheduler:
                         future.cancel()
 
     def _heard(self, address: str, port: int) -> None:
-        self._answered.setdefault(path_of(address) or address, set()).add(port)
+        key = path_of(address) or address
+        ports = self._answered.get(key)
+        if ports is None:
+            ports = self._answered[key] = set()
+            if len(self._answered) > ANSWERED_PATHS:
+                self._answered.popitem(last=False)  # a forgotten path's silence is judged a firewall's again
+        else:
+            self._answered.move_to_end(key)
+        ports.add(port)
 
     def busy_path(self, address: str, port: int) -> BusyPath | None:
         """Positive evidence, now, that a silent `port` of `address` may be a busy server's (see BusyPath): that

@@ -118,7 +118,7 @@ class RttEstimator:
         return self._paths.get(path) or self._families.get(path[0])
 
     def settled(self, host: str) -> bool:
-        """True once a round trip is known for this host, its path or the run (the timeout then only
+        """True once a round trip is known for this host, its path or its family (the timeout then only
         drifts with new samples; before, it drops from the initial value at the first answer)."""
         return self._stats(host) is not None
 
