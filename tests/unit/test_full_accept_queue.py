@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from mailprobe.config import Config, Limits
 from mailprobe.model import BusyPath, PortResult, PortState, ProbeStatus, Service, Target
@@ -88,8 +88,19 @@ async def lose_a_syn_on_the_path(scheduler: Scheduler) -> None:
     assert (answered.state, answered.attempts) == (PortState.OPEN, 2)
 
 
-def one_session_window(scheduler: Scheduler) -> None:
-    scheduler.windows = SessionWindows(1, 1, 1)
+@asynccontextmanager
+async def a_port_that_answered_then_filled(*, one_session: bool = False) -> AsyncIterator[tuple[Scheduler, Listener]]:
+    """A scheduler whose path has heard the listener's port answer, the listener's queue full since; with
+    `one_session`, the path's session window holds one session (a second one waits)."""
+    listener = Listener()
+    try:
+        async with Scheduler(config()) as scheduler:
+            if one_session:
+                scheduler.windows = SessionWindows(1, 1, 1)
+            await answered_then_full(scheduler, listener)
+            yield scheduler, listener
+    finally:
+        listener.close()
 
 
 async def hold_the_path(scheduler: Scheduler, until: asyncio.Event, then: Callable[[], None]) -> None:
@@ -130,89 +141,55 @@ async def test_after_a_port_answered_only_its_retry_a_silent_port_on_the_path_ge
 
 
 async def test_a_port_that_answered_before_is_silent_on_a_busy_path_not_filtered() -> None:
-    listener = Listener()
-    try:
-        async with Scheduler(config()) as scheduler:
-            await answered_then_full(scheduler, listener)
-            await lose_a_syn_on_the_path(scheduler)
-            result = await scan_one(scheduler, listener.port)
-    finally:
-        listener.close()
+    async with a_port_that_answered_then_filled() as (scheduler, listener):
+        await lose_a_syn_on_the_path(scheduler)
+        result = await scan_one(scheduler, listener.port)
     assert (result.state, result.attempts, result.rounds) == (PortState.FILTERED, 3, 1)  # no session: one round
     assert result.busy_path is BusyPath.LOST_SYNS
 
 
 async def test_with_sessions_on_the_path_it_gets_a_second_round_after_them() -> None:
-    listener = Listener()
-    try:
-        async with Scheduler(config()) as scheduler:
-            one_session_window(scheduler)
-            await answered_then_full(scheduler, listener)
-            await lose_a_syn_on_the_path(scheduler)
-            result = await second_round_behind_a_session(scheduler, listener, listener.drain)  # drained as it ends
-    finally:
-        listener.close()
+    async with a_port_that_answered_then_filled(one_session=True) as (scheduler, listener):
+        await lose_a_syn_on_the_path(scheduler)
+        result = await second_round_behind_a_session(scheduler, listener, listener.drain)  # drained as it ends
     assert (result.state, result.attempts, result.rounds) == (PortState.OPEN, 4, 2)
     assert result.busy_path is BusyPath.LOST_SYNS
 
 
 async def test_a_port_silent_in_both_rounds_is_filtered_with_the_busy_path_on_record() -> None:
-    listener = Listener()
-    try:
-        async with Scheduler(config()) as scheduler:
-            one_session_window(scheduler)
-            await answered_then_full(scheduler, listener)
-            await lose_a_syn_on_the_path(scheduler)
-            result = await second_round_behind_a_session(scheduler, listener, lambda: None)
-    finally:
-        listener.close()
+    async with a_port_that_answered_then_filled(one_session=True) as (scheduler, listener):
+        await lose_a_syn_on_the_path(scheduler)
+        result = await second_round_behind_a_session(scheduler, listener, lambda: None)
     assert (result.state, result.attempts, result.rounds) == (PortState.FILTERED, 6, 2)
     assert result.busy_path is BusyPath.LOST_SYNS
 
 
 async def test_a_port_silent_where_sessions_stalled_gets_a_second_round_too() -> None:
     """No SYN lost, but sessions of the run to the path stalled: the server is busy (net/window.py)."""
-    listener = Listener()
-    try:
-        async with Scheduler(config()) as scheduler:
-            one_session_window(scheduler)
-            await answered_then_full(scheduler, listener)
-            scheduler.windows.stalled(HOST)
-            result = await second_round_behind_a_session(scheduler, listener, listener.drain)
-    finally:
-        listener.close()
+    async with a_port_that_answered_then_filled(one_session=True) as (scheduler, listener):
+        scheduler.windows.stalled(HOST)
+        result = await second_round_behind_a_session(scheduler, listener, listener.drain)
     assert (result.state, result.attempts, result.rounds) == (PortState.OPEN, 3, 2)
     assert result.busy_path is BusyPath.STALLED_SESSIONS
 
 
 async def test_a_stall_long_ago_is_no_evidence() -> None:
-    listener = Listener()
-    try:
-        async with Scheduler(config()) as scheduler:
-            scheduler.windows = SessionWindows(128, 4, 128, stall_memory=0.01)
-            await answered_then_full(scheduler, listener)
-            scheduler.windows.stalled(HOST)
-            await asyncio.sleep(0.05)
-            async with scheduler.windows.slot(HOST):  # a session on the path: a second round would be due
-                result = await scan_one(scheduler, listener.port)
-    finally:
-        listener.close()
+    async with a_port_that_answered_then_filled() as (scheduler, listener):
+        scheduler.windows = SessionWindows(128, 4, 128, stall_memory=0.01)
+        scheduler.windows.stalled(HOST)
+        await asyncio.sleep(0.05)
+        async with scheduler.windows.slot(HOST):  # a session on the path: a second round would be due
+            result = await scan_one(scheduler, listener.port)
     assert (result.state, result.attempts, result.rounds, result.busy_path) == (PortState.FILTERED, 2, 1, None)
 
 
 async def test_a_session_connect_on_a_busy_path_is_reported_as_such() -> None:
     """Its connect keeps one retry (net/connect.py SESSION_RETRIES); the busy path goes on record."""
-    listener, never = Listener(), Listener()
-    try:
-        never.fill()
-        async with Scheduler(config()) as scheduler:
-            await answered_then_full(scheduler, listener)
+    with full_listener() as never:
+        async with a_port_that_answered_then_filled() as (scheduler, listener):
             await lose_a_syn_on_the_path(scheduler)
             busy = await scheduler.handshake(Target(HOST, HOST, listener.port, Service.SMTP))
             silent = await scheduler.handshake(Target(HOST, HOST, never.port, Service.SMTP))
-    finally:
-        listener.close()
-        never.close()
     for result in (busy, silent):
         assert result.status is ProbeStatus.CONNECT_TIMEOUT
         assert result.reason == "no answer to the TCP handshake (2 tries)"
