@@ -11,6 +11,9 @@ import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
+import pytest
+
+from mailprobe import scheduler as scheduler_module
 from mailprobe.config import Config, Limits
 from mailprobe.model import BusyPath, PortResult, PortState, ProbeStatus, Service, Target
 from mailprobe.net.window import SessionWindows
@@ -194,3 +197,21 @@ async def test_a_session_connect_on_a_busy_path_is_reported_as_such() -> None:
         assert result.status is ProbeStatus.CONNECT_TIMEOUT
         assert result.reason == "no answer to the TCP handshake (2 tries)"
     assert (busy.busy_path, silent.busy_path) == (BusyPath.LOST_SYNS, None)
+
+
+async def test_the_ports_heard_are_kept_for_a_bounded_number_of_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Memory stays flat over a scan of many networks: the least recently heard path is forgotten, and a
+    silent port there is then judged as a firewall's (no busy note)."""
+    monkeypatch.setattr(scheduler_module, "ANSWERED_PATHS", 1)
+    ipv6 = socket.socket(socket.AF_INET6)
+    ipv6.bind(("::1", 0))
+    ipv6.listen(8)
+    try:
+        async with a_port_that_answered_then_filled() as (scheduler, listener):
+            scheduler.windows.stalled(HOST)  # its path is busy now
+            assert scheduler.busy_path(HOST, listener.port) is BusyPath.STALLED_SESSIONS
+            [other] = [r async for r in scheduler.scan([("::1", "::1")], [ipv6.getsockname()[1]])]
+            assert other.state is PortState.OPEN  # heard on another path: the first one is forgotten
+            assert scheduler.busy_path(HOST, listener.port) is None
+    finally:
+        ipv6.close()
