@@ -111,9 +111,9 @@ class PortState(str, Enum):
 
 
 class BusyPath(str, Enum):
-    """Why a silent port's network looked busy when it went unanswered, the same port number having answered
-    there earlier in the run: a busy server whose accept queue is full drops SYNs exactly as a firewall does, so
-    such silence is not a firewall's verdict."""
+    """Why a silent port's network looked busy when it went unanswered, its address having answered on other
+    ports and its port number on that network earlier in the run: a busy server whose accept queue is full drops
+    SYNs exactly as a firewall does, so such silence is not a firewall's verdict."""
 
     LOST_SYNS = "lost-syns"  # ports on its path (/24, /48) had answered only a retry
     STALLED_SESSIONS = "stalled-sessions"  # sessions of the run to its path had stalled (net/window.py)
@@ -221,8 +221,8 @@ class PortResult:
     ttl: int | None = None  # raw mode: TTL of the answer
     ip_id: int | None = None  # raw mode
     attempts: int = 1
-    # Silent while its path looked busy, its port number having answered there before (set only then): such a
-    # port is probed a second round when sessions of the run are on its path; its silence is a note, not a verdict.
+    # Silent while its path looked busy, its address and port number having answered before (see BusyPath):
+    # probed a second round when sessions of the run are on its path; its silence is a note, not a verdict.
     busy_path: BusyPath | None = None
     rounds: int = 1  # 2: probed again, behind the sessions then waiting on its path
 

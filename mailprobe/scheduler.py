@@ -16,9 +16,10 @@ sessions time out on servers that had answered, so a busy server is not swamped)
 RLIMIT_NOFILE.
 
 A busy server drops SYNs as a firewall does. A port silent on a path seen busy (net/timing.py lost_syns, or
-a session stalled there lately), whose number answered on that path earlier in the run, gets a second round
-behind the sessions then waiting on the path, and a silence after it carries `busy_path` (model.BusyPath):
-the checks report it as such, not as filtered. So does a session's connect timeout there.
+a session stalled there lately), whose address answered on other ports and whose number answered on that
+path earlier in the run, gets a second round behind the sessions then waiting on the path, and a silence
+after it carries `busy_path` (model.BusyPath): the checks report it as such, not as filtered. So does a
+session's connect timeout there.
 
 What DNS leads to is done once per run (shared_work.py): a port of an address that several targets' MX
 hosts share is probed once (scan(..., shared=True)), and a session to an MX, SRV or implicit-MX target once
@@ -408,8 +409,11 @@ class Scheduler:
         ports.add(port)
 
     def busy_path(self, address: str, port: int) -> BusyPath | None:
-        """Positive evidence, now, that a silent `port` of `address` may be a busy server's (see BusyPath): that
-        port answered elsewhere on the path, and the path's servers are busy. Else silence is a firewall's."""
+        """Positive evidence, now, that a silent `port` of `address` may be a busy server's (see BusyPath): the
+        address answered on other ports, that port number answered on the path, and the path's servers are
+        busy. Else silence is a firewall's (or a host's that is down)."""
+        if not self.timing.heard_from(address):
+            return None  # an address that answered nothing: down or filtered as a whole, busy network or not
         if port not in self._answered.get(path_of(address) or address, ()):
             return None  # a port silent across the path is the pattern of a filter, busy or not
         if self.timing.lost_syns(address):

@@ -104,6 +104,10 @@ class RttEstimator:
         needed = self._answered_on.get(self._path(host) or host, 1)
         return min(MAX_TRIES, max(TRIES, needed + 1))
 
+    def heard_from(self, host: str) -> bool:
+        """Has `host` itself answered a connect (SYN-ACK or RST) in this run (among the addresses remembered)?"""
+        return host in self._hosts
+
     def lost_syns(self, host: str) -> bool:
         """Has a port on the path of `host` answered only a retry (its earlier SYNs were lost)?"""
         return self._answered_on.get(self._path(host) or host, 1) > 1

@@ -215,3 +215,12 @@ async def test_the_ports_heard_are_kept_for_a_bounded_number_of_paths(monkeypatc
             assert scheduler.busy_path(HOST, listener.port) is None
     finally:
         ipv6.close()
+
+
+async def test_an_address_that_answered_nothing_is_no_busy_server() -> None:
+    """Its port number answered on the path and the path is busy, but the address itself never answered: a
+    host down or filtered as a whole (busy_path is pure: nothing is sent to the other address)."""
+    async with a_port_that_answered_then_filled() as (scheduler, listener):
+        scheduler.windows.stalled(HOST)
+        assert scheduler.busy_path(HOST, listener.port) is BusyPath.STALLED_SESSIONS
+        assert scheduler.busy_path("127.0.0.2", listener.port) is None
