@@ -111,12 +111,12 @@ class PortState(str, Enum):
 
 
 class BusyPath(str, Enum):
-    """Why a silent port's network looked busy when it went unanswered, its address having answered on other
-    ports and its port number on that network earlier in the run: a busy server whose accept queue is full drops
-    SYNs exactly as a firewall does, so such silence is not a firewall's verdict."""
+    """Why a silent port looked like a busy service's, its address having answered on other ports: a busy
+    server whose accept queue is full drops SYNs exactly as a firewall does, so such silence is no firewall's
+    verdict. Each sign is of the same port number on its path (/24, /48), seen shortly before (scheduler.py)."""
 
-    LOST_SYNS = "lost-syns"  # ports on its path (/24, /48) had answered only a retry
-    STALLED_SESSIONS = "stalled-sessions"  # sessions of the run to its path had stalled (net/window.py)
+    LOST_SYNS = "lost-syns"  # that port answered only a retry (its earlier SYNs were lost)
+    STALLED_SESSIONS = "stalled-sessions"  # a session of the run to that port stalled (net/window.py)
 
 
 class ProbeStatus(str, Enum):
@@ -221,7 +221,7 @@ class PortResult:
     ttl: int | None = None  # raw mode: TTL of the answer
     ip_id: int | None = None  # raw mode
     attempts: int = 1
-    # Silent while its path looked busy, its address and port number having answered before (see BusyPath):
+    # Silent while the same service on its path looked busy (see BusyPath):
     # probed a second round when sessions of the run are on its path; its silence is a note, not a verdict.
     busy_path: BusyPath | None = None
     rounds: int = 1  # 2: probed again, behind the sessions then waiting on its path
@@ -381,7 +381,7 @@ class HandshakeResult:
     # Sessions this result took: 2 when the first timed out on a server that had answered, beside other sessions
     # of the run to its network (/24, /48), and was tried again after them (scheduler.py). The last one's result.
     sessions: int = 1
-    busy_path: BusyPath | None = None  # connect-timeout while its path looked busy (as PortResult.busy_path)
+    busy_path: BusyPath | None = None  # connect-timeout while that service looked busy (as PortResult.busy_path)
 
 
 class DnsOutcome(str, Enum):

@@ -15,11 +15,11 @@ sessions time out on servers that had answered, so a busy server is not swamped)
 (Limits.global_concurrency) and their descriptors from the same first-come-first-served pool, sized below
 RLIMIT_NOFILE.
 
-A busy server drops SYNs as a firewall does. A port silent on a path seen busy (net/timing.py lost_syns, or
-a session stalled there lately), whose address answered on other ports and whose number answered on that
-path earlier in the run, gets a second round behind the sessions then waiting on the path, and a silence
-after it carries `busy_path` (model.BusyPath): the checks report it as such, not as filtered. So does a
-session's connect timeout there.
+A busy server drops SYNs as a firewall does. A silent port whose address answered on other ports, and whose
+port number on its path answered only a retry or had a session stall in the last BUSY_MEMORY seconds (that
+service there is busy: random loss on the way does not single out one port number), gets a second round
+behind the sessions then waiting on the path, and a silence after it carries `busy_path` (model.BusyPath):
+the checks report it as such, not as filtered. So does a session's connect timeout there.
 
 What DNS leads to is done once per run (shared_work.py): a port of an address that several targets' MX
 hosts share is probed once (scan(..., shared=True)), and a session to an MX, SRV or implicit-MX target once
@@ -80,6 +80,7 @@ _NOT_CONNECTED = (
     ProbeStatus.CONNECT_TIMEOUT, ProbeStatus.UNREACHABLE, ProbeStatus.BLOCKED, ProbeStatus.SKIPPED, ProbeStatus.ERROR
 )
 ANSWERED_PATHS = 4096  # paths whose answering ports are kept (memory stays flat over a scan of many networks)
+BUSY_MEMORY = 5.0  # seconds a sign of a busy service (a retry answered, a stall) counts (the default --timeout)
 SHARED_PORTS, SHARED_SESSIONS = 8192, 256  # finished answers kept to share (a PortResult is small, a session not)
 
 
@@ -160,6 +161,8 @@ class Scheduler:
         self._shared_sessions: SharedWork[Target, HandshakeResult] = SharedWork(SHARED_SESSIONS)
         # path -> ports that answered there (scan or session), the least recently heard paths forgotten first
         self._answered: OrderedDict[bytes | str, set[int]] = OrderedDict()
+        # (path, port) -> the latest sign that the service there is busy, and when (as many kept as paths)
+        self._busy_signs: OrderedDict[tuple[bytes | str, int], tuple[BusyPath, float]] = OrderedDict()
 
     async def __aenter__(self) -> Scheduler:
         return self
@@ -264,7 +267,7 @@ class Scheduler:
                 stall = self.windows.stall_after(address, target.port)
                 loop = asyncio.get_running_loop()
                 # A session still running well past the quickest to its port is a stall now, not when it ends.
-                watch = loop.call_later(stall, self.windows.stalled, address) if stall is not None else None
+                watch = loop.call_later(stall, self.stalled, address, target.port) if stall is not None else None
                 try:
                     result = await handshake(target, self.cfg, opener)
                 except Exception as exc:  # the engine boundary: a bug in a probe is a result, not a crash
@@ -278,7 +281,10 @@ class Scheduler:
             if result.status is ProbeStatus.SUCCESS:
                 self.windows.ended(address, False, target.port, result.elapsed_ms / 1000)
             else:
-                self.windows.ended(address, congested(result, seen_open))
+                stalled = congested(result, seen_open)
+                self.windows.ended(address, stalled)
+                if stalled:
+                    self._busy_sign(address, target.port, BusyPath.STALLED_SESSIONS)
         return result, crowded
 
     # ---- port probes -----------------------------------------------------------------------------------------
@@ -364,6 +370,8 @@ class Scheduler:
             result = future.result()
             if result.state in _ANSWERED:
                 self._heard(address, result.port)
+                if result.attempts > 1 and result.rounds == 1:  # answered only a retry: its earlier SYNs were lost
+                    self._busy_sign(address, result.port, BusyPath.LOST_SYNS)
             busy = None
             if result.state is PortState.FILTERED and result.rounds == 1:
                 busy = self.busy_path(address, result.port)
@@ -408,19 +416,31 @@ class Scheduler:
             self._answered.move_to_end(key)
         ports.add(port)
 
+    def stalled(self, address: str, port: int) -> None:
+        """A session to `port` of `address` is still running past its path's stall time (net/window.py)."""
+        self.windows.stalled(address)
+        self._busy_sign(address, port, BusyPath.STALLED_SESSIONS)
+
+    def _busy_sign(self, address: str, port: int, sign: BusyPath) -> None:
+        key = (path_of(address) or address, port)
+        self._busy_signs[key] = (sign, asyncio.get_running_loop().time())
+        self._busy_signs.move_to_end(key)
+        if len(self._busy_signs) > ANSWERED_PATHS:
+            self._busy_signs.popitem(last=False)
+
     def busy_path(self, address: str, port: int) -> BusyPath | None:
         """Positive evidence, now, that a silent `port` of `address` may be a busy server's (see BusyPath): the
-        address answered on other ports, that port number answered on the path, and the path's servers are
-        busy. Else silence is a firewall's (or a host's that is down)."""
+        address answered on other ports, and that port number on its path answered (earlier in the run) and
+        showed a sign of a busy service in the last BUSY_MEMORY seconds. Else silence is a firewall's."""
         if not self.timing.heard_from(address):
             return None  # an address that answered nothing: down or filtered as a whole, busy network or not
-        if port not in self._answered.get(path_of(address) or address, ()):
+        path = path_of(address) or address
+        if port not in self._answered.get(path, ()):
             return None  # a port silent across the path is the pattern of a filter, busy or not
-        if self.timing.lost_syns(address):
-            return BusyPath.LOST_SYNS
-        if self.windows.stalled_recently(address):
-            return BusyPath.STALLED_SESSIONS
-        return None
+        sign = self._busy_signs.get((path, port))
+        if sign is None or asyncio.get_running_loop().time() - sign[1] > BUSY_MEMORY:
+            return None
+        return sign[0]
 
     def _look_again(
         self, first: asyncio.Future[PortResult], result: PortResult, busy: BusyPath, shared: bool

@@ -77,14 +77,14 @@ def _port_state(report: Report, p: PortResult) -> Iterator[Finding]:
 
 
 BUSY_WORDS = {
-    BusyPath.LOST_SYNS: "ports there answered only a retry meanwhile",
-    BusyPath.STALLED_SESSIONS: "sessions of this run there stalled meanwhile",
+    BusyPath.LOST_SYNS: "this port on its network answered only a retry shortly before",
+    BusyPath.STALLED_SESSIONS: "a session to this port on its network stalled shortly before",
 }
 
 
 def busy_words(busy: BusyPath) -> str:
     """No port number in the words: the places name it, and one busy network is one finding."""
-    return f"the address answered on other ports and this port on its network, and {BUSY_WORDS[busy]}"
+    return f"the address answered on other ports, and {BUSY_WORDS[busy]}"
 
 
 def busy_evidence(p: PortResult, busy: BusyPath) -> str:

@@ -108,10 +108,6 @@ class RttEstimator:
         """Has `host` itself answered a connect (SYN-ACK or RST) in this run (among the addresses remembered)?"""
         return host in self._hosts
 
-    def lost_syns(self, host: str) -> bool:
-        """Has a port on the path of `host` answered only a retry (its earlier SYNs were lost)?"""
-        return self._answered_on.get(self._path(host) or host, 1) > 1
-
     def _stats(self, host: str) -> _Smoothed | None:
         own = self._hosts.get(host)
         if own is not None:

@@ -22,7 +22,6 @@ from mailprobe.net.timing import path_of
 COOL_DOWN = 1.0  # seconds between two cuts of one path's window: one congestion event, one halving
 SLOW = 8.0  # a session this many times as long as the quickest to the same port on its path counts as a stall
 SLACK = 0.5  # seconds added to that, so jitter and a busy client are not a stall
-STALL_MEMORY = 5.0  # seconds a stall on a path still says its servers are busy (the default --timeout)
 
 
 @dataclass(slots=True)
@@ -30,7 +29,6 @@ class _Path:
     window: float
     in_use: int = 0
     cut_at: float = float("-inf")
-    stalled_at: float = float("-inf")  # the latest stall, cut or not
     slow_start: bool = True
     waiting: deque[asyncio.Future[None]] = field(default_factory=deque)
     quickest: dict[int, float] = field(default_factory=dict)  # port -> seconds of its quickest good session
@@ -39,12 +37,11 @@ class _Path:
 class SessionWindows:
     """`async with windows.slot(address):` around a session; `windows.ended(address, congested)` after it."""
 
-    def __init__(self, start: int, floor: int, ceiling: int, stall_memory: float = STALL_MEMORY) -> None:
+    def __init__(self, start: int, floor: int, ceiling: int) -> None:
         self.ceiling = max(1, ceiling)
         self.floor = max(1, min(floor, self.ceiling))
         self.start = max(self.floor, min(start, self.ceiling))
         self._paths: dict[bytes | str, _Path] = {}
-        self.stall_memory = stall_memory
 
     def _path(self, address: str) -> _Path:
         key = path_of(address) or address
@@ -68,10 +65,6 @@ class SessionWindows:
         best = self._path(address).quickest.get(port)
         return None if best is None else SLOW * best + SLACK
 
-    def stalled_recently(self, address: str) -> bool:
-        """Did a session on the path of `address` stall within the last `stall_memory` seconds?"""
-        return asyncio.get_running_loop().time() - self._path(address).stalled_at <= self.stall_memory
-
     def stalled(self, address: str) -> None:
         """A session is still running past stall_after: cut now rather than when it finally ends."""
         self.ended(address, congested=True)
@@ -85,7 +78,6 @@ class SessionWindows:
             congested = seconds > SLOW * best + SLACK
         if congested:
             now = asyncio.get_running_loop().time()
-            path.stalled_at = now
             if now - path.cut_at >= COOL_DOWN:
                 path.cut_at, path.slow_start = now, False
                 path.window = max(float(self.floor), path.window / 2)

@@ -77,8 +77,8 @@ def dns_heading(d: DomainDns) -> str:
 
 
 _BUSY = {
-    BusyPath.LOST_SYNS: "SYNs were being lost on its network",
-    BusyPath.STALLED_SESSIONS: "sessions to its network were stalling",
+    BusyPath.LOST_SYNS: "this port was losing SYNs on its network",
+    BusyPath.STALLED_SESSIONS: "sessions to this port on its network were stalling",
 }
 
 

@@ -1,8 +1,9 @@
 """A server whose accept queue is full drops SYNs (Linux: ListenOverflows): its port looks filtered though it
 is open. Once a port on the path answered only its retry, silent ports there get more tries (nmap's rule)
-before they are called filtered. A silent port that answered on that path before, while the path is busy (lost
-SYNs, stalled sessions), gets a second round after the path's sessions and is reported as busy, not filtered.
-Real listening sockets on loopback, their queues filled by real connects."""
+before they are called filtered. A silent port whose address answered, and whose own port number on the path
+showed a busy service shortly before (it answered only a retry, or a session to it stalled), gets a second
+round after the path's sessions and is reported as busy, not filtered. Real listening sockets on loopback,
+their queues filled by real connects."""
 
 from __future__ import annotations
 
@@ -76,31 +77,43 @@ def config() -> Config:
 
 
 async def answered_then_full(scheduler: Scheduler, listener: Listener) -> None:
-    """The port answers a first scan (the service is there), then its queue fills (the server got busy)."""
+    """The port answers a first scan at once (the service is there), then its queue fills (the server got busy)."""
     listener.drain()
     assert (await scan_one(scheduler, listener.port)).state is PortState.OPEN
     listener.drain()
     listener.fill()
 
 
-async def lose_a_syn_on_the_path(scheduler: Scheduler) -> None:
-    with full_listener() as recovering:
-        first_try = scheduler.timing.timeout(HOST)
-        asyncio.get_running_loop().call_later(first_try / 2, recovering.drain)  # before the retry is sent
-        answered = await scan_one(scheduler, recovering.port)
+async def answered_a_retry(scheduler: Scheduler, listener: Listener) -> None:
+    """The full port answers only a retry (drained before the retry leaves): its earlier SYN was lost."""
+    first_try = scheduler.timing.timeout(HOST)
+    asyncio.get_running_loop().call_later(first_try / 2, listener.drain)
+    answered = await scan_one(scheduler, listener.port)
     assert (answered.state, answered.attempts) == (PortState.OPEN, 2)
 
 
+async def lost_a_syn_then_full(scheduler: Scheduler, listener: Listener) -> None:
+    await answered_a_retry(scheduler, listener)
+    listener.drain()
+    listener.fill()
+
+
+async def lose_a_syn_on_the_path(scheduler: Scheduler) -> None:
+    """Another port of the path answers only a retry."""
+    with full_listener() as other:
+        await answered_a_retry(scheduler, other)
+
+
 @asynccontextmanager
-async def a_port_that_answered_then_filled(*, one_session: bool = False) -> AsyncIterator[tuple[Scheduler, Listener]]:
-    """A scheduler whose path has heard the listener's port answer, the listener's queue full since; with
-    `one_session`, the path's session window holds one session (a second one waits)."""
+async def a_listener(*, one_session: bool = False) -> AsyncIterator[tuple[Scheduler, Listener]]:
+    """A scheduler and a listener (its queue filled by the test's set-up); with `one_session`, the path's
+    session window holds one session (a second one waits)."""
     listener = Listener()
     try:
+        listener.fill()
         async with Scheduler(config()) as scheduler:
             if one_session:
                 scheduler.windows = SessionWindows(1, 1, 1)
-            await answered_then_full(scheduler, listener)
             yield scheduler, listener
     finally:
         listener.close()
@@ -143,43 +156,54 @@ async def test_after_a_port_answered_only_its_retry_a_silent_port_on_the_path_ge
     assert result.busy_path is None  # it never answered on the path: a filter's pattern, busy path or not
 
 
-async def test_a_port_that_answered_before_is_silent_on_a_busy_path_not_filtered() -> None:
-    async with a_port_that_answered_then_filled() as (scheduler, listener):
+async def test_another_ports_lost_syns_do_not_make_this_port_busy() -> None:
+    """Random loss on the way hits any port; a busy service drops its own port's SYNs."""
+    async with a_listener() as (scheduler, listener):
+        await answered_then_full(scheduler, listener)
         await lose_a_syn_on_the_path(scheduler)
+        result = await scan_one(scheduler, listener.port)
+    assert (result.state, result.attempts, result.busy_path) == (PortState.FILTERED, 3, None)
+
+
+async def test_a_port_that_answered_only_a_retry_then_went_silent_is_busy_not_filtered() -> None:
+    async with a_listener() as (scheduler, listener):
+        await lost_a_syn_then_full(scheduler, listener)
         result = await scan_one(scheduler, listener.port)
     assert (result.state, result.attempts, result.rounds) == (PortState.FILTERED, 3, 1)  # no session: one round
     assert result.busy_path is BusyPath.LOST_SYNS
 
 
 async def test_with_sessions_on_the_path_it_gets_a_second_round_after_them() -> None:
-    async with a_port_that_answered_then_filled(one_session=True) as (scheduler, listener):
-        await lose_a_syn_on_the_path(scheduler)
+    async with a_listener(one_session=True) as (scheduler, listener):
+        await lost_a_syn_then_full(scheduler, listener)
         result = await second_round_behind_a_session(scheduler, listener, listener.drain)  # drained as it ends
     assert (result.state, result.attempts, result.rounds) == (PortState.OPEN, 4, 2)
     assert result.busy_path is BusyPath.LOST_SYNS
 
 
 async def test_a_port_silent_in_both_rounds_is_filtered_with_the_busy_path_on_record() -> None:
-    async with a_port_that_answered_then_filled(one_session=True) as (scheduler, listener):
-        await lose_a_syn_on_the_path(scheduler)
+    async with a_listener(one_session=True) as (scheduler, listener):
+        await lost_a_syn_then_full(scheduler, listener)
         result = await second_round_behind_a_session(scheduler, listener, lambda: None)
     assert (result.state, result.attempts, result.rounds) == (PortState.FILTERED, 6, 2)
     assert result.busy_path is BusyPath.LOST_SYNS
 
 
-async def test_a_port_silent_where_sessions_stalled_gets_a_second_round_too() -> None:
-    """No SYN lost, but sessions of the run to the path stalled: the server is busy (net/window.py)."""
-    async with a_port_that_answered_then_filled(one_session=True) as (scheduler, listener):
-        scheduler.windows.stalled(HOST)
+async def test_a_port_silent_where_a_session_to_it_stalled_gets_a_second_round_too() -> None:
+    """No SYN lost, but a session of the run to that port stalled: the service is busy (net/window.py)."""
+    async with a_listener(one_session=True) as (scheduler, listener):
+        await answered_then_full(scheduler, listener)
+        scheduler.stalled(HOST, listener.port)
         result = await second_round_behind_a_session(scheduler, listener, listener.drain)
     assert (result.state, result.attempts, result.rounds) == (PortState.OPEN, 3, 2)
     assert result.busy_path is BusyPath.STALLED_SESSIONS
 
 
-async def test_a_stall_long_ago_is_no_evidence() -> None:
-    async with a_port_that_answered_then_filled() as (scheduler, listener):
-        scheduler.windows = SessionWindows(128, 4, 128, stall_memory=0.01)
-        scheduler.windows.stalled(HOST)
+async def test_a_sign_long_ago_is_no_evidence(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scheduler_module, "BUSY_MEMORY", 0.01)
+    async with a_listener() as (scheduler, listener):
+        await answered_then_full(scheduler, listener)
+        scheduler.stalled(HOST, listener.port)
         await asyncio.sleep(0.05)
         async with scheduler.windows.slot(HOST):  # a session on the path: a second round would be due
             result = await scan_one(scheduler, listener.port)
@@ -187,16 +211,26 @@ async def test_a_stall_long_ago_is_no_evidence() -> None:
 
 
 async def test_a_session_connect_on_a_busy_path_is_reported_as_such() -> None:
-    """Its connect keeps one retry (net/connect.py SESSION_RETRIES); the busy path goes on record."""
+    """Its connect keeps one retry (net/connect.py SESSION_RETRIES); the busy service goes on record."""
     with full_listener() as never:
-        async with a_port_that_answered_then_filled() as (scheduler, listener):
-            await lose_a_syn_on_the_path(scheduler)
+        async with a_listener() as (scheduler, listener):
+            await lost_a_syn_then_full(scheduler, listener)
             busy = await scheduler.handshake(Target(HOST, HOST, listener.port, Service.SMTP))
             silent = await scheduler.handshake(Target(HOST, HOST, never.port, Service.SMTP))
     for result in (busy, silent):
         assert result.status is ProbeStatus.CONNECT_TIMEOUT
         assert result.reason == "no answer to the TCP handshake (2 tries)"
     assert (busy.busy_path, silent.busy_path) == (BusyPath.LOST_SYNS, None)
+
+
+async def test_an_address_that_answered_nothing_is_no_busy_server() -> None:
+    """Its port number on the path shows a busy service, but the address itself never answered: a host down or
+    filtered as a whole (busy_path is pure: nothing is sent to the other address)."""
+    async with a_listener() as (scheduler, listener):
+        await answered_then_full(scheduler, listener)
+        scheduler.stalled(HOST, listener.port)
+        assert scheduler.busy_path(HOST, listener.port) is BusyPath.STALLED_SESSIONS
+        assert scheduler.busy_path("127.0.0.2", listener.port) is None
 
 
 async def test_the_ports_heard_are_kept_for_a_bounded_number_of_paths(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -207,20 +241,12 @@ async def test_the_ports_heard_are_kept_for_a_bounded_number_of_paths(monkeypatc
     ipv6.bind(("::1", 0))
     ipv6.listen(8)
     try:
-        async with a_port_that_answered_then_filled() as (scheduler, listener):
-            scheduler.windows.stalled(HOST)  # its path is busy now
+        async with a_listener() as (scheduler, listener):
+            await answered_then_full(scheduler, listener)
+            scheduler.stalled(HOST, listener.port)
             assert scheduler.busy_path(HOST, listener.port) is BusyPath.STALLED_SESSIONS
             [other] = [r async for r in scheduler.scan([("::1", "::1")], [ipv6.getsockname()[1]])]
             assert other.state is PortState.OPEN  # heard on another path: the first one is forgotten
             assert scheduler.busy_path(HOST, listener.port) is None
     finally:
         ipv6.close()
-
-
-async def test_an_address_that_answered_nothing_is_no_busy_server() -> None:
-    """Its port number answered on the path and the path is busy, but the address itself never answered: a
-    host down or filtered as a whole (busy_path is pure: nothing is sent to the other address)."""
-    async with a_port_that_answered_then_filled() as (scheduler, listener):
-        scheduler.windows.stalled(HOST)
-        assert scheduler.busy_path(HOST, listener.port) is BusyPath.STALLED_SESSIONS
-        assert scheduler.busy_path("127.0.0.2", listener.port) is None
