@@ -376,9 +376,9 @@ class Scheduler:
             if result.state is PortState.FILTERED and result.rounds == 1:
                 busy = self.busy_path(address, result.port)
             if busy is not None:
-                # Silent while its path looked busy: not a firewall's verdict yet. With sessions on the path
-                # (what may keep the server busy), a second round after them; a bare scan has had its extra
-                # tries (net/timing.py) and says what it saw.
+                # Silent while that service on its path looked busy: not a firewall's verdict yet. With
+                # sessions on the path (what may keep the server busy), a second round after them; a bare scan
+                # has had its extra tries (net/timing.py) and says what it saw.
                 if self.windows.in_use(address):
                     again = self._look_again(future, result, busy, shared)
                     outstanding[again] = hosts
