@@ -111,7 +111,7 @@ class PortState(str, Enum):
 
 
 class BusyPath(str, Enum):
-    """Why a silent port looked like a busy service's, its address having answered on other ports: a busy
+    """Why a silent port looked like a busy service's, its address having answered earlier in the run: a busy
     server whose accept queue is full drops SYNs exactly as a firewall does, so such silence is no firewall's
     verdict. Each sign is of the same port number on its path (/24, /48), seen shortly before (scheduler.py)."""
 

@@ -15,7 +15,7 @@ sessions time out on servers that had answered, so a busy server is not swamped)
 (Limits.global_concurrency) and their descriptors from the same first-come-first-served pool, sized below
 RLIMIT_NOFILE.
 
-A busy server drops SYNs as a firewall does. A silent port whose address answered on other ports, and whose
+A busy server drops SYNs as a firewall does. A silent port whose address had answered earlier, and whose
 port number on its path answered only a retry or had a session stall in the last BUSY_MEMORY seconds (that
 service there is busy: random loss on the way does not single out one port number), gets a second round
 behind the sessions then waiting on the path, and a silence after it carries `busy_path` (model.BusyPath):
@@ -430,7 +430,7 @@ class Scheduler:
 
     def busy_path(self, address: str, port: int) -> BusyPath | None:
         """Positive evidence, now, that a silent `port` of `address` may be a busy server's (see BusyPath): the
-        address answered on other ports, and that port number on its path answered (earlier in the run) and
+        address had answered (any port), and that port number on its path answered (earlier in the run) and
         showed a sign of a busy service in the last BUSY_MEMORY seconds. Else silence is a firewall's."""
         if not self.timing.heard_from(address):
             return None  # an address that answered nothing: down or filtered as a whole, busy network or not

@@ -84,7 +84,7 @@ BUSY_WORDS = {
 
 def busy_words(busy: BusyPath) -> str:
     """No port number in the words: the places name it, and one busy network is one finding."""
-    return f"the address answered on other ports, and {BUSY_WORDS[busy]}"
+    return f"the address had answered earlier in the run, and {BUSY_WORDS[busy]}"
 
 
 def busy_evidence(p: PortResult, busy: BusyPath) -> str:

@@ -78,7 +78,7 @@ def dns_heading(d: DomainDns) -> str:
 
 _BUSY = {
     BusyPath.LOST_SYNS: "this port was losing SYNs on its network",
-    BusyPath.STALLED_SESSIONS: "sessions to this port on its network were stalling",
+    BusyPath.STALLED_SESSIONS: "a session to this port on its network stalled",
 }
 
 

@@ -75,8 +75,8 @@ def test_silence_while_the_path_was_busy_is_a_note_not_a_firewall_or_an_mx_fault
     note = found["PORT-SILENT-BUSY-PATH"]
     assert sorted(note.places) == ["mx2.example.test [203.0.113.26]:25", "mx2.example.test [203.0.113.26]:587"]
     assert note.evidence == (
-        "no answer to 6 tries in 2 rounds; the address answered on other ports, and this port on its network "
-        "answered only a retry shortly before"
+        "no answer to 6 tries in 2 rounds; the address had answered earlier in the run, and this port on its "
+        "network answered only a retry shortly before"
     )
     assert note.severity is Severity.INFO
 
@@ -90,6 +90,6 @@ def test_a_session_that_found_no_answer_on_a_busy_path_is_the_same_note() -> Non
     [note] = judge(replace(report, handshakes=(stalled,))).findings
     assert note.code == "PORT-SILENT-BUSY-PATH" and note.places == ("203.0.113.26:993",)
     assert note.evidence == (
-        "no answer to the TCP handshake (2 tries); the address answered on other ports, and a session to this "
-        "port on its network stalled shortly before"
+        "no answer to the TCP handshake (2 tries); the address had answered earlier in the run, and a session "
+        "to this port on its network stalled shortly before"
     )

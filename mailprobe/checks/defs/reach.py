@@ -23,13 +23,13 @@ PORT_FILTERED = define(
 
 PORT_SILENT_BUSY = define(
     "PORT-SILENT-BUSY-PATH", Severity.INFO, Category.REACH, "No answer while its network was busy",
-    "The port answered none of its tries, but the same address answered on other ports, and the same port "
-    "number on its network (/24 or /48) was seen busy shortly before: it answered only a retry (connection "
+    "The port answered none of its tries, but the same address had answered earlier in the run, and the same "
+    "port number on its network (/24 or /48) was seen busy shortly before: it answered only a retry (connection "
     "attempts were being lost), or a session of this run to it stalled. A busy server whose accept queue is "
     "full drops connection attempts exactly as a firewall would, so this is not a verdict on the port.",
     "Run again when the server is less busy (or with fewer targets at once); a port that stays silent is filtered.",
-    "connect 203.0.113.25:993 -> no answer to 6 tries in 2 rounds; the address answered on other ports, and "
-    "this port on its network answered only a retry shortly before",
+    "connect 203.0.113.25:993 -> no answer to 6 tries in 2 rounds; the address had answered earlier in the "
+    "run, and this port on its network answered only a retry shortly before",
 )  # fmt: skip
 
 PORT_UNREACHABLE = define(
