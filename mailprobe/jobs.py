@@ -94,11 +94,11 @@ class Workers:
     def fork(cls, count: int, cfg: Config, stages: Stages, *, progress: bool) -> Workers:
         """Fork `count` children now. Call it with one thread running (a fork copies only the caller's)."""
         own = replace(cfg, limits=cfg.limits.shared_by(count))
-        # What every child imports anyway, imported once when the children will be busy (sessions' TLS): N
-        # children importing it each cost N times the CPU. A port scan's children (busy about half the time,
-        # profiled) import it meanwhile (engine.import_meanwhile) rather than have it delay their first SYN.
+        # What every child imports anyway, imported once: N children importing it each cost N times the CPU, and
+        # a port scan's children are CPU-bound while they start their connects (a thread importing the checks
+        # beside them took the GIL from the loop: bench/README "Ninth session").
+        importlib.import_module("mailprobe.checks.run")
         if stages.handshake:
-            importlib.import_module("mailprobe.checks.run")
             importlib.import_module("mailprobe.protocols.tls").load_trust_store(cfg.ca_file)
         gc.freeze()  # what is imported now is shared: no collection touches (and so copies) its pages
         children: list[_Child] = []

@@ -35,6 +35,7 @@ from mailprobe.net.connect import (
     Attempt,
     _classify_failure,
     _start_connect,
+    handshake_rtt,
     result_from,
     sockaddr_for,
 )
@@ -46,10 +47,12 @@ from mailprobe.net.wakeups import Wakeups
 _OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 _RESET_ON_CLOSE = b"\x01\x00\x00\x00\x00\x00\x00\x00"  # SO_LINGER 0: a RST, no TIME_WAIT left behind
 EMFILE_TRIES = 100
-# Connects in flight at first (it doubles each round of answers), and at least. 512 SYNs are ~30 KB, and the
-# ports that answer neither try hold their slots for two timeouts: a smaller start leaves the first round
-# trips idle (at 128, a 256-address scan spent ~600 ms starting its connects against a 250 ms bound).
-WINDOW_START, WINDOW_FLOOR = 512, 8
+# Connects in flight at first (it doubles each round of answers), and at least. The ports that answer neither
+# try hold their slots for two timeouts, so a scan's window fills with silence: at 512 (and a run-wide cap of
+# 1,024) the children of a 256-address scan waited for slots; 1,024 (cap 2,048) took 0.64 s against 0.72 s
+# (bench/README "Ninth session"). 1,024 SYNs are ~60 KB, and they leave at the pace of connect() calls
+# (7-14 per ms per process here), not in one burst.
+WINDOW_START, WINDOW_FLOOR = 1024, 8
 _SOCKET_TYPE = int(socket.SOCK_STREAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)  # enum arithmetic once
 
 
@@ -214,9 +217,12 @@ class ConnectScanner:
         sock = probe.sock
         if sock is None:
             return
-        rtt = self._loop.time() - probe.started
+        waited = self._loop.time() - probe.started
         code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        self._answered(probe, Attempt(Answer.SYN_ACK, rtt) if code == 0 else _classify_failure(code, sock, rtt))
+        if code == 0:
+            self._answered(probe, Attempt(Answer.SYN_ACK, handshake_rtt(sock, waited)))
+        else:
+            self._answered(probe, _classify_failure(code, sock, waited))
 
     def _answered(self, probe: _Probe, attempt: Attempt) -> None:
         if attempt.answer in (Answer.SYN_ACK, Answer.REFUSED):

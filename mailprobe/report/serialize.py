@@ -22,7 +22,7 @@ import math
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, fields, is_dataclass, replace
-from enum import Enum
+from enum import Enum, Flag
 from functools import cache
 from importlib import resources
 from typing import Any, Union, get_args, get_origin
@@ -116,9 +116,19 @@ def _encode(value: Any) -> Any:
 
 
 @cache
-def _encoder(cls: type) -> Callable[[Any], dict[str, Any]] | None:
-    """A dataclass's encoder, written once from its layout: one dict display, a field of a type taken as it
-    is written without a call (a JSONL line of a port scan's target encodes ~180 values)."""
+def _encoder(cls: type) -> Callable[[Any], Any] | None:
+    """How a value of `cls` is encoded, found once per class: an enum's member looked up in a table of the
+    values (`member.value` is a descriptor call: ~9 % of a port scan's JSONL), a dataclass's encoder written
+    from its layout; None for anything else (_encode_other)."""
+    if issubclass(cls, Enum) and not issubclass(cls, Flag):  # a Flag's combinations are not members
+        values: dict[Any, Any] = {member: member.value for member in cls}
+        return values.__getitem__
+    return _dataclass_encoder(cls)
+
+
+def _dataclass_encoder(cls: type) -> Callable[[Any], Any] | None:
+    """One dict display, a field of a type taken as it is written without a call (a JSONL line of a port
+    scan's target encodes ~180 values)."""
     layout = _layout(cls)
     if layout is None:
         return None
@@ -133,7 +143,7 @@ def _encoder(cls: type) -> Callable[[Any], dict[str, Any]] | None:
     source = "def encode(value):\n    return {" + ", ".join(items) + "}\n"
     namespace: dict[str, Any] = {"AS_IS": _AS_IS, "E": _encode, "P": _encode_pairs, "K": TYPE_KEY}
     exec(source, namespace)  # the source is built above from the model's own field names, nothing else
-    encoder: Callable[[Any], dict[str, Any]] = namespace["encode"]
+    encoder: Callable[[Any], Any] = namespace["encode"]
     return encoder
 
 

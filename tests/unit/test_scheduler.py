@@ -394,7 +394,7 @@ async def test_targets_may_come_from_an_async_source(open_port: int) -> None:
     assert done[0].ports[0].state is PortState.OPEN  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("processes", "sessions", "connects"), [(1, 128, 512), (2, 64, 256), (64, 4, 8)])
+@pytest.mark.parametrize(("processes", "sessions", "connects"), [(1, 128, 1024), (2, 64, 512), (64, 4, 16)])
 async def test_a_run_spread_over_processes_starts_as_gently_as_one(
     processes: int, sessions: int, connects: int
 ) -> None:
@@ -411,7 +411,7 @@ async def test_a_run_spread_over_processes_starts_as_gently_as_one(
 def test_processes_that_share_a_run_divide_its_run_wide_limits() -> None:
     alone = Limits().for_timeout(3)
     shared = alone.shared_by(2)
-    assert (shared.global_concurrency, shared.targets_in_flight, shared.probes_in_flight) == (128, 128, 512)
+    assert (shared.global_concurrency, shared.targets_in_flight, shared.probes_in_flight) == (128, 128, 1024)
     assert shared.raw_rate == alone.raw_rate / 2 and shared.processes == 2
     # What bounds one session or one address is each process's own.
     kept = ("per_host", "probes_per_address", "connect_timeout", "read_timeout", "session_timeout", "max_reply")
