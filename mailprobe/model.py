@@ -273,6 +273,7 @@ class TlsFacts:
     legacy_versions: tuple[str, ...] = ()  # TLS 1.0/1.1 still accepted (separate handshakes)
     verify_failure: VerifyFailure | None = None
     legacy_unknown: tuple[str, ...] = ()  # TLS 1.0/1.1 tests that neither succeeded nor were refused (a timeout, ...)
+    legacy_not_offered: tuple[str, ...] = ()  # TLS 1.0/1.1 not tried: this machine's OpenSSL cannot offer them
 
     @property
     def leaf(self) -> CertFacts | None:

@@ -245,9 +245,11 @@ def _strength(report: Report, h: HandshakeResult) -> Iterator[Finding]:
 def _versions(tls: TlsFacts, host: str, where: str) -> Iterator[Finding]:
     if tls.legacy_versions:
         yield finding(t.LEGACY_TLS, host, "accepted: " + ", ".join(tls.legacy_versions), places=(where,))
-    elif tls.legacy_unknown:  # no version seen accepted, and not every one seen refused
-        evidence = "no conclusion for " + ", ".join(tls.legacy_unknown)
-        yield finding(t.LEGACY_NOT_JUDGED, host, evidence, places=(where,))
+    elif tls.legacy_unknown or tls.legacy_not_offered:  # none seen accepted, and not every one seen refused
+        why = [f"no conclusion for {', '.join(tls.legacy_unknown)}"] if tls.legacy_unknown else []
+        if tls.legacy_not_offered:
+            why.append(f"not tried: this machine's OpenSSL cannot offer {', '.join(tls.legacy_not_offered)}")
+        yield finding(t.LEGACY_NOT_JUDGED, host, "; ".join(why), places=(where,))
     if tls.version in ("SSLv3", "TLSv1", "TLSv1.1"):
         yield finding(t.OLD_TLS_NEGOTIATED, host, f"negotiated {tls.version}", places=(where,))
     cipher = tls.cipher.upper()

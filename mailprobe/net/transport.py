@@ -377,6 +377,24 @@ def client_context(*, minimum: ssl.TLSVersion | None = None, maximum: ssl.TLSVer
     return _shared_context(minimum, maximum)
 
 
+def offers_version(version: ssl.TLSVersion) -> bool:
+    """Can this process's OpenSSL make a ClientHello for `version` alone? Its build (no-tls1) or a system
+    crypto policy may forbid what we ask for; a test of that version could then tell nothing about a server."""
+    return _offers(version, version)
+
+
+@functools.lru_cache(maxsize=8)
+def _offers(minimum: ssl.TLSVersion, maximum: ssl.TLSVersion) -> bool:
+    try:
+        tls = _shared_context(minimum, maximum).wrap_bio(ssl.MemoryBIO(), ssl.MemoryBIO())
+        tls.do_handshake()  # in memory: writes the ClientHello, or fails before a byte is written
+    except ssl.SSLWantReadError:
+        return True  # the ClientHello is written; the handshake would wait for the server
+    except (ssl.SSLError, ValueError):
+        return False
+    return True
+
+
 @functools.lru_cache(maxsize=8)
 def _shared_context(minimum: ssl.TLSVersion | None, maximum: ssl.TLSVersion | None) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

@@ -14,6 +14,7 @@ import time
 import typing
 from collections.abc import Awaitable
 from dataclasses import dataclass, replace
+from enum import Enum
 from typing import ClassVar
 
 from mailprobe.config import Config, Limits
@@ -31,7 +32,7 @@ from mailprobe.model import (
     TlsFacts,
     TlsProblem,
 )
-from mailprobe.net.transport import Session, client_context
+from mailprobe.net.transport import Session, client_context, offers_version
 
 
 @dataclass
@@ -59,6 +60,15 @@ class Draft:
 _DIALOGUE_FAILURES = (ProbeStatus.CLOSED, ProbeStatus.IO_TIMEOUT)
 _TLS_FAILURES = (ProbeStatus.TLS_HANDSHAKE_ERROR, ProbeStatus.TLS_HANDSHAKE_TIMEOUT)
 _LEGACY = {"TLSv1.0": ssl.TLSVersion.TLSv1, "TLSv1.1": ssl.TLSVersion.TLSv1_1}
+
+
+class _Legacy(Enum):
+    """What one legacy-version test learnt."""
+
+    ACCEPTED = "accepted"  # its handshake succeeded
+    REFUSED = "refused"  # the server refused it: an alert, a reset, a close during the handshake
+    NO_CONCLUSION = "no-conclusion"  # it did not get that far: a timeout, a connect or dialogue that failed first
+    NOT_OFFERED = "not-offered"  # this machine's OpenSSL cannot offer the version: not tried
 
 
 class Opener(typing.Protocol):
@@ -91,7 +101,7 @@ class MailProbe:
         self.limits = cfg.limits
         # Injected I/O: tests replay recorded dialogues through a scripted opener; the default connects.
         self.open_session: Opener = opener or Session.open
-        self._legacy: asyncio.Future[list[bool | None]] | None = None
+        self._legacy: asyncio.Future[list[_Legacy]] | None = None
         self._deadline: float | None = None  # the main session's (time.monotonic()); side sessions end by it
 
     # -- steps a protocol implements ---------------------------------------------------------------------------------
@@ -284,14 +294,11 @@ class MailProbe:
                 raise TransportError(ProbeStatus.PROTOCOL_ERROR.value, "STARTTLS refused")
             await session.start_tls(context, self.server_name)
 
-    async def _accepts(self, version: ssl.TLSVersion) -> bool | None:
-        """True: a handshake at `version` succeeded; False: the server refused it (an alert, a reset, a close
-        during the handshake) or this OpenSSL cannot offer it; None: it did not get that far (a timeout, a
-        connect or dialogue that failed first), so nothing was learnt."""
-        try:
-            context = client_context(minimum=version, maximum=version)
-        except (ssl.SSLError, ValueError):
-            return False  # this OpenSSL cannot even offer it
+    async def _accepts(self, version: ssl.TLSVersion) -> _Legacy:
+        """A handshake at `version` alone, in a session of its own; what it learnt (see _Legacy)."""
+        if not offers_version(version):
+            return _Legacy.NOT_OFFERED  # a refusal here would be this machine's, not the server's
+        context = client_context(minimum=version, maximum=version)
         opened: list[Session] = []
         # Side sessions run beside the main one and end by its deadline, connect included: a server that
         # drip-feeds them cannot hold the handshake past the session timeout.
@@ -299,13 +306,13 @@ class MailProbe:
         try:
             await asyncio.wait_for(self._reach_tls(context, deadline, opened), max(0.0, deadline - time.monotonic()))
         except TransportError as exc:
-            return False if exc.status == ProbeStatus.TLS_HANDSHAKE_ERROR.value else None
+            return _Legacy.REFUSED if exc.status == ProbeStatus.TLS_HANDSHAKE_ERROR.value else _Legacy.NO_CONCLUSION
         except (ProtocolViolation, LimitExceeded, Stop, asyncio.TimeoutError):
-            return None
+            return _Legacy.NO_CONCLUSION
         finally:
             for session in opened:
                 session.close()
-        return True
+        return _Legacy.ACCEPTED
 
     def _start_legacy(self) -> None:
         if self.cfg.check_legacy_tls and self._legacy is None:
@@ -325,8 +332,9 @@ class MailProbe:
         outcomes = list(zip(_LEGACY, await task, strict=True))
         return replace(
             tls,
-            legacy_versions=tuple(name for name, ok in outcomes if ok),
-            legacy_unknown=tuple(name for name, ok in outcomes if ok is None),
+            legacy_versions=tuple(name for name, seen in outcomes if seen is _Legacy.ACCEPTED),
+            legacy_unknown=tuple(name for name, seen in outcomes if seen is _Legacy.NO_CONCLUSION),
+            legacy_not_offered=tuple(name for name, seen in outcomes if seen is _Legacy.NOT_OFFERED),
         )
 
     async def _plaintext_hint(self) -> str:

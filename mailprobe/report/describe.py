@@ -200,6 +200,9 @@ def tls_rows(tls: TlsFacts) -> list[tuple[str, str]]:
         rows.append(("legacy TLS", "still accepted: " + ", ".join(tls.legacy_versions)))
     if tls.legacy_unknown:
         rows.append(("legacy TLS", "not judged (no conclusion from its test): " + ", ".join(tls.legacy_unknown)))
+    if tls.legacy_not_offered:
+        words = "not judged (this machine's OpenSSL cannot offer it): "
+        rows.append(("legacy TLS", words + ", ".join(tls.legacy_not_offered)))
     trust = "verified" if tls.verified else "NOT trusted" + (f": {tls.verify_error}" if tls.verify_error else "")
     rows.append(("trust", trust))
     rows.append(("host match", ("yes" if tls.hostname_match else "NO") + f" ({tls.hostname})"))

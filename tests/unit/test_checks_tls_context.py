@@ -287,3 +287,17 @@ def test_legacy_versions_not_concluded_are_a_note_never_a_pass_or_a_fault() -> N
     accepted = replace(tls(MX, good, legacy=("TLSv1.0",)), legacy_unknown=("TLSv1.1",))
     codes = {f.code for f in findings(handshakes=(session(MX, tls_facts=accepted),))}
     assert "TLS-LEGACY-VERSION" in codes and "TLS-LEGACY-NOT-JUDGED" not in codes  # one accepted is the news
+
+
+def test_legacy_versions_this_machine_cannot_offer_are_not_judged_and_say_why() -> None:
+    """A version the local OpenSSL cannot offer was never put to the server: not judged, and the evidence
+    names the machine, not the server, as the reason."""
+    from dataclasses import replace
+
+    good = cert(MX, key="served")
+    untried = replace(tls(MX, good), legacy_unknown=("TLSv1.1",), legacy_not_offered=("TLSv1.0",))
+    [note] = [f for f in findings(handshakes=(session(MX, tls_facts=untried),)) if f.code.startswith("TLS-LEGACY")]
+    assert (note.code, note.severity, note.evidence) == (
+        "TLS-LEGACY-NOT-JUDGED", Severity.INFO,
+        "no conclusion for TLSv1.1; not tried: this machine's OpenSSL cannot offer TLSv1.0",
+    )  # fmt: skip

@@ -132,6 +132,34 @@ async def test_legacy_tls_probe_runs_separate_handshakes(pki: DemoPki) -> None:
     assert result.tls.legacy_unknown == ()  # refused is an answer: both were judged
 
 
+async def test_a_legacy_version_this_machine_cannot_offer_is_not_tried_nor_called_refused(
+    pki: DemoPki, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were the local OpenSSL built without TLS 1.0 (or a crypto policy forbid it), its failed handshake would
+    say nothing about the server: not tried, reported apart from the server's refusals."""
+    import ssl
+
+    from mailprobe.probes import base
+
+    monkeypatch.setattr(base, "offers_version", lambda version: version is not ssl.TLSVersion.TLSv1)
+    result = await probe(SmtpServer(pki.server_context()), Service.SMTP, cfg_for(pki, check_legacy_tls=True))
+    assert result.status is ProbeStatus.SUCCESS and result.tls is not None
+    assert (result.tls.legacy_versions, result.tls.legacy_unknown) == ((), ())  # TLS 1.1 refused by the server
+    assert result.tls.legacy_not_offered == ("TLSv1.0",)
+    assert "TLS-LEGACY-NOT-JUDGED" in codes(result)
+
+
+def test_this_machines_openssl_is_asked_what_it_can_offer() -> None:
+    """offers_version asks OpenSSL for a ClientHello in memory: here TLS 1.0 can be offered (the lab's servers
+    are tested with it), and a context whose versions exclude one another cannot offer anything."""
+    import ssl
+
+    from mailprobe.net import transport
+
+    assert transport.offers_version(ssl.TLSVersion.TLSv1) and transport.offers_version(ssl.TLSVersion.TLSv1_3)
+    assert not transport._offers(ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2)
+
+
 HOSTILE_CASES = [
     (HostileMode.NASTY_BANNER, Protocol.SMTP, Service.SMTP, {ProbeStatus.SUCCESS}),
     (HostileMode.DRIP, Protocol.SMTP, Service.SMTP, {ProbeStatus.SESSION_TIMEOUT, ProbeStatus.IO_TIMEOUT}),

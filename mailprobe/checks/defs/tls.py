@@ -163,11 +163,13 @@ DANE_EE_AUTHENTICATES = define(
 )  # fmt: skip
 LEGACY_NOT_JUDGED = define(
     "TLS-LEGACY-NOT-JUDGED", Severity.INFO, Category.TLS,
-    "TLS 1.0/1.1 not judged: their test handshakes did not conclude",
+    "TLS 1.0/1.1 not judged: their test handshakes did not conclude or could not be made",
     "mailprobe tests TLS 1.0 and 1.1 in separate handshakes beside the session. These neither succeeded nor "
-    "were refused by the server (a timeout, or the connection or dialogue failed first), so whether the server "
-    "still accepts them is not known.",
-    "Run again, with a longer --timeout if the server is slow.",
+    "were refused by the server (a timeout, or the connection or dialogue failed first), or were not tried "
+    "because the OpenSSL mailprobe runs with cannot offer them (its build or a system crypto policy), so "
+    "whether the server still accepts them is not known.",
+    "Run again, with a longer --timeout if the server is slow; where the evidence says this machine's OpenSSL "
+    "cannot offer them, from a machine whose OpenSSL can.",
 )  # fmt: skip
 NAME_NOT_JUDGED = define(
     "TLS-NAME-NOT-JUDGED", Severity.INFO, Category.TLS,
