@@ -118,6 +118,13 @@ class BusyPath(str, Enum):
     LOST_SYNS = "lost-syns"  # that port answered only a retry (its earlier SYNs were lost)
     STALLED_SESSIONS = "stalled-sessions"  # a session of the run to that port stalled (net/window.py)
 
+    @property
+    def seen(self) -> str:
+        """The sign in words, for findings' evidence and reports alike (no port number: the places name it)."""
+        if self is BusyPath.LOST_SYNS:
+            return "this port on its network answered only a retry shortly before"
+        return "a session to this port on its network stalled shortly before"
+
 
 class ProbeStatus(str, Enum):
     """Where a session ended (zgrab2-style): before/after TLS kept apart."""

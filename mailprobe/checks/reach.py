@@ -76,15 +76,9 @@ def _port_state(report: Report, p: PortResult) -> Iterator[Finding]:
     yield finding(kind, _target(p), p.reason, places=(_where(p),), title=f"{kind.title}")
 
 
-BUSY_WORDS = {
-    BusyPath.LOST_SYNS: "this port on its network answered only a retry shortly before",
-    BusyPath.STALLED_SESSIONS: "a session to this port on its network stalled shortly before",
-}
-
-
 def busy_words(busy: BusyPath) -> str:
     """No port number in the words: the places name it, and one busy network is one finding."""
-    return f"the address had answered earlier in the run, and {BUSY_WORDS[busy]}"
+    return f"the address had answered earlier in the run, and {busy.seen}"
 
 
 def busy_evidence(p: PortResult, busy: BusyPath) -> str:

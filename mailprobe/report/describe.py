@@ -7,7 +7,6 @@ own format. Labels are ours; values are not.
 from __future__ import annotations
 
 from mailprobe.model import (
-    BusyPath,
     Capability,
     CertFacts,
     DomainDns,
@@ -76,17 +75,11 @@ def dns_heading(d: DomainDns) -> str:
     return f"MX {d.status.value}{reason} ({ms(d.elapsed_ms)} ms{dnssec})"
 
 
-_BUSY = {
-    BusyPath.LOST_SYNS: "this port was losing SYNs on its network",
-    BusyPath.STALLED_SESSIONS: "a session to this port on its network stalled",
-}
-
-
 def port_row(p: PortResult) -> tuple[str, str, str, str, str, str]:
     tries = f" ({p.attempts} tries)" if p.attempts > 1 else ""
     if p.busy_path is not None:
         rounds = f" in {p.rounds} rounds" if p.rounds > 1 else ""
-        tries = f" ({p.attempts} tries{rounds}; {_BUSY[p.busy_path]})"
+        tries = f" ({p.attempts} tries{rounds}; {p.busy_path.seen})"
     service = p.service.value if p.service else ""
     return p.address, str(p.port), service, p.state.value, p.reason + tries, ms(p.elapsed_ms)
 

@@ -92,7 +92,7 @@ def test_table_says_a_silent_port_was_probed_while_its_network_was_busy() -> Non
     silent = next(p for p in report.ports if p.state is PortState.FILTERED)
     busy = replace(silent, attempts=6, rounds=2, busy_path=BusyPath.LOST_SYNS)
     out = render(replace(report, ports=(busy,)), "table", width=200)
-    assert "no-response (6 tries in 2 rounds; this port was losing SYNs on its network)" in out
+    assert "no-response (6 tries in 2 rounds; this port on its network answered only a retry shortly before)" in out
 
 
 def test_table_appends_transcripts_only_when_asked() -> None:
