@@ -239,12 +239,29 @@ def _strength(report: Report, h: HandshakeResult) -> Iterator[Finding]:
     minimum = WEAK_KEY_BITS.get(leaf.key_type)
     if minimum is not None and leaf.key_bits < minimum and context_of(report, h).verifier is not Verifier.DANE_EE:
         yield finding(t.WEAK_KEY, host, f"{_cert_id(leaf)}: {leaf.key_type} {leaf.key_bits} bits", places=(where,))
-    yield from _versions(tls, host, where)
+    yield from _versions(tls, host, where, relay=h.target.service is Service.SMTP)
 
 
-def _versions(tls: TlsFacts, host: str, where: str) -> Iterator[Finding]:
+# Port 25: TLS is opportunistic, so refusing TLS 1.0/1.1 turns an old sender's TLS into plaintext; senders that
+# can do TLS 1.2 or 1.3 negotiate it anyway. Postfix's default (smtpd_tls_protocols) still accepts them.
+_RELAY_LEGACY_TITLE = "Server still accepts TLS 1.0/1.1 on port 25 (phase out)"
+_RELAY_LEGACY_FIX = (
+    "Phase them out once the senders you receive from no longer need them (Postfix: smtpd_tls_protocols = "
+    ">=TLSv1.2). Low on port 25: TLS there is opportunistic, and a sender that cannot do TLS 1.2 would deliver "
+    "in plaintext instead; RFC 8996 still deprecates them."
+)
+
+
+def _versions(tls: TlsFacts, host: str, where: str, *, relay: bool) -> Iterator[Finding]:
     if tls.legacy_versions:
-        yield finding(t.LEGACY_TLS, host, "accepted: " + ", ".join(tls.legacy_versions), places=(where,))
+        evidence = "accepted: " + ", ".join(tls.legacy_versions)
+        if relay:
+            yield finding(
+                t.LEGACY_TLS, host, evidence, places=(where,), severity=Severity.LOW, title=_RELAY_LEGACY_TITLE,
+                fix=_RELAY_LEGACY_FIX,
+            )  # fmt: skip
+        else:
+            yield finding(t.LEGACY_TLS, host, evidence, places=(where,))
     elif tls.legacy_unknown or tls.legacy_not_offered:  # none seen accepted, and not every one seen refused
         why = [f"no conclusion for {', '.join(tls.legacy_unknown)}"] if tls.legacy_unknown else []
         if tls.legacy_not_offered:

@@ -301,3 +301,17 @@ def test_legacy_versions_this_machine_cannot_offer_are_not_judged_and_say_why() 
         "TLS-LEGACY-NOT-JUDGED", Severity.INFO,
         "no conclusion for TLSv1.1; not tried: this machine's OpenSSL cannot offer TLSv1.0",
     )  # fmt: skip
+
+
+def test_legacy_versions_are_low_on_port_25_and_medium_where_clients_log_in() -> None:
+    """Port 25's TLS is opportunistic (Postfix's default still accepts TLS 1.0/1.1, and refusing them would turn
+    an old sender's TLS into plaintext): a phase-out, low. Where clients send passwords it stays medium."""
+    old, LEGACY = tls(MX, cert(MX, key="served"), legacy=("TLSv1.0", "TLSv1.1")), "TLS-LEGACY-VERSION"
+    on = {
+        service: [f for f in findings(handshakes=(session(MX, service, tls_facts=old),)) if f.code == LEGACY]
+        for service in (Service.SMTP, Service.SUBMISSION, Service.IMAPS)
+    }
+    [relay], [submission], [imaps] = on[Service.SMTP], on[Service.SUBMISSION], on[Service.IMAPS]
+    assert (relay.severity, relay.evidence) == (Severity.LOW, "accepted: TLSv1.0, TLSv1.1")
+    assert "port 25" in relay.title and "plaintext" in relay.fix
+    assert submission.severity is imaps.severity is Severity.MEDIUM and "port 25" not in submission.title

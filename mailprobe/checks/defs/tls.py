@@ -130,7 +130,8 @@ LEGACY_TLS = define(
     Severity.MEDIUM,
     Category.TLS,
     "Server still accepts TLS 1.0/1.1",
-    "TLS 1.0 and 1.1 are deprecated (RFC 8996) and have known weaknesses.",
+    "TLS 1.0 and 1.1 are deprecated (RFC 8996) and have known weaknesses. Low on port 25, where TLS is "
+    "opportunistic: a sender that cannot do TLS 1.2 would deliver in plaintext instead.",
     "Set the minimum protocol to TLS 1.2 (Postfix: smtpd_tls_protocols = >=TLSv1.2; Dovecot: "
     "ssl_min_protocol = TLSv1.2).",
 )
