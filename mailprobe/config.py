@@ -27,7 +27,7 @@ class Limits:
     per_host: int = 8  # sessions per address at once: the 7 services in parallel, each its own daemon
     global_concurrency: int = 256  # sessions at once across the run; each path's window (AIMD) opens up to it
     targets_in_flight: int = 256  # targets admitted at once (DNS runs ahead for them); bounds memory, not speed
-    probes_in_flight: int = 2048  # port probes at once across the run (twice the connect window's start); and the fds
+    probes_in_flight: int = 2048  # port probes at once across the run, at most (the connect window opens at half)
     probes_per_address: int = 32  # targets' scans of one address at once (each up to 256 of its ports at once)
     raw_rate: float = 10000.0  # SYNs per second in raw mode (--raw), all targets together
     processes: int = 1  # processes the run is spread over (--jobs): see shared_by
