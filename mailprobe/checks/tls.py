@@ -242,13 +242,13 @@ def _strength(report: Report, h: HandshakeResult) -> Iterator[Finding]:
     yield from _versions(tls, host, where, relay=h.target.service is Service.SMTP)
 
 
-# Port 25: TLS is opportunistic, so refusing TLS 1.0/1.1 turns an old sender's TLS into plaintext; senders that
+# Port 25: TLS is opportunistic, so refusing TLS 1.0/1.1 may turn an old sender's TLS into plaintext; senders that
 # can do TLS 1.2 or 1.3 negotiate it anyway. Postfix's default (smtpd_tls_protocols) still accepts them.
 _RELAY_LEGACY_TITLE = "Server still accepts TLS 1.0/1.1 on port 25 (phase out)"
 _RELAY_LEGACY_FIX = (
     "Phase them out once the senders you receive from no longer need them (Postfix: smtpd_tls_protocols = "
-    ">=TLSv1.2). Low on port 25: TLS there is opportunistic, and a sender that cannot do TLS 1.2 would deliver "
-    "in plaintext instead; RFC 8996 still deprecates them."
+    ">=TLSv1.2). Low on port 25: TLS there is opportunistic, and a sender that cannot do TLS 1.2 may then fall "
+    "back to plaintext; RFC 8996 still deprecates them."
 )
 
 

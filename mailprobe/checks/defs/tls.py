@@ -131,7 +131,7 @@ LEGACY_TLS = define(
     Category.TLS,
     "Server still accepts TLS 1.0/1.1",
     "TLS 1.0 and 1.1 are deprecated (RFC 8996) and have known weaknesses. Low on port 25, where TLS is "
-    "opportunistic: a sender that cannot do TLS 1.2 would deliver in plaintext instead.",
+    "opportunistic: a sender that cannot do TLS 1.2 may then fall back to plaintext (RFC 3207 allows it).",
     "Set the minimum protocol to TLS 1.2 (Postfix: smtpd_tls_protocols = >=TLSv1.2; Dovecot: "
     "ssl_min_protocol = TLSv1.2).",
 )
