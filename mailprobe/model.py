@@ -228,10 +228,11 @@ class PortResult:
     ttl: int | None = None  # raw mode: TTL of the answer
     ip_id: int | None = None  # raw mode
     attempts: int = 1
-    # Silent while the same service on its path looked busy (see BusyPath):
-    # probed a second round when sessions of the run are on its path; its silence is a note, not a verdict.
+    # Silent while the same service on its path looked busy (see BusyPath): its silence is a note, not a verdict.
     busy_path: BusyPath | None = None
-    rounds: int = 1  # 2: probed again, behind the sessions then waiting on its path
+    # 2: silent where its address and its port number on its path had answered, while sessions of the run were
+    # on that path (they may keep its servers busy): probed again after them (scheduler.py).
+    rounds: int = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,10 +16,12 @@ sessions time out on servers that had answered, so a busy server is not swamped)
 RLIMIT_NOFILE.
 
 A busy server drops SYNs as a firewall does. A silent port whose address had answered earlier, and whose
-port number on its path answered only a retry or had a session stall in the last BUSY_MEMORY seconds (that
-service there is busy: random loss on the way does not single out one port number), gets a second round
-behind the sessions then waiting on the path, and a silence after it carries `busy_path` (model.BusyPath):
-the checks report it as such, not as filtered. So does a session's connect timeout there.
+port number had answered elsewhere on its path, gets a second round while sessions of the run are on that
+path (what may keep its servers busy, before any sign of it shows): after the sessions running then, behind
+those waiting. If that port number on the path answered only a retry or had a session stall within
+BUSY_MEMORY seconds (that service there is busy: random loss on the way does not single out one port
+number), a silence carries `busy_path` (model.BusyPath): the checks report it as such, not as filtered. So
+does a session's connect timeout there. Without such a sign, a silence in both rounds is a filter's.
 
 What DNS leads to is done once per run (shared_work.py): a port of an address that several targets' MX
 hosts share is probed once (scan(..., shared=True)), and a session to an MX, SRV or implicit-MX target once
@@ -36,6 +38,7 @@ semaphore per address) can be passed instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import socket
 from collections import OrderedDict
@@ -372,19 +375,19 @@ class Scheduler:
                 self._heard(address, result.port)
                 if result.attempts > 1 and result.rounds == 1:  # answered only a retry: its earlier SYNs were lost
                     self._busy_sign(address, result.port, BusyPath.LOST_SYNS)
-            busy = None
-            if result.state is PortState.FILTERED and result.rounds == 1:
+            if result.state is PortState.FILTERED and result.rounds == 1 and self._answered_there(address, result.port):
+                # Silent where the address and that port number on its path had answered: a busy server drops
+                # SYNs as a firewall does. With sessions of the run on the path (what may keep the server busy,
+                # before any sign of it shows), a second round after them; a bare scan has had its extra tries
+                # (net/timing.py) and says what it saw.
                 busy = self.busy_path(address, result.port)
-            if busy is not None:
-                # Silent while that service on its path looked busy: not a firewall's verdict yet. With
-                # sessions on the path (what may keep the server busy), a second round after them; a bare scan
-                # has had its extra tries (net/timing.py) and says what it saw.
                 if self.windows.in_use(address):
                     again = self._look_again(future, result, busy, shared)
                     outstanding[again] = hosts
                     again.add_done_callback(finished)
                     return
-                result = replace(result, busy_path=busy)
+                if busy is not None:
+                    result = replace(result, busy_path=busy)
             for host in hosts:
                 deliver(result if result.host == host else replace(result, host=host))
                 left -= 1
@@ -428,25 +431,28 @@ class Scheduler:
         if len(self._busy_signs) > ANSWERED_PATHS:
             self._busy_signs.popitem(last=False)
 
+    def _answered_there(self, address: str, port: int) -> bool:
+        """The address had answered (any port), and so had that port number on its path (earlier in the run)."""
+        if not self.timing.heard_from(address):
+            return False  # an address that answered nothing: down or filtered as a whole, busy network or not
+        return port in self._answered.get(path_of(address) or address, ())  # silent across the path: a filter
+
     def busy_path(self, address: str, port: int) -> BusyPath | None:
         """Positive evidence, now, that a silent `port` of `address` may be a busy server's (see BusyPath): the
-        address had answered (any port), and that port number on its path answered (earlier in the run) and
+        address and that port number on its path had answered (`_answered_there`), and that port number there
         showed a sign of a busy service in the last BUSY_MEMORY seconds. Else silence is a firewall's."""
-        if not self.timing.heard_from(address):
-            return None  # an address that answered nothing: down or filtered as a whole, busy network or not
-        path = path_of(address) or address
-        if port not in self._answered.get(path, ()):
-            return None  # a port silent across the path is the pattern of a filter, busy or not
-        sign = self._busy_signs.get((path, port))
+        if not self._answered_there(address, port):
+            return None
+        sign = self._busy_signs.get((path_of(address) or address, port))
         if sign is None or asyncio.get_running_loop().time() - sign[1] > BUSY_MEMORY:
             return None
         return sign[0]
 
     def _look_again(
-        self, first: asyncio.Future[PortResult], result: PortResult, busy: BusyPath, shared: bool
+        self, first: asyncio.Future[PortResult], result: PortResult, busy: BusyPath | None, shared: bool
     ) -> asyncio.Future[PortResult]:
-        """A second round for a port silent while its path looked busy, once per port: for a shared probe, the
-        other askers find this round in place of the first."""
+        """A second round for a port silent while the run's sessions were on its path, once per port: for a shared
+        probe, the other askers find this round in place of the first."""
         key = (result.address, result.port)
         if shared:
             running = self._shared_ports.get(key)
@@ -457,16 +463,20 @@ class Scheduler:
             self._shared_ports.put(key, again)
         return again
 
-    async def _second_round(self, first: PortResult, busy: BusyPath) -> PortResult:
-        """Probed again behind the sessions waiting on its path now (they are what may keep the server busy).
-        Both rounds' tries and probing time are counted; `busy_path` says why there was a second round."""
+    async def _second_round(self, first: PortResult, busy: BusyPath | None) -> PortResult:
+        """Probed again once the sessions running on its path now have ended (at most BUSY_MEMORY seconds: they
+        are what may keep the server busy), in a slot of the path's window behind those waiting. Both rounds'
+        tries and probing time are counted; `busy_path` is the sign of a busy service seen by the first
+        round's end, or else by the second's (None: none was seen, and a silence is a filter's)."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.windows.current_ended(first.address), BUSY_MEMORY)
         async with self.windows.slot(first.address):
             again = await self._scanner().submit(first.host, first.address, first.port, first.service)
         return replace(
             again,
             attempts=first.attempts + again.attempts,
             elapsed_ms=round(first.elapsed_ms + again.elapsed_ms, 1),
-            busy_path=busy,
+            busy_path=busy or self.busy_path(first.address, first.port),
             rounds=2,
         )
 

@@ -32,6 +32,9 @@ class _Path:
     slow_start: bool = True
     waiting: deque[asyncio.Future[None]] = field(default_factory=deque)
     quickest: dict[int, float] = field(default_factory=dict)  # port -> seconds of its quickest good session
+    tickets: int = 0  # sessions started so far, each numbered in turn
+    running: dict[int, None] = field(default_factory=dict)  # their numbers, the oldest first
+    watchers: list[tuple[int, asyncio.Future[None]]] = field(default_factory=list)  # (number, woken when older ended)
 
 
 class SessionWindows:
@@ -59,6 +62,19 @@ class SessionWindows:
 
     def slot(self, address: str) -> _Slot:
         return _Slot(self, self._path(address))
+
+    async def current_ended(self, address: str) -> None:
+        """Return once every session running now on the path of `address` has ended (later ones not waited for)."""
+        path = self._path(address)
+        if not path.running:
+            return
+        watch = (path.tickets, asyncio.get_running_loop().create_future())
+        path.watchers.append(watch)
+        try:
+            await watch[1]
+        finally:
+            if watch in path.watchers:  # cancelled while waiting
+                path.watchers.remove(watch)
 
     def stall_after(self, address: str, port: int) -> float | None:
         """Seconds after which a session to `port` still running is a stall (None until one went well)."""
@@ -95,30 +111,51 @@ def _wake(path: _Path) -> None:
 
 
 class _Slot:
-    __slots__ = ("_path", "_windows")
+    __slots__ = ("_path", "_ticket", "_windows")
 
     def __init__(self, windows: SessionWindows, path: _Path) -> None:
         self._windows, self._path = windows, path
+        self._ticket = -1
 
     async def __aenter__(self) -> None:
         path = self._path
-        if not path.waiting and path.in_use < int(path.window):
+        if path.waiting or path.in_use >= int(path.window):
+            turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            path.waiting.append(turn)
+            try:
+                await turn
+            except asyncio.CancelledError:
+                if turn.done() and not turn.cancelled():
+                    path.in_use -= 1
+                    _wake(path)
+                else:
+                    path.waiting.remove(turn)
+                raise
+        else:
             path.in_use += 1
-            return
-        turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        path.waiting.append(turn)
-        try:
-            await turn
-        except asyncio.CancelledError:
-            if turn.done() and not turn.cancelled():
-                path.in_use -= 1
-                _wake(path)
-            else:
-                path.waiting.remove(turn)
-            raise
+        path.tickets += 1
+        self._ticket = path.tickets
+        path.running[self._ticket] = None
 
     async def __aexit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._path.in_use -= 1
-        _wake(self._path)
+        path = self._path
+        path.in_use -= 1
+        del path.running[self._ticket]
+        if path.watchers:
+            _tell_watchers(path)
+        _wake(path)
+
+
+def _tell_watchers(path: _Path) -> None:
+    """Wake those waiting for the sessions that ran when they asked: every session numbered up to theirs ended."""
+    oldest = next(iter(path.running), None)
+    still = []
+    for number, ended in path.watchers:
+        if oldest is None or oldest > number:
+            if not ended.done():
+                ended.set_result(None)
+        else:
+            still.append((number, ended))
+    path.watchers[:] = still

@@ -76,10 +76,9 @@ def dns_heading(d: DomainDns) -> str:
 
 
 def port_row(p: PortResult) -> tuple[str, str, str, str, str, str]:
-    tries = f" ({p.attempts} tries)" if p.attempts > 1 else ""
-    if p.busy_path is not None:
-        rounds = f" in {p.rounds} rounds" if p.rounds > 1 else ""
-        tries = f" ({p.attempts} tries{rounds}; {p.busy_path.seen})"
+    rounds = f" in {p.rounds} rounds" if p.rounds > 1 else ""
+    seen = f"; {p.busy_path.seen}" if p.busy_path is not None else ""
+    tries = f" ({p.attempts} tries{rounds}{seen})" if p.attempts > 1 else ""
     service = p.service.value if p.service else ""
     return p.address, str(p.port), service, p.state.value, p.reason + tries, ms(p.elapsed_ms)
 

@@ -1,9 +1,9 @@
 """A server whose accept queue is full drops SYNs (Linux: ListenOverflows): its port looks filtered though it
 is open. Once a port on the path answered only its retry, silent ports there get more tries (nmap's rule)
-before they are called filtered. A silent port whose address answered, and whose own port number on the path
-showed a busy service shortly before (it answered only a retry, or a session to it stalled), gets a second
-round after the path's sessions and is reported as busy, not filtered. Real listening sockets on loopback,
-their queues filled by real connects."""
+before they are called filtered. A silent port whose address answered, and whose own port number had answered
+on the path, gets a second round after the path's sessions (if any); if that port number there showed a busy
+service (it answered only a retry, or a session to it stalled), its silence is reported as busy, not filtered.
+Real listening sockets on loopback, their queues filled by real connects."""
 
 from __future__ import annotations
 
@@ -205,8 +205,41 @@ async def test_a_sign_long_ago_is_no_evidence(monkeypatch: pytest.MonkeyPatch) -
         await answered_then_full(scheduler, listener)
         scheduler.stalled(HOST, listener.port)
         await asyncio.sleep(0.05)
-        async with scheduler.windows.slot(HOST):  # a session on the path: a second round would be due
-            result = await scan_one(scheduler, listener.port)
+        result = await scan_one(scheduler, listener.port)
+    assert (result.state, result.attempts, result.rounds, result.busy_path) == (PortState.FILTERED, 2, 1, None)
+
+
+async def test_silent_while_the_runs_sessions_were_on_the_path_it_is_probed_again_after_them() -> None:
+    """No sign of a busy service yet (none answered only a retry, none stalled), but the address and this port
+    number had answered, and sessions of the run were on the path: they may be what keeps the server busy."""
+    async with a_listener(one_session=True) as (scheduler, listener):
+        await answered_then_full(scheduler, listener)
+        result = await second_round_behind_a_session(scheduler, listener, listener.drain)
+    assert (result.state, result.attempts, result.rounds, result.busy_path) == (PortState.OPEN, 3, 2, None)
+
+
+async def test_silent_in_both_rounds_without_a_sign_of_a_busy_service_it_is_filtered() -> None:
+    async with a_listener(one_session=True) as (scheduler, listener):
+        await answered_then_full(scheduler, listener)
+        result = await second_round_behind_a_session(scheduler, listener, lambda: None)
+    assert (result.state, result.attempts, result.rounds, result.busy_path) == (PortState.FILTERED, 4, 2, None)
+
+
+async def test_a_sign_seen_by_the_end_of_the_second_round_makes_its_silence_a_note() -> None:
+    async with a_listener(one_session=True) as (scheduler, listener):
+        await answered_then_full(scheduler, listener)
+        stall = lambda: scheduler.stalled(HOST, listener.port)  # noqa: E731 (the session stalled, then ended)
+        result = await second_round_behind_a_session(scheduler, listener, stall)
+    assert (result.state, result.rounds, result.busy_path) == (PortState.FILTERED, 2, BusyPath.STALLED_SESSIONS)
+
+
+async def test_a_port_never_heard_on_the_path_gets_no_second_round() -> None:
+    """Silent across the path (a filter's pattern): sessions on the path change nothing."""
+    with full_listener() as never:
+        async with a_listener() as (scheduler, listener):
+            await answered_then_full(scheduler, listener)  # the address answered, on another port
+            async with scheduler.windows.slot(HOST):
+                result = await scan_one(scheduler, never.port)
     assert (result.state, result.attempts, result.rounds, result.busy_path) == (PortState.FILTERED, 2, 1, None)
 
 

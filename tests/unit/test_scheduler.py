@@ -357,6 +357,27 @@ async def test_a_paths_session_window_halves_on_a_stall_and_grows_back() -> None
     assert late.done()
 
 
+async def test_waiting_for_the_sessions_running_now_ignores_later_ones() -> None:
+    windows = SessionWindows(start=8, floor=2, ceiling=20)
+    server = "203.0.113.25"
+    await asyncio.wait_for(windows.current_ended(server), 0.1)  # none running: at once
+    older, newer = windows.slot(server), windows.slot(server)
+    await older.__aenter__()
+    watch = asyncio.ensure_future(windows.current_ended(server))
+    await asyncio.sleep(0)  # the watch begins
+    await newer.__aenter__()  # started after it: not waited for
+    await asyncio.sleep(0)
+    assert not watch.done()
+    await older.__aexit__(None, None, None)
+    await asyncio.wait_for(watch, 0.1)
+    gave_up = asyncio.ensure_future(windows.current_ended(server))  # waits for `newer`, then is cancelled
+    await asyncio.sleep(0)
+    gave_up.cancel()
+    await asyncio.sleep(0)
+    await newer.__aexit__(None, None, None)  # no watcher is left to wake
+    assert gave_up.cancelled()
+
+
 def test_what_counts_as_a_stall() -> None:
     from mailprobe.model import HandshakeResult, Target
     from mailprobe.scheduler import congested
