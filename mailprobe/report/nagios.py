@@ -98,8 +98,10 @@ def _handshake_variants(metric: str) -> Callable[[HandshakeResult], tuple[str, .
 
 
 def _days_left(h: HandshakeResult) -> str:
+    """A plain number (the label says days): the guidelines' units are s, ms, us, %, B, KB, MB, TB and c only, and
+    a grapher that knows `d` would turn it into seconds."""
     days = h.tls.leaf.days_left if h.tls is not None and h.tls.leaf is not None else 0
-    return f"{days}d;{CERT_WARN_DAYS}:;{CERT_CRIT_DAYS}:"
+    return f"{days};{CERT_WARN_DAYS}:;{CERT_CRIT_DAYS}:"
 
 
 def perfdata(report: Report) -> str:

@@ -26,7 +26,8 @@ from mailprobe.model import (
 )
 from mailprobe.report.nagios import STATUS_NAMES, Thresholds, nagios_status, perfdata, unknown
 
-PERF_ITEM = re.compile(r"'[A-Za-z0-9_.:@#-]+'=-?[0-9.]+(ms|d)?(;[0-9:]*){2,4}")
+# The monitoring-plugins guidelines' units of measurement: none, s, ms, us, %, B, KB, MB, TB, c.
+PERF_ITEM = re.compile(r"'[A-Za-z0-9_.:@#-]+'=-?[0-9.]+(s|ms|us|%|B|KB|MB|TB|c)?(;[0-9:]*){2,4}")
 
 
 def _finding(severity: Severity, code: str = "X") -> Finding:
@@ -89,7 +90,7 @@ def test_sample_output_shape() -> None:
     items = perf.split(" ")
     assert all(PERF_ITEM.fullmatch(item) for item in items), items
     assert "'mx1.example.com_smtp_connect_ms'=11.8ms;;;0" in items
-    assert "'mx2.example.com_smtp_cert_days_left'=5d;21:;7:" in items
+    assert "'mx2.example.com_smtp_cert_days_left'=5;21:;7:" in items
     assert "'findings_high'=1;;;0" in items
     assert long[0] == "[HIGH] TLS-HOSTNAME-MISMATCH mx2.example.com:25: Certificate does not match the host name"
     assert not any(line.startswith("[INFO]") for line in long)
