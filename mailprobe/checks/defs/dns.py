@@ -114,10 +114,12 @@ MX_IP_LITERAL = define(
 
 MX_NONPUBLIC = define(
     "MX-NONPUBLIC", Severity.HIGH, Category.DNS, "MX target has a non-public address",
-    "The MX host resolves to a loopback, private, link-local, documentation or otherwise non-routable "
-    "address: senders on the Internet cannot reach it (and some will try to deliver inside their own "
-    "network). mailprobe does not probe it unless --allow-nonpublic.",
-    "Publish the server's public address (split-horizon DNS leaking internal records is a common cause).",
+    "The resolver mailprobe asked says the MX host has a loopback, private, link-local, documentation or "
+    "otherwise non-routable address. If public DNS says so too, senders on the Internet cannot reach it (and "
+    "some will try to deliver inside their own network); a resolver inside your network may give an internal "
+    "view instead (split-horizon DNS). mailprobe does not probe it unless --allow-nonpublic.",
+    "Ask a public resolver (--resolver) to see what senders see; if it gives the same address, publish the "
+    "server's public one (split-horizon DNS leaking internal records is a common cause).",
     "mx.example.test. A 10.0.0.25",
 )  # fmt: skip
 
