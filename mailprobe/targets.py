@@ -123,7 +123,7 @@ def parse_target(text: str) -> Spec:
     address = _address(host)
     if address is not None:
         return Spec(typed, address, port, True, service)
-    if is_decimal(host.rstrip(".").rpartition(".")[2]):  # `300.1.1.1`, `10.1`: a mistyped address, never a name
+    if is_decimal(host.rstrip(".").rpartition(".")[2]):  # `198.51.100.300`, `198.51`: a mistyped address, never a name
         raise UsageError(f"bad target {raw!r}: not an IP address, and a host name's last label is never all digits")
     from mailprobe.dns.names import validate_domain  # names are the DNS stage's business
 
